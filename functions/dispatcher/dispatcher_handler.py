@@ -1,0 +1,12 @@
+"""Dispatcher function: the jobs table's stream -> SQS, for every job that became `queued`."""
+
+from conveyor.jobs.dispatch import dispatch
+from conveyor.observability import init_sentry, logger
+from conveyor.settings import get_settings
+
+init_sentry(get_settings())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event, context):
+    return dispatch(event)

@@ -1,0 +1,12 @@
+"""Scheduler function: the one-minute EventBridge schedule -> every sweep (delayed jobs, ...)."""
+
+from conveyor import scheduler
+from conveyor.observability import init_sentry, logger
+from conveyor.settings import get_settings
+
+init_sentry(get_settings())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event, context):
+    return scheduler.run()

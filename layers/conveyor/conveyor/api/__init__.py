@@ -1,0 +1,1 @@
+"""The HTTP API: one Powertools resolver; each capability contributes a router."""

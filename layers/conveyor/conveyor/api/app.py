@@ -1,0 +1,80 @@
+"""The API function's resolver: routes from each capability, errors in one format, OpenAPI 3.1 + Swagger UI."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from conveyor.api import errors as http_errors
+from conveyor.api.security import authenticate
+from conveyor.errors import ConveyorError, PayloadTooLarge
+from conveyor.jobs.routes import router as jobs_router
+from conveyor.observability import logger
+
+MAX_BODY_BYTES = 256 * 1024
+PUBLIC_PATHS = frozenset({"/health", "/v1/docs", "/v1/openapi.json"})  # everything else needs an API key
+TITLE, VERSION = "Conveyor API", "1.0.0"
+SECURITY = {"security_schemes": {"apiKey": HTTPBearer(bearerFormat="cvk_...")}, "security": [{"apiKey": []}]}
+
+app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+app.include_router(jobs_router, prefix="/v1")
+app.enable_swagger(path="/v1/docs", title=TITLE, version=VERSION, **SECURITY)
+
+
+@app.get("/health", include_in_schema=False)
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi() -> Response:
+    schema = app.get_openapi_json_schema(title=TITLE, version=VERSION, **SECURITY)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=schema)
+
+
+@app.exception_handler(ConveyorError)
+def _domain_error(exc: ConveyorError) -> Response:
+    return http_errors.from_exception(exc)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(exc: RequestValidationError) -> Response:
+    return http_errors.from_validation(list(exc.errors()))
+
+
+@app.exception_handler(ResponseValidationError)
+def _invalid_response(exc: ResponseValidationError) -> Response:
+    logger.exception("response failed its own schema", extra={"problems": exc.errors()})
+    return http_errors.error_response(500, "internal_error", "the server could not build a valid response")
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    return http_errors.error_response(404, "not_found", "no such route")
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Checks that precede routing (body size, the caller's key), then the resolver."""
+    try:
+        _check_body_size(event)
+        if event.get("rawPath") not in PUBLIC_PATHS:
+            app.append_context(principal=authenticate(event))
+    except ConveyorError as exc:
+        app.clear_context()
+        return http_errors.as_proxy_result(http_errors.from_exception(exc))
+    return app.resolve(event, context)
+
+
+def _check_body_size(event: dict[str, Any]) -> None:
+    body = event.get("body") or ""
+    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode())
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is {size} bytes; the limit is {MAX_BODY_BYTES}")
+    logger.debug("request body", extra={"bytes": size})

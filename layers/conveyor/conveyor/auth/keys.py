@@ -1,0 +1,127 @@
+"""API keys: `cvk_<key id><secret>`. Only the SHA-256 of the whole key is stored, next to its tenant and scopes.
+
+Table (template.yaml `ApiKeysTable`): pk key_id; `expires_at` is the TTL attribute, also checked on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.models import Model
+
+from conveyor.dynamo import bind
+from conveyor.errors import InvalidInput, NotFound
+
+PREFIX = "cvk_"
+KEY_ID_LENGTH = 12
+SECRET_LENGTH = 40
+_ALPHABET = string.ascii_lowercase + string.digits
+
+# Scopes a key can hold. `admin` implies every other scope.
+SCOPES = frozenset({"jobs:read", "jobs:write", "admin"})
+ADMIN = "admin"
+
+
+class ApiKeyRecord(Model):
+    class Meta:
+        table_name = None
+
+    key_id = UnicodeAttribute(hash_key=True)
+    key_hash = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    scopes = UnicodeSetAttribute()
+    name = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)
+    revoked_at = UTCDateTimeAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant and what its key may do."""
+
+    tenant_id: str
+    scopes: frozenset[str]
+    key_id: str
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN in self.scopes
+
+
+def _keys(table: str | None = None) -> type[ApiKeyRecord]:
+    if table is None:
+        from conveyor.settings import get_settings
+
+        table = get_settings().api_keys_table
+    return bind(ApiKeyRecord, table)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _random(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def key_id_of(key: str) -> str | None:
+    body = key[len(PREFIX):] if key.startswith(PREFIX) else ""
+    if len(body) != KEY_ID_LENGTH + SECRET_LENGTH or not all(c in _ALPHABET for c in body):
+        return None
+    return body[:KEY_ID_LENGTH]
+
+
+def create(tenant_id: str, scopes: set[str], *, name: str | None = None, expires_in_days: int | None = None,
+           table: str | None = None) -> tuple[str, ApiKeyRecord]:
+    """Mint a key. The plaintext is returned once and never stored."""
+    unknown = set(scopes) - SCOPES
+    if not tenant_id or not scopes or unknown:
+        raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
+    key_id = _random(KEY_ID_LENGTH)
+    key = PREFIX + key_id + _random(SECRET_LENGTH)
+    now = datetime.now(UTC)
+    record = _keys(table)(
+        key_id, key_hash=_digest(key), tenant_id=tenant_id, scopes=set(scopes), name=name, created_at=now,
+        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days else None,
+    )
+    record.save(condition=ApiKeyRecord.key_id.does_not_exist())
+    return key, record
+
+
+def revoke(key_or_id: str, *, table: str | None = None) -> ApiKeyRecord:
+    key_id = key_id_of(key_or_id) or key_or_id
+    try:
+        record = _keys(table).get(key_id)
+    except DoesNotExist:
+        raise NotFound(f"no API key {key_id!r}") from None
+    record.update(actions=[ApiKeyRecord.revoked_at.set(datetime.now(UTC))])
+    return record
+
+
+def authenticate(presented: str | None) -> Principal | None:
+    """The principal for a presented key (an `Authorization: Bearer ...` value or the bare key), or None."""
+    if not presented:
+        return None
+    key = presented.strip()
+    if key[:7].lower() == "bearer ":
+        key = key[7:].strip()
+    key_id = key_id_of(key)
+    if key_id is None:
+        return None
+    try:
+        record = _keys().get(key_id)
+    except DoesNotExist:
+        return None
+    now = datetime.now(UTC)
+    if not hmac.compare_digest(record.key_hash, _digest(key)) or record.revoked_at is not None:
+        return None
+    if record.expires_at is not None and record.expires_at <= now.timestamp():
+        return None
+    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)

@@ -1,0 +1,32 @@
+"""boto3 clients: created lazily, once per process, shared by every module (boto3 clients are thread-safe).
+
+Endpoints follow boto3's own configuration (AWS_ENDPOINT_URL and friends), which is how the local stack
+points functions at its emulator.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3  # imported on first use: keeps handlers that never call AWS cheap to start
+
+    return boto3.session.Session().client(service, config=_CONFIG)
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: Exception) -> int:
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

@@ -1,0 +1,93 @@
+"""The `email.send` job type: one email through Amazon SES v2, from a shipped template or inline content."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from conveyor.aws import client, error_code, http_status
+from conveyor.email.templates import render, template_names
+from conveyor.errors import PermanentError, TransientError
+from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.settings import get_settings
+
+MAX_RECIPIENTS = 50  # SES's limit per message, To + Cc + Bcc together
+TRANSIENT_SES_CODES = frozenset(
+    {"TooManyRequestsException", "LimitExceededException", "ThrottlingException", "Throttling",
+     "InternalFailure", "ServiceUnavailable", "InternalServiceError"}
+)
+
+
+class EmailPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[EmailStr] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    cc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    bcc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    reply_to: list[EmailStr] = Field(default_factory=list, max_length=10)
+    subject: str | None = Field(default=None, min_length=1, max_length=998)
+    template: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    text: str | None = Field(default=None, min_length=1)
+    html: str | None = Field(default=None, min_length=1)
+
+    @field_validator("reply_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, value: str | None) -> str | None:
+        if value is not None and value not in template_names():
+            raise ValueError(f"unknown template; available: {', '.join(sorted(template_names()))}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_content(self) -> EmailPayload:
+        if len(self.to) + len(self.cc) + len(self.bcc) > MAX_RECIPIENTS:
+            raise ValueError(f"at most {MAX_RECIPIENTS} recipients in to, cc and bcc together")
+        if self.template is None and not (self.subject and (self.text or self.html)):
+            raise ValueError("give a template, or a subject with text and/or html")
+        return self
+
+
+def _tag(value: str) -> str:
+    """SES tag values allow only [A-Za-z0-9_-]."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)[:256] or "_"
+
+
+@job_type("email.send", queue="email", payload=EmailPayload, retry=RetryPolicy(max_attempts=3, base_seconds=15))
+def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
+    if payload.template:
+        rendered = render(payload.template, payload.context)
+        subject, text, html = payload.subject or rendered.subject, rendered.text, rendered.html
+    else:
+        subject, text, html = payload.subject, payload.text, payload.html
+    body: dict[str, Any] = {}
+    if text:
+        body["Text"] = {"Data": text, "Charset": "UTF-8"}
+    if html:
+        body["Html"] = {"Data": html, "Charset": "UTF-8"}
+    request: dict[str, Any] = {
+        "FromEmailAddress": get_settings().email_from,
+        "Destination": {"ToAddresses": payload.to, "CcAddresses": payload.cc, "BccAddresses": payload.bcc},
+        "Content": {"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}},
+        "EmailTags": [{"Name": "job_id", "Value": _tag(job.job_id)}, {"Name": "tenant", "Value": _tag(job.tenant_id)}],
+    }
+    if payload.reply_to:
+        request["ReplyToAddresses"] = payload.reply_to
+
+    from botocore.exceptions import ClientError
+
+    try:
+        response = client("sesv2").send_email(**request)
+    except ClientError as exc:
+        code = error_code(exc)
+        message = f"SES {code}: {exc.response.get('Error', {}).get('Message', '')}"
+        if code in TRANSIENT_SES_CODES or http_status(exc) >= 500:
+            raise TransientError(message) from exc
+        raise PermanentError(message) from exc
+    return {"message_id": response["MessageId"]}

@@ -1,0 +1,19 @@
+"""Identifiers: time-ordered (ULID layout) so a tenant's jobs sort newest-first by key, no index needed."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid(now_ms: int | None = None) -> str:
+    """26 chars: 48-bit millisecond timestamp + 80 random bits, Crockford base32, lexicographically sortable."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{ulid()}"

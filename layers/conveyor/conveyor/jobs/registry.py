@@ -1,0 +1,101 @@
+"""The job type registry: type name -> payload model, queue family, handler and retry policy.
+
+Adding a job type is one module (payload model + handler + `@job_type(...)`) and one line in JOB_MODULES.
+Handler modules import their heavy dependencies inside the handler, so the API can validate payloads cheaply.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from conveyor.errors import InvalidInput
+
+# One line per job type module.
+JOB_MODULES = ("conveyor.email.job",)
+
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for a message's visibility timeout
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2^(n-1))) seconds."""
+
+    max_attempts: int = 3
+    base_seconds: int = 10
+    cap_seconds: int = 900
+    max_defers: int = 10  # RetryLater deferrals allowed per run, and...
+    max_defer_total_seconds: int = 6 * 3600  # ...their total span, so a job cannot be deferred forever
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> int:
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1), MAX_VISIBILITY_SECONDS)
+        return max(1, int((rng or random).uniform(0, ceiling)))  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running handler knows about its job, and its one lever: reporting progress."""
+
+    job_id: str
+    tenant_id: str
+    type: str
+    attempt: int
+    report_progress: Callable[[int], None] = field(repr=False)
+
+
+Handler = Callable[[Any, JobContext], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    queue: str
+    payload_model: type[BaseModel]
+    handler: Handler
+    retry: RetryPolicy
+
+
+_TYPES: dict[str, JobType] = {}
+_loaded = False
+
+
+def job_type(name: str, *, queue: str, payload: type[BaseModel], retry: RetryPolicy | None = None):
+    """Register the decorated function as the handler of job type `name`."""
+
+    def register(handler: Handler) -> Handler:
+        _TYPES[name] = JobType(name, queue, payload, handler, retry or RetryPolicy())
+        return handler
+
+    return register
+
+
+def _load() -> dict[str, JobType]:
+    global _loaded
+    if not _loaded:
+        for module in JOB_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+    return _TYPES
+
+
+def get(name: str) -> JobType | None:
+    return _load().get(name)
+
+
+def names() -> list[str]:
+    return sorted(_load())
+
+
+def require(name: str) -> JobType:
+    found = get(name)
+    if found is None:
+        raise InvalidInput(
+            f"unknown job type {name!r}",
+            details=[{"loc": ["body", "type"], "msg": f"must be one of: {', '.join(names())}"}],
+        )
+    return found

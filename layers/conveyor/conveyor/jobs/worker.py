@@ -1,0 +1,179 @@
+"""The worker: one SQS record -> claim the job, run its handler, record the outcome.
+
+Queue behaviour for every outcome is decided here, and only here:
+  success                      -> completed; message acknowledged
+  PermanentError / bad payload -> failed at once with the reason; acknowledged (never retried)
+  RetryLater(s)                -> retrying without spending an attempt; message returns after s seconds
+  any other exception          -> transient: retrying with backoff + full jitter (the message's visibility
+                                  timeout is the delay), or failed once attempts are spent; acknowledged then
+  unreadable message           -> logged and dropped (nothing to fail); a job someone else holds -> dropped
+Anything that escapes (DynamoDB down, a crash) leaves the message on the queue; the redrive policy moves it to
+the DLQ after maxReceiveCount receives, which is set well above any job's attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import BaseModel, ValidationError
+
+from conveyor.aws import client
+from conveyor.errors import PermanentError, RetryLater
+from conveyor.jobs import registry, store
+from conveyor.jobs.store import JobRecord, utcnow
+from conveyor.observability import count, logger, report_exception, timing
+from conveyor.settings import get_settings
+
+LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
+_JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
+
+# Retries are paced per message (visibility timeouts), so a batch where every record is retrying is normal:
+# it must not turn into an invocation error, which would alarm as a crash and shrink the poller fleet.
+_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class JobMessage(BaseModel):
+    tenant_id: str
+    job_id: str
+
+
+class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor, not an error
+    """Marks the record failed in the batch response; its visibility timeout already holds the delay."""
+
+
+def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=process_record, processor=_processor, context=context)
+
+
+def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
+    try:
+        _process(record, lambda_context)
+    except RetryScheduled:
+        raise
+    except Exception as exc:
+        # The batch processor swallows what escapes a record: say it here, then let the message come back.
+        logger.exception("record could not be processed; the message returns to the queue",
+                         extra={"message_id": record.message_id})
+        report_exception(exc, tags={"message_id": record.message_id, "queue_arn": record.event_source_arn})
+        raise
+
+
+def _process(record: SQSRecord, lambda_context: Any) -> None:
+    message = _parse(record)
+    if message is None:
+        return
+    remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
+    job = store.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
+    if job is None:
+        logger.info("job not runnable (duplicate delivery, finished or cancelled); dropped",
+                    extra={"job_id": message.job_id, "message_id": record.message_id})
+        count("DuplicateDeliveries", "unknown")
+        return
+    logger.append_keys(job_id=job.id, job_type=job.type, tenant_id=job.tenant_id, attempt=job.attempts)
+    try:
+        _run(job, record)
+    finally:
+        logger.remove_keys(list(_JOB_KEYS))
+
+
+def _parse(record: SQSRecord) -> JobMessage | None:
+    try:
+        return JobMessage.model_validate_json(record.body)
+    except ValidationError as exc:
+        logger.error("unreadable message dropped: it names no job",
+                     extra={"message_id": record.message_id, "problem": exc.errors(include_input=False)[:3]})
+        count("PoisonMessages", "unknown")
+        return None
+
+
+def _run(job: JobRecord, record: SQSRecord) -> None:
+    if job.attempts > job.max_attempts:
+        # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
+        _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
+        return
+    kind = registry.get(job.type)
+    if kind is None:
+        _fail(job, "UnknownJobType", f"no handler is registered for job type {job.type!r}")
+        return
+    try:
+        payload = kind.payload_model.model_validate(job.payload)
+    except ValidationError as exc:
+        _fail(job, "InvalidPayload", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        return
+
+    _record_latency(job)
+    context = registry.JobContext(
+        job_id=job.id, tenant_id=job.tenant_id, type=job.type, attempt=job.attempts,
+        report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
+    )
+    started = time.monotonic()
+    try:
+        result = kind.handler(payload, context)
+    except PermanentError as exc:
+        _fail(job, type(exc).__name__, exc.message)
+    except RetryLater as exc:
+        _defer(job, kind.retry, exc, record)
+    except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
+        _retry_or_fail(job, kind.retry, exc, record)
+    else:
+        if store.complete(job, result):
+            count("JobsCompleted", job.type)
+            logger.info("job completed")
+        else:
+            logger.warning("job changed state while running (cancelled or lease lost); result not stored")
+    finally:
+        timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
+
+
+def _fail(job: JobRecord, error_type: str, message: str) -> None:
+    if store.fail(job, error_type, message):
+        count("JobsFailed", job.type)
+        logger.warning("job failed", extra={"error_type": error_type, "reason": message})
+
+
+def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
+    report_exception(exc, tags={"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id,
+                                "attempt": job.attempts})
+    message = str(exc) or type(exc).__name__
+    if job.attempts >= job.max_attempts:
+        _fail(job, type(exc).__name__, message)
+        return
+    delay = policy.backoff(job.attempts)
+    if store.schedule_retry(job, type(exc).__name__, message, delay):
+        _delay_message(record, delay)
+        count("JobsRetried", job.type)
+        logger.warning("job will be retried", extra={"delay_seconds": delay, "error": message})
+        raise RetryScheduled(f"retry in {delay}s") from exc
+
+
+def _defer(job: JobRecord, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
+    deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
+    if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
+        _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
+        return
+    delay = min(exc.seconds, registry.MAX_VISIBILITY_SECONDS)
+    if store.defer(job, delay, exc.message):
+        _delay_message(record, delay)
+        count("JobsDeferred", job.type)
+        raise RetryScheduled(f"deferred {delay}s")
+
+
+def _delay_message(record: SQSRecord, seconds: int) -> None:
+    family = get_settings().family_for_queue_arn(record.event_source_arn)
+    if family is None:
+        logger.error("record from an unknown queue; it returns after the queue's visibility timeout",
+                     extra={"queue_arn": record.event_source_arn})
+        return
+    client("sqs").change_message_visibility(
+        QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+    )
+
+
+def _record_latency(job: JobRecord) -> None:
+    ready_at: datetime = job.run_at or job.created_at
+    timing("QueueLatency", job.type, max(0.0, (utcnow() - ready_at).total_seconds() * 1000))
+

@@ -1,0 +1,18 @@
+"""The one-minute scheduler: every sweep that moves due work forward. Each sweep is idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from conveyor.jobs.store import utcnow
+from conveyor.jobs.sweep import release_due_jobs
+
+Sweep = Callable[[datetime], int]
+
+SWEEPS: tuple[Sweep, ...] = (release_due_jobs,)
+
+
+def run(now: datetime | None = None) -> dict[str, int]:
+    at = now or utcnow()
+    return {sweep.__name__: sweep(at) for sweep in SWEEPS}

@@ -1,0 +1,73 @@
+"""Runtime settings: one model, read from the environment template.yaml gives each function.
+
+Validated once per process (cold start); a missing or malformed variable fails with its name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class SettingsError(RuntimeError):
+    """The environment is missing or has a malformed setting (a deployment mistake, not a client one)."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
+    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
+    # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
+    queues: dict[str, str] = Field(alias="QUEUES")
+    email_from: str = Field(alias="EMAIL_FROM", min_length=3)
+    environment: str = Field(default="dev", alias="ENVIRONMENT")
+    completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
+    failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
+    sentry_dsn: str | None = Field(default=None, alias="SENTRY_DSN")
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _parse_queues(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
+        return value
+
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+    def queue_url(self, family: str) -> str:
+        try:
+            return self.queues[family]
+        except KeyError:
+            raise SettingsError(f"QUEUES has no queue for job family {family!r}") from None
+
+    def family_for_queue_arn(self, arn: str) -> str | None:
+        """The job family whose queue has this ARN (queue URLs and ARNs end with the same queue name)."""
+        name = arn.rsplit(":", 1)[-1]
+        for family, url in self.queues.items():
+            if url.rstrip("/").rsplit("/", 1)[-1] == name:
+                return family
+        return None
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    try:
+        return Settings.model_validate(dict(os.environ if environ is None else environ))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid environment: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (each handler calls it at cold start)."""
+    return load_settings()

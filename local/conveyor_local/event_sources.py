@@ -1,0 +1,153 @@
+"""Event source mappings as Lambda runs them: SQS queues and DynamoDB streams feeding a function in batches.
+
+SQS: receive up to BatchSize, invoke, then delete only what succeeded (ReportBatchItemFailures) — or nothing
+if the invocation failed; visibility changes made by the function and the queue's redrive policy are the
+queue's own business, exactly as on AWS. Streams: in order per shard; a failed record and everything after it
+is retried (bisecting is not emulated), up to MaximumRetryAttempts, then sent to the OnFailure destination.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Client = Callable[[str], Any]
+
+
+@dataclass
+class SqsSource:
+    function_id: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int = 10
+    window_seconds: int = 0
+    report_failures: bool = False
+    region: str = "us-east-1"
+
+    def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.window_seconds
+        while len(records) < self.batch_size:
+            response = client("sqs").receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(records)),
+                WaitTimeSeconds=wait_seconds if not records else 0, MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            records += [self._record(m) for m in messages]
+            if not messages and time.monotonic() >= deadline:
+                break
+            if not messages:
+                time.sleep(0.05)
+        return {"Records": records} if records else None
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
+        return {
+            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+            "attributes": attributes, "messageAttributes": _message_attributes(message.get("MessageAttributes")),
+            "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
+            "awsRegion": self.region,
+        }
+
+    def settle(self, client: Client, event: dict[str, Any], result: Any, failed: bool) -> int:
+        """Delete what the function handled; returns how many records count as failed."""
+        records = event["Records"]
+        if failed:
+            return len(records)
+        failures: set[str] = set()
+        if self.report_failures:
+            try:
+                failures = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            except (AttributeError, KeyError, TypeError):
+                return len(records)  # Lambda treats a malformed response as a whole-batch failure
+        done = [r for r in records if r["messageId"] not in failures]
+        for start in range(0, len(done), 10):
+            client("sqs").delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])])
+        return len(records) - len(done)
+
+
+def _message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
+    out = {}
+    for name, value in (attributes or {}).items():
+        out[name] = {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
+                     "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
+    return out
+
+
+@dataclass
+class StreamSource:
+    function_id: str
+    stream_arn: str
+    batch_size: int = 100
+    report_failures: bool = False
+    max_retries: int = -1
+    on_failure_queue_url: str | None = None
+    region: str = "us-east-1"
+    _iterators: dict[str, str | None] = field(default_factory=dict)
+    _pending: list[dict[str, Any]] = field(default_factory=list)
+    _attempts: int = 0
+
+    def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+        if not self._pending:
+            self._pending = self._read(client)
+        return {"Records": self._pending[: self.batch_size]} if self._pending else None
+
+    def _read(self, client: Client) -> list[dict[str, Any]]:
+        streams = client("dynamodbstreams")
+        for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", []):
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        records = []
+        for shard_id, iterator in self._iterators.items():
+            if iterator is None:
+                continue
+            response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            self._iterators[shard_id] = response.get("NextShardIterator")
+            records += [self._record(r) for r in response.get("Records", [])]
+        return records
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        data = dict(record["dynamodb"])
+        created = data.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            data["ApproximateCreationDateTime"] = created.timestamp()
+        return {**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": data,
+                "eventSourceARN": self.stream_arn, "awsRegion": self.region}
+
+    def settle(self, client: Client, event: dict[str, Any], result: Any, failed: bool) -> int:
+        records = event["Records"]
+        first_failed = 0 if failed else len(records)
+        if not failed and self.report_failures:
+            try:
+                sequences = [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+            except (AttributeError, KeyError, TypeError):
+                sequences, first_failed = [], 0
+            positions = [i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in sequences]
+            first_failed = min(positions, default=first_failed)
+        if first_failed >= len(records):
+            self._pending = self._pending[len(records):]
+            self._attempts = 0
+            return 0
+        self._pending = self._pending[first_failed:]
+        self._attempts += 1
+        if 0 <= self.max_retries < self._attempts:
+            self._discard(client, records[first_failed:])
+        return len(records) - first_failed
+
+    def _discard(self, client: Client, records: list[dict[str, Any]]) -> None:
+        """Retries exhausted: the batch goes to the OnFailure destination (its metadata, as on AWS)."""
+        self._pending = self._pending[len(records):]
+        self._attempts = 0
+        if self.on_failure_queue_url:
+            client("sqs").send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps({
+                "DDBStreamBatchInfo": {"streamArn": self.stream_arn, "batchSize": len(records),
+                                       "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]}}))

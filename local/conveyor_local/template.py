@@ -1,0 +1,185 @@
+"""template.yaml as the truth: parse it, resolve intrinsics, create its tables and queues, give functions their env.
+
+Nothing here names a particular function, queue or table; everything is read from the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+
+ACCOUNT = "123456789012"
+SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    handler: str  # "module.function"
+    code_dir: Path
+    timeout: int
+    memory: int
+    layer_dirs: list[Path]
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class Template:
+    def __init__(self, path: str | Path = "template.yaml", *, parameters: dict[str, str] | None = None,
+                 region: str = "us-east-1", stack_name: str = "conveyor") -> None:
+        self.path = Path(path).resolve()
+        self.root = self.path.parent
+        self.doc = load_cfn_yaml(self.path.read_text())
+        self.region, self.stack_name = region, stack_name
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()}
+        self.parameters.update(parameters or {})
+        self.resources: dict[str, dict[str, Any]] = dict(self.doc.get("Resources", {}))
+        self.physical: dict[str, str] = {}  # logical id -> Ref value (table name, queue URL...)
+        self.attributes: dict[str, dict[str, str]] = {}  # logical id -> GetAtt values
+
+    # --- intrinsics --------------------------------------------------------------------------------
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1:
+                (key, arg), = value.items()
+                if key == "Ref":
+                    return self._ref(arg)
+                if key == "Fn::GetAtt":
+                    name, attr = arg.split(".", 1) if isinstance(arg, str) else arg
+                    return self.attributes[name][attr]
+                if key == "Fn::Sub":
+                    return self._sub(arg)
+                if key == "Fn::Join":
+                    sep, items = arg
+                    return sep.join(str(self.resolve(i)) for i in items)
+                if key == "Fn::Select":
+                    index, items = arg
+                    return self.resolve(items)[int(self.resolve(index))]
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT, "AWS::StackName": self.stack_name,
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws", "AWS::NoValue": ""}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.physical:
+            return self.physical[name]
+        return f"{self.stack_name}-{name}"  # a resource the local stack does not create (e.g. an API or a topic)
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def one(match: re.Match[str]) -> str:
+            expr = match.group(1)
+            if expr in variables:
+                return str(self.resolve(variables[expr]))
+            if "." in expr and not expr.startswith("AWS::"):
+                name, attr = expr.split(".", 1)
+                return str(self.attributes.get(name, {}).get(attr, f"{self.stack_name}-{name}-{attr}"))
+            return str(self._ref(expr))
+
+        return re.sub(r"\$\{([^}!]+)\}", one, text)
+
+    # --- resources ---------------------------------------------------------------------------------
+    def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") in types}
+
+    def provision(self, clients: Any) -> None:
+        """Create every supported resource, dependencies first. `clients(service)` returns a boto3 client."""
+        pending = dict(self.of_type(*SUPPORTED))
+        while pending:
+            ready = [k for k, v in pending.items() if not (_references(v.get("Properties", {})) & set(pending))]
+            if not ready:
+                raise ValueError(f"circular references between {sorted(pending)}")
+            for logical_id in ready:
+                spec = pending.pop(logical_id)
+                creator = {"AWS::DynamoDB::Table": self._create_table, "AWS::SQS::Queue": self._create_queue}
+                creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
+
+    def _create_table(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        ddb = clients("dynamodb")
+        name = props.get("TableName") or f"{self.stack_name}-{logical_id}"
+        args: dict[str, Any] = {
+            "TableName": name, "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"], "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            if props.get(key):
+                args[key] = props[key]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        ddb.create_table(**args)
+        table = ddb.describe_table(TableName=name)["Table"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        self.physical[logical_id] = name
+        self.attributes[logical_id] = {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+    def _create_queue(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        sqs = clients("sqs")
+        name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
+        attributes = {}
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
+                    "MaximumMessageSize", "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication"):
+            if key in props:
+                attributes[key] = str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.physical[logical_id] = url
+        self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    # --- functions ---------------------------------------------------------------------------------
+    def functions(self) -> dict[str, FunctionSpec]:
+        defaults = self.doc.get("Globals", {}).get("Function", {})
+        found = {}
+        for logical_id, spec in self.of_type("AWS::Serverless::Function").items():
+            props = {**defaults, **spec.get("Properties", {})}
+            env = {**defaults.get("Environment", {}).get("Variables", {}),
+                   **spec.get("Properties", {}).get("Environment", {}).get("Variables", {})}
+            layers = [self._layer_dir(ref) for ref in props.get("Layers", [])]
+            found[logical_id] = FunctionSpec(
+                logical_id=logical_id, handler=props["Handler"], code_dir=self.root / props["CodeUri"],
+                timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)),
+                layer_dirs=[d for d in layers if d is not None], events=dict(props.get("Events", {})),
+                environment={k: str(self.resolve(v)) for k, v in env.items()},
+            )
+        return found
+
+    def _layer_dir(self, ref: Any) -> Path | None:
+        name = ref.get("Ref") if isinstance(ref, dict) else None
+        layer = self.resources.get(name or "", {})
+        if layer.get("Type") != "AWS::Serverless::LayerVersion":
+            return None
+        return self.root / layer["Properties"]["ContentUri"]
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a resource's properties refer to (Ref, GetAtt, Sub)."""
+    if isinstance(value, dict):
+        found: set[str] = set()
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg.split(".", 1)[0] if isinstance(arg, str) else arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found |= {m.split(".", 1)[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+            found |= _references(arg)
+        return found
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set()
