@@ -84,3 +84,41 @@ def api_as(stack: Any, new_key: Any):
         return Api(stack, new_key(tenant, scopes))
 
     return make
+
+
+@pytest.fixture
+def sent_emails(stack: Any):
+    """What the emulated SES accepted: a list of moto Message objects (id, source, destinations, subject, body)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return lambda: list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+
+@pytest.fixture
+def aws_calls(stack: Any):
+    """Record the API calls made through conveyor's shared boto3 clients: aws_calls("sqs", "SendMessageBatch")."""
+    from conveyor.aws import client
+
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    hooks = []
+
+    def watch(service: str) -> None:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            seen.append((service, model.name, params))
+
+        client(service).meta.events.register(f"provide-client-params.{client(service).meta.service_model.service_name}",
+                                             record)
+        hooks.append((service, record))
+
+    for service in ("sqs", "sesv2"):
+        watch(service)
+
+    def calls(service: str, operation: str) -> list[dict[str, Any]]:
+        return [params for s, op, params in seen if s == service and op == operation]
+
+    yield calls
+    for service, record in hooks:
+        client(service).meta.events.unregister(
+            f"provide-client-params.{client(service).meta.service_model.service_name}", record)
+

@@ -19,7 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from conveyor.aws import client
 from conveyor.errors import PermanentError, RetryLater
@@ -37,8 +37,8 @@ _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_fail
 
 
 class JobMessage(BaseModel):
-    tenant_id: str
-    job_id: str
+    tenant_id: str = Field(min_length=1, max_length=256)
+    job_id: str = Field(min_length=1, max_length=64)
 
 
 class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor, not an error
