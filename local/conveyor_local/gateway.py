@@ -95,6 +95,10 @@ class Gateway:
         # API Gateway prefers the most specific route: fewer path variables first, greedy ones last.
         return sorted(routes, key=lambda r: (r.path.count("+"), r.path.count("{"), -len(r.path)))
 
+    def expire_authorizer_cache(self) -> None:
+        """As if ReauthorizeEvery had elapsed for every cached answer."""
+        self._cache.clear()
+
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
             if route.method in (method, "ANY"):
