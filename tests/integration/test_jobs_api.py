@@ -125,6 +125,7 @@ def test_bad_request_fields_are_422(api):
         email_job(delay_seconds=-1),
         email_job(run_at="2030-01-01T00:00:00"),  # no time zone
         email_job(run_at="2030-01-01T00:00:00Z", delay_seconds=5),
+        email_job(run_at="2099-01-01T00:00:00Z"),  # more than a year ahead
         email_job(unexpected=True),
         {"type": "email.send", "payload": {"to": ["a@example.com"], "template": "no-such-template"}},
         {"type": "email.send", "payload": {"to": ["a@example.com"]}},  # no content

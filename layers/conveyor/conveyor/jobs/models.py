@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +28,8 @@ class EnqueueRequest(BaseModel):
     def _one_schedule(self) -> EnqueueRequest:
         if self.run_at is not None and self.delay_seconds is not None:
             raise ValueError("give run_at or delay_seconds, not both")
+        if self.run_at is not None and self.run_at > datetime.now(UTC) + timedelta(days=MAX_SCHEDULE_DAYS):
+            raise ValueError(f"run_at can be at most {MAX_SCHEDULE_DAYS} days ahead")
         return self
 
 
