@@ -1,0 +1,96 @@
+"""The benchmarks' world: template.yaml provisioned under moto, like tests/conftest.py builds it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TENANT = "tenant-bench"
+
+# Import paths as pyproject's pytest config sets them: the layer, the local harness, every function's code.
+for _path in [ROOT / "layers" / "conveyor", ROOT / "local", ROOT]:
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1"}
+
+
+def fake_aws_env() -> None:
+    """Never talk to real AWS from a benchmark, whatever the shell has configured."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(FAKE_AWS)
+    os.environ["POWERTOOLS_TRACE_DISABLED"] = "1"  # no X-Ray daemon here; Lambda's own segment costs nothing
+
+
+@contextlib.contextmanager
+def moto_stack(root: Path = ROOT) -> Iterator[Any]:
+    """A fresh moto world with every table and queue of the template, the functions' env applied."""
+    fake_aws_env()
+    from moto import mock_aws
+
+    from conveyor.settings import get_settings
+    from conveyor_local.stack import Stack
+
+    saved = dict(os.environ)
+    with mock_aws():
+        get_settings.cache_clear()
+        try:
+            yield Stack(root / "template.yaml").provision()
+        finally:
+            get_settings.cache_clear()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def template_functions(root: Path = ROOT) -> list[Any]:
+    """Every AWS::Serverless::Function with its resolved environment (provisioned once under moto to resolve it)."""
+    with moto_stack(root) as stack:
+        return list(stack.functions.values())
+
+
+def api_key(tenant: str = TENANT, scopes: str = "jobs:read,jobs:write") -> str:
+    from conveyor.auth import keys
+
+    key, _ = keys.create(tenant, set(scopes.split(",")))
+    return key
+
+
+class CountingSink(io.TextIOBase):
+    """A stdout stand-in that counts what functions print (JSON logs, EMF metrics) and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def quiet_functions() -> Iterator[CountingSink]:
+    """Functions log at the template's level (the cost is real), but to a counter, not the terminal."""
+    import logging
+
+    import conveyor.observability  # noqa: F401 - the Powertools logger must exist before its stream is swapped
+
+    sink = CountingSink()
+    handlers = [h for name in ("conveyor", "") for h in logging.getLogger(name).handlers
+                if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(sink) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield sink
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
