@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.world import say
+
 BUDGET = 1.5
 BASELINE = ":boto3-sqs"
 CHILD = r"""
@@ -63,7 +65,7 @@ class Target:
     modules: int = 0
 
 
-def run(root: Path, work: Path, *, rounds: int = 11, log: Any = print) -> dict[str, Any]:
+def run(root: Path, work: Path, *, rounds: int = 11, log: Any = say) -> dict[str, Any]:
     from bench.world import template_functions
 
     python, version = _interpreter(root)

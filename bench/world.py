@@ -94,3 +94,8 @@ def quiet_functions() -> Iterator[CountingSink]:
     finally:
         for handler, stream in zip(handlers, previous, strict=True):
             handler.setStream(stream)
+
+
+def say(message: str) -> None:
+    """Progress, on stderr (functions' stdout is swallowed while they run)."""
+    print(message, file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ from conveyor.errors import PermanentError
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
+@cache  # the templates ship in the layer and never change at run time; every email payload validation asks
 def template_names() -> frozenset[str]:
     return frozenset(p.name for p in TEMPLATE_DIR.iterdir() if (p / "subject.txt").is_file())
 
