@@ -86,7 +86,7 @@ def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
         default_integrations=False,
         auto_enabling_integrations=False,
         integrations=[AwsLambdaIntegration(timeout_warning=True)],
-        send_default_pii=False,
+        # send_default_pii stays unset (deprecated; unset = no PII: no user IPs, no request bodies)
         include_local_variables=False,  # a frame's locals may hold a job's payload
         max_request_body_size="never",
         traces_sample_rate=traces_sample_rate(settings.environment),
@@ -182,7 +182,7 @@ def report_exception(exc: BaseException, *, tags: dict[str, Any]) -> None:
 
     with sentry_sdk.new_scope() as scope:
         for key, value in tags.items():
-            scope.set_tag(key, value)
+            scope.set_tag(key, str(value))
         sentry_sdk.capture_exception(exc)
 
 
@@ -196,7 +196,7 @@ def report_job_failure(error_type: str, reason: str, *, tags: dict[str, Any], fi
 
     with sentry_sdk.new_scope() as scope:
         for key, value in tags.items():
-            scope.set_tag(key, value)
+            scope.set_tag(key, str(value))
         scope.set_tag("outcome", "failed" if final else "retrying")
         scope.set_tag("error_type", error_type)
         scope.level = "error" if final else "warning"
