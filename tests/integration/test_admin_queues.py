@@ -245,3 +245,23 @@ def test_pausing_one_queue_leaves_the_others_running(stack, operator):
     assert states == {"email": False, "notifications": False, "reminders": False, "reports": True,
                       "webhooks": False, "sync": False}
 
+
+
+def test_job_counts_are_bounded_and_say_what_they_cover(admin, monkeypatch):
+    from conveyor.admin import service
+
+    # Given more jobs in the window than one overview reads (limits shrunk for the test)
+    monkeypatch.setattr(service, "COUNT_PAGE", 2)
+    monkeypatch.setattr(service, "MAX_COUNTED", 3)
+    jobs = [make_job("tenant-a", "completed", created=ago(minutes=50 - i)) for i in range(5)]
+    # When the admin looks at the queues
+    overview = admin.get("/v1/queues").json()
+    # Then the newest jobs are counted and the window says it is partial, and from when
+    assert overview["jobs_window"]["complete"] is False and overview["jobs_window"]["counted"] == 4
+    assert email_queue(overview)["jobs"]["by_state"]["completed"] == 4
+    assert overview["jobs_window"]["since"][:16] == jobs[1].created_at.isoformat()[:16]
+
+
+def test_redrive_needs_no_body(admin, dead_letters):
+    response = admin.post("/v1/queues/email/redrive")
+    assert response.status == 200 and response.json()["moved"] == 2

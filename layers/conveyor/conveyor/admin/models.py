@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -125,6 +125,3 @@ class Readiness(BaseModel):
     failing: list[str] = Field(default_factory=list)
     checks: dict[str, Check]
     dead_letters: dict[str, int] = Field(default_factory=dict)
-
-    def body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from conveyor.admin import queues
 from conveyor.admin.models import (
@@ -54,7 +56,8 @@ def _platform(caller: Principal, what: str) -> None:
                         details={"required_scope": PLATFORM})
 
 
-def _yours(caller: Principal, all_tenants: bool):  # noqa: ANN202 - a predicate over queue messages
+def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], bool]:
+    """Which DLQ messages this caller may see and move: its tenant's, or (platform) all of them."""
     if all_tenants:
         _platform(caller, "all_tenants")
         return lambda message: True
@@ -204,7 +207,7 @@ def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int,
     return _bulk(tenant_id, condition, store.delete_finished, limit=limit, cursor=cursor, created_before=before)
 
 
-def _bulk(tenant_id: str, condition, action, *, limit: int, cursor: str | None,  # noqa: ANN001
+def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *, limit: int, cursor: str | None,
           created_from: datetime | None = None, created_before: datetime | None = None) -> BulkResult:
     """Apply `action` to the tenant's jobs matching `condition`, newest first, at most `limit` changes and
     MAX_EXAMINED jobs read per call; the cursor resumes exactly after the last job this call handled."""
