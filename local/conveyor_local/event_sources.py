@@ -4,6 +4,8 @@ SQS: receive up to BatchSize, invoke, then delete only what succeeded (ReportBat
 if the invocation failed; visibility changes made by the function and the queue's redrive policy are the
 queue's own business, exactly as on AWS. Streams: in order per shard; a failed record and everything after it
 is retried (bisecting is not emulated), up to MaximumRetryAttempts, then sent to the OnFailure destination.
+A source registered as an event source mapping in the emulator's Lambda API delivers nothing while that
+mapping is disabled (UpdateEventSourceMapping Enabled=false: a paused queue), exactly like Lambda.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ from datetime import datetime
 from typing import Any
 
 Client = Callable[[str], Any]
+PAUSED_STATES = ("Disabled", "Disabling")
+
+
+def _enabled(client: Client, mapping_id: str | None) -> bool:
+    if mapping_id is None:
+        return True
+    return client("lambda").get_event_source_mapping(UUID=mapping_id).get("State") not in PAUSED_STATES
 
 
 @dataclass
@@ -27,8 +36,11 @@ class SqsSource:
     window_seconds: int = 0
     report_failures: bool = False
     region: str = "us-east-1"
+    mapping_id: str | None = None
 
     def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+        if not _enabled(client, self.mapping_id):
+            return None
         records: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.window_seconds
         while len(records) < self.batch_size:
@@ -89,11 +101,14 @@ class StreamSource:
     max_retries: int = -1
     on_failure_queue_url: str | None = None
     region: str = "us-east-1"
+    mapping_id: str | None = None
     _iterators: dict[str, str | None] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _attempts: int = 0
 
     def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+        if not _enabled(client, self.mapping_id):
+            return None
         if not self._pending:
             self._pending = self._read(client)
         return {"Records": self._pending[: self.batch_size]} if self._pending else None

@@ -39,6 +39,7 @@ class Stack:
 
     def provision(self) -> Stack:
         self.template.provision(self.client)
+        self._register_mappings()
         self.functions: dict[str, FunctionSpec] = self.template.functions()
         for spec in self.functions.values():
             os.environ.update(spec.environment)  # functions share one process: their env must agree
@@ -49,10 +50,27 @@ class Stack:
         self.sources = self._sources()
         return self
 
+    def _register_mappings(self) -> None:
+        """Functions and their event source mappings exist in the emulator's Lambda API (pause/resume manage
+        them there); the pollers below deliver, obeying each mapping's State.
+
+        moto delivers to a mapped function by itself when a message is sent or a stream record written: it
+        would run the stub through Docker and consume the messages and stream records the pollers must
+        deliver. Its delivery hooks are unhooked (possible only with moto in this process: mock_aws or a
+        threaded server); against an emulator elsewhere the mappings are removed again, and the local queues
+        simply cannot be paused."""
+        self.template.register_functions(self.client)
+        if _unhook_moto_delivery(self.region) < len(self.template.mappings):
+            for uuid in self.template.mappings.values():
+                self.client("lambda").delete_event_source_mapping(UUID=uuid)
+            self.template.mappings.clear()
+            log.warning("event source mappings not registered: the emulator's own delivery could not be turned off")
+
     def _sources(self) -> list[SqsSource | StreamSource]:
         found: list[SqsSource | StreamSource] = []
         for spec in self.functions.values():
-            for event in spec.events.values():
+            for event_name, event in spec.events.items():
+                mapping = self.template.mappings.get((spec.logical_id, event_name))
                 props = event.get("Properties", {})
                 reports = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
                 if event.get("Type") == "SQS":
@@ -60,7 +78,8 @@ class Stack:
                     url = next(u for k, u in self.template.physical.items()
                                if self.template.attributes.get(k, {}).get("Arn") == arn)
                     found.append(SqsSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)),
-                                           int(props.get("MaximumBatchingWindowInSeconds", 0)), reports, self.region))
+                                           int(props.get("MaximumBatchingWindowInSeconds", 0)), reports, self.region,
+                                           mapping_id=mapping))
                 elif event.get("Type") == "DynamoDB":
                     failure = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
                     failure_arn = self.template.resolve(failure) if failure else None
@@ -69,7 +88,8 @@ class Stack:
                                        None)
                     found.append(StreamSource(spec.logical_id, self.template.resolve(props["Stream"]),
                                               int(props.get("BatchSize", 100)), reports,
-                                              int(props.get("MaximumRetryAttempts", -1)), failure_url, self.region))
+                                              int(props.get("MaximumRetryAttempts", -1)), failure_url, self.region,
+                                              mapping_id=mapping))
         return found
 
     # --- running -----------------------------------------------------------------------------------
@@ -106,6 +126,21 @@ class Stack:
     def fire_schedules(self, now: datetime | None = None) -> list[Any]:
         return [self.invoke(spec, scheduled_event(spec.logical_id, now, self.region))
                 for spec, _ in self.scheduled_functions()]
+
+
+def _unhook_moto_delivery(region: str) -> int:
+    """Detach moto's push delivery from every queue and table in this process; how many mappings it had."""
+    try:
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+    except ImportError:
+        return 0
+    hooked = [*(q.lambda_event_source_mappings for q in sqs_backends[ACCOUNT][region].queues.values()),
+              *(t.lambda_event_source_mappings for t in dynamodb_backends[ACCOUNT][region].tables.values())]
+    detached = sum(len(mappings) for mappings in hooked)
+    for mappings in hooked:
+        mappings.clear()
+    return detached
 
 
 def scheduled_event(rule: str, now: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:

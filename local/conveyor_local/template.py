@@ -5,8 +5,10 @@ Nothing here names a particular function, queue or table; everything is read fro
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ class Template:
         self.resources: dict[str, dict[str, Any]] = dict(self.doc.get("Resources", {}))
         self.physical: dict[str, str] = {}  # logical id -> Ref value (table name, queue URL...)
         self.attributes: dict[str, dict[str, str]] = {}  # logical id -> GetAtt values
+        self.mappings: dict[tuple[str, str], str] = {}  # (function logical id, event name) -> mapping UUID
 
     # --- intrinsics --------------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
@@ -106,6 +109,33 @@ class Template:
                 creator = {"AWS::DynamoDB::Table": self._create_table, "AWS::SQS::Queue": self._create_queue}
                 creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
 
+    def register_functions(self, clients: Any) -> None:
+        """Register every function and its SQS/DynamoDB event source mappings with the emulator's Lambda API,
+        so code that manages mappings (pause/resume) finds them. The code registered is a stub: functions run
+        in process (lambdas.py); the mappings' State is what the local pollers obey."""
+        lam = clients("lambda")
+        role = _local_role(clients("iam"))
+        for logical_id, spec in self.of_type("AWS::Serverless::Function").items():
+            name = f"{self.stack_name}-{logical_id}"
+            props = {**self.doc.get("Globals", {}).get("Function", {}), **spec.get("Properties", {})}
+            created = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
+                                          Handler=str(props["Handler"]), Code={"ZipFile": _STUB_ZIP},
+                                          Timeout=int(props.get("Timeout", 3)))
+            self.physical[logical_id] = name
+            self.attributes[logical_id] = {"Arn": created["FunctionArn"]}
+            for event_name, event in (props.get("Events") or {}).items():
+                if event.get("Type") not in ("SQS", "DynamoDB"):
+                    continue
+                config = event.get("Properties", {})
+                source = self.resolve(config["Queue"] if event["Type"] == "SQS" else config["Stream"])
+                args: dict[str, Any] = {"FunctionName": name, "EventSourceArn": source,
+                                        "Enabled": bool(config.get("Enabled", True))}
+                for key in ("BatchSize", "StartingPosition", "MaximumBatchingWindowInSeconds",
+                            "FunctionResponseTypes", "MaximumRetryAttempts", "BisectBatchOnFunctionError"):
+                    if key in config:
+                        args[key] = config[key]
+                self.mappings[(logical_id, event_name)] = lam.create_event_source_mapping(**args)["UUID"]
+
     def _create_table(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
         ddb = clients("dynamodb")
         name = props.get("TableName") or f"{self.stack_name}-{logical_id}"
@@ -164,6 +194,26 @@ class Template:
         if layer.get("Type") != "AWS::Serverless::LayerVersion":
             return None
         return self.root / layer["Properties"]["ContentUri"]
+
+
+def _stub_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("stub.py", "def handler(event, context):\n    raise RuntimeError('runs in process')\n")
+    return buffer.getvalue()
+
+
+_STUB_ZIP = _stub_zip()
+
+
+def _local_role(iam: Any) -> str:
+    name = "conveyor-local-functions"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    try:
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
 
 
 def _references(value: Any) -> set[str]:

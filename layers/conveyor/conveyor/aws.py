@@ -12,6 +12,8 @@ from typing import Any
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+# Health probes answer fast and never retry: a dependency that does not answer in time is not ready.
+_PROBE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=2)
 
 
 @cache
@@ -19,6 +21,13 @@ def client(service: str) -> Any:
     import boto3  # imported on first use: keeps handlers that never call AWS cheap to start
 
     return boto3.session.Session().client(service, config=_CONFIG)
+
+
+@cache
+def probe_client(service: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(service, config=_PROBE_CONFIG)
 
 
 def error_code(exc: Exception) -> str:

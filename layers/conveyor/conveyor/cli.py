@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
 
     create = with_table(keys_cmd.add_parser("create", help="mint a key (printed once)"))
     create.add_argument("--tenant", required=True)
-    create.add_argument("--scopes", required=True, help="comma-separated: jobs:read,jobs:write,admin")
+    create.add_argument("--scopes", required=True, help="comma-separated: jobs:read,jobs:write,admin,platform")
     create.add_argument("--name", help="a label for the key")
     create.add_argument("--expires-in-days", type=int)
     create.set_defaults(run=_create)

@@ -15,5 +15,11 @@ def ulid(now_ms: int | None = None) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
+def ulid_floor(ms: int) -> str:
+    """The smallest ULID of millisecond `ms`: a key-range bound for "created at or after" queries."""
+    value = max(0, ms) << 80
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_{ulid()}"

@@ -6,13 +6,31 @@ from collections.abc import Callable
 from datetime import datetime
 
 from conveyor.jobs.store import utcnow
-from conveyor.jobs.sweep import release_due_jobs
+from conveyor.jobs.sweep import recover_stalled_jobs, release_due_jobs
+from conveyor.observability import cron_checkin, logger, report_exception
 
 Sweep = Callable[[datetime], int]
 
-SWEEPS: tuple[Sweep, ...] = (release_due_jobs,)
+SWEEPS: tuple[Sweep, ...] = (release_due_jobs, recover_stalled_jobs)
+
+
+class SweepsFailed(RuntimeError):
+    """One or more sweeps raised; the others still ran. Fails the run (and its cron check-in)."""
 
 
 def run(now: datetime | None = None) -> dict[str, int]:
+    """Run every sweep, each on its own: one failing sweep does not stop the others. Reported as a check-in."""
     at = now or utcnow()
-    return {sweep.__name__: sweep(at) for sweep in SWEEPS}
+    with cron_checkin():
+        results: dict[str, int] = {}
+        failed: list[str] = []
+        for sweep in SWEEPS:
+            try:
+                results[sweep.__name__] = sweep(at)
+            except Exception as exc:  # noqa: BLE001 - reported here, then the run fails as a whole below
+                logger.exception("sweep failed", extra={"sweep": sweep.__name__})
+                report_exception(exc, tags={"sweep": sweep.__name__})
+                failed.append(sweep.__name__)
+        if failed:
+            raise SweepsFailed(f"sweeps failed: {', '.join(failed)} (completed: {results})")
+    return results

@@ -28,6 +28,12 @@ class Settings(BaseModel):
     completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
     failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
     sentry_dsn: str | None = Field(default=None, alias="SENTRY_DSN")
+    # Or the DSN kept out of the template: an SSM parameter (SecureString) or a Secrets Manager secret name.
+    sentry_dsn_parameter: str | None = Field(default=None, alias="SENTRY_DSN_PARAMETER")
+    sentry_dsn_secret: str | None = Field(default=None, alias="SENTRY_DSN_SECRET")
+    release: str | None = Field(default=None, alias="RELEASE")
+    # The API's pause/resume and queue overview act on this function's event source mappings.
+    worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -39,7 +45,8 @@ class Settings(BaseModel):
                 raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
         return value
 
-    @field_validator("sentry_dsn", mode="before")
+    @field_validator("sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function",
+                     mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return value or None

@@ -12,6 +12,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
+from conveyor.admin import health as readiness
+from conveyor.admin.models import Readiness
+from conveyor.admin.routes import router as admin_router
 from conveyor.api import errors as http_errors
 from conveyor.api.security import authenticate
 from conveyor.errors import ConveyorError, PayloadTooLarge
@@ -19,12 +22,14 @@ from conveyor.jobs.routes import router as jobs_router
 from conveyor.observability import logger
 
 MAX_BODY_BYTES = 256 * 1024
-PUBLIC_PATHS = frozenset({"/health", "/v1/docs", "/v1/openapi.json"})  # everything else needs an API key
+# Everything else needs an API key.
+PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/v1/docs", "/v1/openapi.json"})
 TITLE, VERSION = "Conveyor API", "1.0.0"
 DOCS_PATH = "/v1/docs"
 
 app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 app.include_router(jobs_router, prefix="/v1")
+app.include_router(admin_router, prefix="/v1")
 
 
 def _security() -> dict[str, Any]:
@@ -43,6 +48,14 @@ def _enable_docs() -> None:
 @app.get("/health", include_in_schema=False)
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/health/ready", include_in_schema=False)
+def ready() -> Response[Readiness]:
+    """DynamoDB and SQS answer (503 naming the failing check otherwise); DLQ depths for the record."""
+    report = readiness.readiness()
+    return Response(status_code=503 if report.failing else 200, content_type=content_types.APPLICATION_JSON,
+                    body=report)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

@@ -24,9 +24,11 @@ KEY_ID_LENGTH = 12
 SECRET_LENGTH = 40
 _ALPHABET = string.ascii_lowercase + string.digits
 
-# Scopes a key can hold. `admin` implies every other scope.
-SCOPES = frozenset({"jobs:read", "jobs:write", "admin"})
+# Scopes a key can hold. `admin` implies every other scope of its tenant; `platform` (acting on shared
+# infrastructure for every tenant, e.g. pausing a queue) is never implied and must be granted explicitly.
+SCOPES = frozenset({"jobs:read", "jobs:write", "admin", "platform"})
 ADMIN = "admin"
+PLATFORM = "platform"
 
 
 class ApiKeyRecord(Model):
@@ -52,7 +54,7 @@ class Principal:
     key_id: str
 
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or ADMIN in self.scopes
+        return scope in self.scopes or (ADMIN in self.scopes and scope != PLATFORM)
 
 
 def _keys(table: str | None = None) -> type[ApiKeyRecord]:

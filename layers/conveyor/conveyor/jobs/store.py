@@ -4,6 +4,11 @@ Table layout (template.yaml `JobsTable`):
   pk tenant_id, sk "job_<ULID>"     one job; ULIDs sort by creation, so a tenant's jobs list newest-first by key
   pk tenant_id, sk "idem#<sha256>"  an Idempotency-Key claim pointing at a job (expires after 48 h)
   GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: only `scheduled` jobs carry these attributes
+  GSI lease-index (lease_shard, lease_until) sparse, KEYS_ONLY: only `active` jobs carry both; the stalled-job
+                                    sweep finds leases that ran out without a scan. The claim sets them and
+                                    every way out of `active` removes them: no extra write requests, but the
+                                    index costs one write unit when a job is claimed and one when it leaves
+                                    `active` (a KEYS_ONLY entry is far below 1 KB)
   expires_at                        TTL attribute: finished jobs age out (retention), reads hide them before that
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -22,11 +27,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from conveyor.dynamo import bind
+from conveyor.ids import ulid_floor
 from conveyor.settings import get_settings
 
 JOB_PREFIX = "job_"
@@ -56,6 +62,15 @@ class DueIndex(GlobalSecondaryIndex):
     due_at = NumberAttribute(range_key=True)
 
 
+class LeaseIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "lease-index"
+        projection = KeysOnlyProjection()
+
+    lease_shard = UnicodeAttribute(hash_key=True)
+    lease_until = NumberAttribute(range_key=True)
+
+
 class JobRecord(Model):
     class Meta:
         table_name = None  # bound from settings by _jobs()
@@ -79,6 +94,7 @@ class JobRecord(Model):
     finished_at = UTCDateTimeAttribute(null=True)
     first_deferred_at = UTCDateTimeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
+    lease_shard = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=TimelineEntry, default=list)
     idempotency_key = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
@@ -86,6 +102,7 @@ class JobRecord(Model):
     expires_at = NumberAttribute(null=True)
 
     due_index = DueIndex()
+    lease_index = LeaseIndex()
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now.timestamp()
@@ -224,6 +241,7 @@ def claim(tenant_id: str, job_id: str, *, lease_seconds: int) -> JobRecord | Non
             model.started_at.set(now),
             model.updated_at.set(now),
             model.lease_until.set(int(now.timestamp()) + lease_seconds),
+            model.lease_shard.set(due_shard_for(job_id)),
             _appended(model, _entry(ACTIVE, now)),
         ],
         model.id.exists() & runnable,
@@ -256,6 +274,7 @@ def complete(job: JobRecord, result: Any) -> bool:
             model.updated_at.set(now),
             model.expires_at.set(int((now + keep).timestamp())),
             model.lease_until.remove(),
+            model.lease_shard.remove(),
             _appended(model, _entry(COMPLETED, now)),
         ],
         _owned(job),
@@ -275,6 +294,7 @@ def fail(job: JobRecord, error_type: str, message: str) -> bool:
             model.updated_at.set(now),
             model.expires_at.set(int((now + keep).timestamp())),
             model.lease_until.remove(),
+            model.lease_shard.remove(),
             _appended(model, _entry(FAILED, now, f"{error_type}: {message}")),
         ],
         _owned(job),
@@ -292,6 +312,7 @@ def schedule_retry(job: JobRecord, error_type: str, message: str, delay_seconds:
             model.error.set({"type": error_type, "message": message[:1000]}),
             model.updated_at.set(now),
             model.lease_until.remove(),
+            model.lease_shard.remove(),
             _appended(model, _entry(RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
         ],
         _owned(job),
@@ -311,6 +332,7 @@ def defer(job: JobRecord, delay_seconds: int, reason: str) -> bool:
             model.first_deferred_at.set(job.first_deferred_at or now),
             model.updated_at.set(now),
             model.lease_until.remove(),
+            model.lease_shard.remove(),
             _appended(model, _entry(RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
         ],
         _owned(job),
@@ -384,3 +406,110 @@ def release(tenant_id: str, job_id: str, due_at: int) -> bool:
         ],
         (model.state == SCHEDULED) & (model.due_at == due_at),
     )
+
+
+# --- stalled jobs ------------------------------------------------------------------------------------
+def stalled_keys(lease_ended_before: datetime) -> Iterator[tuple[str, str, int]]:
+    """(tenant_id, job_id, lease_until) of every active job whose lease ended before the given instant."""
+    index = _jobs().lease_index
+    for shard in range(DUE_SHARDS):
+        for item in index.query(str(shard), LeaseIndex.lease_until < int(lease_ended_before.timestamp())):
+            yield item.tenant_id, item.id, int(item.lease_until)
+
+
+def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> JobRecord | None:
+    """active (lease ran out, nothing came back) -> queued again, or failed when that was the last attempt.
+
+    The stalled attempt stays spent (the claim counted it). `queued` goes through the outbox: the dispatcher
+    sends a fresh message, because the job's own message is gone (in the DLQ, or deleted). Both updates are
+    conditional on the lease seen in the index, so a worker that re-claimed the job meanwhile always wins.
+    Returns the job as updated, or None if it was no longer stalled.
+    """
+    model = _jobs()
+    now = utcnow()
+    stalled = (model.state == ACTIVE) & (model.lease_until == lease_until)
+    ended = datetime.fromtimestamp(lease_until, UTC)
+    note = f"stalled: the worker gave no word before its lease ended at {ended:%H:%M:%S}"
+    error = {"type": "Stalled", "message": "the worker stopped (timeout or crash) without recording an outcome"}
+    job = model(tenant_id, job_id)
+    if _update(job, [
+        model.state.set(QUEUED),
+        model.error.set(error),
+        model.updated_at.set(now),
+        model.lease_until.remove(),
+        model.lease_shard.remove(),
+        _appended(model, _entry(QUEUED, now, note + "; sent again")),
+    ], stalled & (model.attempts < model.max_attempts)):
+        return job
+    keep = timedelta(days=get_settings().failed_retention_days)
+    if _update(job, [
+        model.state.set(FAILED),
+        model.error.set(error),
+        model.finished_at.set(now),
+        model.updated_at.set(now),
+        model.expires_at.set(int((now + keep).timestamp())),
+        model.lease_until.remove(),
+        model.lease_shard.remove(),
+        _appended(model, _entry(FAILED, now, note + "; that was the last attempt")),
+    ], stalled & (model.attempts >= model.max_attempts)):
+        return job
+    return None
+
+
+# --- bounded walks over one tenant's jobs (admin bulk operations, queue overview) ---------------------
+def created_key(at: datetime) -> str:
+    """The smallest job key created at `at` (job ids are ULIDs: they sort by creation time)."""
+    return JOB_PREFIX + ulid_floor(int(at.timestamp() * 1000))
+
+
+class Page(NamedTuple):
+    items: list[JobRecord]
+    last: str | None
+    scanned: int
+
+
+def walk(
+    tenant_id: str,
+    *,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    after: str | None = None,
+    condition: Any = None,
+    max_examined: int = 500,
+    attributes: list[str] | None = None,
+) -> Page:
+    """ONE page of a tenant's live jobs, newest first, within a creation-time range (a key range, not a filter).
+
+    At most `max_examined` items are read, whatever the filter matches, so a call is bounded in time and
+    capacity; `last` continues the walk (None when the range is exhausted). `attributes` (DynamoDB names)
+    projects the items, which saves transfer but not read capacity.
+    """
+    model = _jobs()
+    low = created_key(created_from) if created_from else JOB_PREFIX
+    high = created_key(created_before) if created_before else JOB_PREFIX + "~"  # "~" sorts after every ULID
+    live = model.expires_at.does_not_exist() | (model.expires_at > int(utcnow().timestamp()))
+    results = model.query(
+        tenant_id,
+        model.id.between(low, high),
+        filter_condition=live & condition if condition is not None else live,
+        scan_index_forward=False,
+        page_size=max_examined,
+        attributes_to_get=attributes,
+        last_evaluated_key={"tenant_id": {"S": tenant_id}, "sk": {"S": after}} if after else None,
+    )
+    page = next(results.page_iter, None) or {}
+    last = results.page_iter.last_evaluated_key
+    return Page([model.from_raw_data(item) for item in page.get("Items", [])], last["sk"]["S"] if last else None,
+                int(page.get("ScannedCount", 0)))
+
+
+def delete_finished(job: JobRecord) -> bool:
+    """Delete a finished job, only if it is still in the state it was read in (a retried job is never lost)."""
+    model = type(job)
+    try:
+        job.delete(condition=(model.state == job.state) & model.state.is_in(COMPLETED, FAILED, CANCELLED))
+    except DeleteError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+    return True

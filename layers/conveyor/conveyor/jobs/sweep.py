@@ -1,11 +1,11 @@
-"""Delayed jobs: move scheduled jobs whose time has come to their queue (the scheduler runs this each minute)."""
+"""Sweeps the scheduler runs each minute: release due delayed jobs; recover stalled ones."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from conveyor.jobs import store
-from conveyor.observability import logger
+from conveyor.observability import count, logger, report_job_failure
 
 
 def release_due_jobs(now: datetime) -> int:
@@ -19,3 +19,27 @@ def release_due_jobs(now: datetime) -> int:
     if released or skipped:
         logger.info("released due jobs", extra={"released": released, "skipped": skipped})
     return released
+
+
+# A worker's lease is its remaining invocation time + a margin. A worker that crashed or timed out leaves its
+# message invisible for the queue's VisibilityTimeout (360 s in template.yaml); when it comes back, the worker
+# re-claims the job itself. The sweep waits longer than that, so it only acts on jobs whose message is gone
+# (moved to the DLQ, deleted) and never races the normal path.
+STALL_GRACE_SECONDS = 600
+
+
+def recover_stalled_jobs(now: datetime) -> int:
+    """Active jobs whose lease ended long ago: sent again (the stalled attempt stays spent) or failed."""
+    recovered = 0
+    for tenant_id, job_id, lease_until in store.stalled_keys(now - timedelta(seconds=STALL_GRACE_SECONDS)):
+        job = store.recover_stalled(tenant_id, job_id, lease_until)
+        if job is None:
+            continue  # re-claimed or finished meanwhile
+        recovered += 1
+        count("JobsStalled", job.type)
+        tags = {"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "attempt": job.attempts}
+        if job.state == store.FAILED:
+            count("JobsFailed", job.type)
+            report_job_failure("Stalled", "the worker stopped during the job's last attempt", tags=tags, final=True)
+        logger.warning("stalled job recovered", extra={**tags, "state": job.state})
+    return recovered

@@ -25,7 +25,7 @@ from conveyor.aws import client
 from conveyor.errors import PermanentError, RetryLater
 from conveyor.jobs import registry, store
 from conveyor.jobs.store import JobRecord, utcnow
-from conveyor.observability import count, logger, report_exception, timing
+from conveyor.observability import count, logger, report_exception, report_job_failure, timing
 from conveyor.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
@@ -114,7 +114,7 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
     try:
         result = kind.handler(payload, context)
     except PermanentError as exc:
-        _fail(job, type(exc).__name__, exc.message)
+        _fail(job, type(exc).__name__, exc.message, exc)
     except RetryLater as exc:
         _defer(job, kind.retry, exc, record)
     except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
@@ -129,19 +129,24 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
 
 
-def _fail(job: JobRecord, error_type: str, message: str) -> None:
+def _tags(job: JobRecord) -> dict[str, Any]:
+    return {"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "attempt": job.attempts}
+
+
+def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | None = None) -> None:
+    """The job is failed for good: recorded, counted and reported (batch processing would swallow it)."""
     if store.fail(job, error_type, message):
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": message})
+        report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
 
 
 def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
-    report_exception(exc, tags={"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id,
-                                "attempt": job.attempts})
     message = str(exc) or type(exc).__name__
     if job.attempts >= job.max_attempts:
-        _fail(job, type(exc).__name__, message)
+        _fail(job, type(exc).__name__, message, exc)
         return
+    report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
     delay = policy.backoff(job.attempts)
     if store.schedule_retry(job, type(exc).__name__, message, delay):
         _delay_message(record, delay)

@@ -1,0 +1,248 @@
+"""Admin use cases behind /v1/queues and the bulk job operations. Tenant policy lives here (see __init__)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from conveyor.admin import queues
+from conveyor.admin.models import (
+    BulkResult,
+    CountWindow,
+    DeadLetter,
+    DeadLetterPage,
+    DeadLetters,
+    JobCounts,
+    JobSummary,
+    Messages,
+    PauseResult,
+    QueuesOverview,
+    QueueStatus,
+    RedriveRequest,
+    RedriveResult,
+    RetryFailedRequest,
+)
+from conveyor.auth.keys import PLATFORM, Principal
+from conveyor.errors import BadRequest, Conflict, Forbidden, NotFound
+from conveyor.jobs import store
+from conveyor.jobs.models import JobError
+from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
+from conveyor.observability import logger
+from conveyor.settings import get_settings
+
+COUNT_WINDOW = timedelta(hours=24)
+MAX_COUNTED = 10_000  # jobs read per overview: bounds its cost and time (the window then shrinks)
+COUNT_PAGE = 1_000
+BULK_PAGE = 500
+MAX_EXAMINED = 2_000  # jobs read per bulk call, whatever matches: a call cannot time out
+DEFAULT_REDRIVE = 100
+PEEK_LIMIT = 50
+FINISHED = (COMPLETED, FAILED, CANCELLED)
+
+
+def _family(name: str) -> str:
+    if name not in get_settings().queues:
+        raise NotFound(f"no queue {name!r}", details={"queues": sorted(get_settings().queues)})
+    return name
+
+
+def _platform(caller: Principal, what: str) -> None:
+    if PLATFORM not in caller.scopes:
+        raise Forbidden(f"{what} acts on every tenant and needs the {PLATFORM!r} scope",
+                        details={"required_scope": PLATFORM})
+
+
+def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], bool]:
+    """Which DLQ messages this caller may see and move: its tenant's, or (platform) all of them."""
+    if all_tenants:
+        _platform(caller, "all_tenants")
+        return lambda message: True
+    return lambda message: message.tenant_id == caller.tenant_id
+
+
+# --- GET /v1/queues ------------------------------------------------------------------------------------
+def overview(caller: Principal, now: datetime | None = None) -> QueuesOverview:
+    now = now or utcnow()
+    counts, window = _job_counts(caller.tenant_id, now)
+    states = queues.mapping_states()
+    statuses = []
+    for family in sorted(get_settings().queues):
+        ref = queues.queue_ref(family)
+        depth = queues.depths(ref.url)
+        dlq_depth = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"] if ref.dlq_url else 0
+        state = states.get(ref.arn)
+        statuses.append(QueueStatus(
+            name=family,
+            messages=Messages(visible=depth["ApproximateNumberOfMessages"],
+                              in_flight=depth["ApproximateNumberOfMessagesNotVisible"],
+                              delayed=depth["ApproximateNumberOfMessagesDelayed"]),
+            dead_letters=DeadLetters(depth=dlq_depth, oldest_age_seconds=(
+                queues.oldest_age_seconds(ref.dlq_url, now) if ref.dlq_url and dlq_depth else None)),
+            paused=(state in queues.PAUSED_STATES) if state else None,
+            mapping_state=state,
+            jobs=counts.get(family) or _no_jobs(),
+        ))
+    return QueuesOverview(queues=statuses, jobs_window=window)
+
+
+def _no_jobs() -> JobCounts:
+    return JobCounts(by_state=dict.fromkeys(STATES, 0), completed_last_hour=0, failed_last_hour=0)
+
+
+def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], CountWindow]:
+    """Counts from the tenant's own partition: one key-range query over the jobs created in the last 24 h,
+    newest first, projected to four attributes, at most MAX_COUNTED items. No scan, no counters to keep
+    (each job write stays as it is); the price is the window: older jobs (e.g. reminders scheduled a week
+    ahead) are not counted."""
+    since = now - COUNT_WINDOW
+    hour_ago = now - timedelta(hours=1)
+    by_state: dict[str, Counter[str]] = defaultdict(Counter)
+    recent: dict[str, Counter[str]] = defaultdict(Counter)
+    counted, after, oldest = 0, None, since
+    while True:
+        items, after, _ = store.walk(tenant_id, created_from=since, after=after, max_examined=COUNT_PAGE,
+                                     attributes=["tenant_id", "sk", "state", "queue", "finished_at", "expires_at"])
+        for job in items:
+            by_state[job.queue][job.state] += 1
+            if job.state in (COMPLETED, FAILED) and job.finished_at and job.finished_at >= hour_ago:
+                recent[job.queue][job.state] += 1
+        counted += len(items)
+        if after is None or counted >= MAX_COUNTED:
+            break
+    complete = after is None
+    if not complete and after:
+        oldest = datetime.fromtimestamp(_ulid_ms(after) / 1000, now.tzinfo)
+    counts = {
+        family: JobCounts(by_state={s: by_state[family][s] for s in STATES},
+                          completed_last_hour=recent[family][COMPLETED], failed_last_hour=recent[family][FAILED])
+        for family in by_state
+    }
+    return counts, CountWindow(since=oldest, complete=complete, counted=counted)
+
+
+def _ulid_ms(job_id: str) -> int:
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    value = 0
+    for char in job_id[len(store.JOB_PREFIX):][:10]:
+        value = value * 32 + alphabet.index(char)
+    return value
+
+
+# --- dead letters --------------------------------------------------------------------------------------
+def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool) -> DeadLetterPage:
+    ref = queues.queue_ref(_family(name))
+    if not ref.dlq_url:
+        raise Conflict(f"queue {name!r} has no dead-letter queue")
+    found, examined = queues.peek(ref.dlq_url, _yours(caller, all_tenants), min(limit, PEEK_LIMIT))
+    letters = []
+    for message in found:
+        job = _job(message.tenant_id, message.job_id) if message.tenant_id == caller.tenant_id else None
+        letters.append(DeadLetter(
+            message_id=message.raw["MessageId"], job_id=message.job_id, tenant_id=message.tenant_id,
+            type=message.job_type, sent_at=message.sent_at, receive_count=message.receive_count,
+            body=message.raw.get("Body") if message.job_id is None else None, job=job,
+        ))
+    depth = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
+    return DeadLetterPage(queue=name, messages=letters, examined=examined, depth=depth)
+
+
+def _job(tenant_id: str | None, job_id: str | None) -> JobSummary | None:
+    record = store.get(tenant_id, job_id) if tenant_id and job_id else None
+    if record is None:
+        return None
+    return JobSummary(state=record.state, attempts=int(record.attempts), max_attempts=int(record.max_attempts),
+                      error=JobError(**record.error.as_dict()) if record.error else None)
+
+
+def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveResult:
+    ref = queues.queue_ref(_family(name))
+    if not ref.dlq_url or not ref.dlq_arn:
+        raise Conflict(f"queue {name!r} has no dead-letter queue")
+    wanted = _yours(caller, request.all_tenants)
+    if request.all_tenants and request.max is None:
+        # Everything, for everyone: let SQS move it server side where it can (no size or time limit here).
+        handle = queues.start_move_task(ref.dlq_arn, ref.arn)
+        if handle is not None:
+            remaining = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
+            logger.info("DLQ move task started", extra={"queue": name, "task": handle})
+            return RedriveResult(queue=name, moved=0, examined=0, remaining=remaining, done=False,
+                                 method="move_task", task_handle=handle)
+    moved = queues.move(ref.dlq_url, ref.url, wanted, request.max or DEFAULT_REDRIVE)
+    remaining = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
+    logger.info("redrove dead letters", extra={"queue": name, "moved": moved.moved, "examined": moved.examined,
+                                               "all_tenants": request.all_tenants})
+    return RedriveResult(queue=name, moved=moved.moved, examined=moved.examined, remaining=remaining,
+                         done=moved.exhausted, method="receive_send_delete")
+
+
+def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
+    _platform(caller, "pausing or resuming a queue")
+    ref = queues.queue_ref(_family(name))
+    state = queues.set_enabled(ref.arn, not paused)
+    if state is None:
+        raise Conflict(f"queue {name!r} has no worker event source mapping to {'pause' if paused else 'resume'}")
+    logger.warning("queue paused" if paused else "queue resumed", extra={"queue": name, "key_id": caller.key_id})
+    return PauseResult(queue=name, paused=state in queues.PAUSED_STATES, mapping_state=state)
+
+
+# --- bulk job operations -------------------------------------------------------------------------------
+def retry_failed(tenant_id: str, request: RetryFailedRequest) -> BulkResult:
+    model = JobRecord
+    condition = model.state == FAILED
+    if request.type:
+        condition &= model.type == request.type
+    return _bulk(tenant_id, condition, store.requeue, limit=request.limit, cursor=request.cursor,
+                 created_from=request.since)
+
+
+def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkResult:
+    if state not in FINISHED:
+        raise BadRequest(f"only finished jobs can be deleted: state must be one of {', '.join(FINISHED)}")
+    model = JobRecord
+    condition = (model.state == state) & (model.finished_at < before)
+    return _bulk(tenant_id, condition, store.delete_finished, limit=limit, cursor=cursor, created_before=before)
+
+
+def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *, limit: int, cursor: str | None,
+          created_from: datetime | None = None, created_before: datetime | None = None) -> BulkResult:
+    """Apply `action` to the tenant's jobs matching `condition`, newest first, at most `limit` changes and
+    MAX_EXAMINED jobs read per call; the cursor resumes exactly after the last job this call handled."""
+    after = _after(cursor)
+    changed = skipped = examined = 0
+    while True:
+        items, last, scanned = store.walk(tenant_id, created_from=created_from, created_before=created_before,
+                                          after=after, condition=condition, max_examined=BULK_PAGE)
+        examined += scanned
+        for index, job in enumerate(items):
+            if changed + skipped >= limit:
+                return BulkResult(changed=changed, skipped=skipped, examined=examined,
+                                  next_cursor=_cursor(items[index - 1].id))
+            if action(job):
+                changed += 1
+            else:
+                skipped += 1
+        after = last
+        if after is None:
+            return BulkResult(changed=changed, skipped=skipped, examined=examined)
+        if examined >= MAX_EXAMINED or changed + skipped >= limit:
+            return BulkResult(changed=changed, skipped=skipped, examined=examined, next_cursor=_cursor(after))
+
+
+def _cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        job_id = ""
+    if not job_id.startswith(store.JOB_PREFIX):
+        raise BadRequest("invalid cursor")
+    return job_id
