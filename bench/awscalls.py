@@ -14,10 +14,12 @@ mapping, stream reads) are counted apart from our code's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from bench import ledger, pricing
@@ -53,19 +55,25 @@ def _states(stack: Any, table: str) -> Counter:
         return found
 
 
-def _world(stack: Any, sink: Any) -> _Client:
+@contextlib.contextmanager
+def _world() -> Iterator[tuple[Any, _Client]]:
+    """A fresh moto world, functions warm, every invocation recorded; the harness restored afterwards."""
     import conveyor_local.stack as stack_module
     from conveyor_local.lambdas import load_handler
 
-    for spec in stack.functions.values():
-        load_handler(spec)  # warm: handler time below is per warm invocation; cold starts are bench.coldstart's
-    stack_module.invoke = ledger.wrap_invoke(stack_module.invoke, sink)
-    return _Client(stack, api_key())
+    real_invoke = stack_module.invoke
+    with moto_stack() as stack, quiet_functions() as sink:
+        for spec in stack.functions.values():
+            load_handler(spec)  # warm: handler time below is per warm invocation; cold starts are bench.coldstart's
+        stack_module.invoke = ledger.wrap_invoke(real_invoke, sink)
+        try:
+            yield stack, _Client(stack, api_key())
+        finally:
+            stack_module.invoke = real_invoke
 
 
 def email_burst(n: int) -> dict[str, Any]:
-    with moto_stack() as stack, quiet_functions() as sink:
-        client = _world(stack, sink)
+    with _world() as (stack, client):
         started = time.perf_counter()
         with ledger.recording() as book:
             for _ in range(n):
@@ -79,8 +87,7 @@ def email_burst(n: int) -> dict[str, Any]:
 
 
 def email_trickle(n: int) -> dict[str, Any]:
-    with moto_stack() as stack, quiet_functions() as sink:
-        client = _world(stack, sink)
+    with _world() as (stack, client):
         started = time.perf_counter()
         with ledger.recording() as book:
             for _ in range(n):

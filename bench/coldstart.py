@@ -101,6 +101,18 @@ def run(root: Path, work: Path, *, rounds: int = 11, log: Any = say) -> dict[str
         log(f"  {target.name}: {functions[-1]['median_ms']} ms, {functions[-1]['ratio']}x"
             f" (CPU time {functions[-1]['cpu_ratio']}x)")
     log(f"  baseline boto3+sqs: {statistics.median(baseline.samples):.1f} ms")
+    # What a build without .pyc costs: the same imports compiled from source at every cold start, against the
+    # compiled baseline (3 rounds).
+    plain = _prepare(root, work, python, version, specs, log, compiled=False)[1:]
+    compiled_baseline = []
+    for _ in range(3):
+        compiled_baseline.append(_child(python, baseline)["ms"])
+        for target in plain:
+            target.samples.append(_child(python, target)["ms"])
+    for target, figures in zip(plain, functions, strict=True):
+        figures["source_only_ratio"] = round(statistics.median(
+            [t / b for t, b in zip(target.samples, compiled_baseline, strict=True)]), 2)
+    log("  without .pyc: " + ", ".join(f"{f['function']} {f['source_only_ratio']}x" for f in functions))
     return {
         "python": version, "interpreter": python, "platform": _platform_tag(), "rounds": rounds, "budget": BUDGET,
         "baseline_ms": round(statistics.median(baseline.samples), 1), "baseline_modules": baseline.modules,
@@ -132,18 +144,25 @@ def _platform_tag() -> str:
                                                                                       "manylinux2014_x86_64")
 
 
-def _deps(work: Path, requirements: Path, version: str) -> Path:
-    """The layer's dependencies, installed for this platform and the target Python, compiled; cached by content."""
+def _deps(work: Path, requirements: Path, version: str, python: str, *, compiled: bool) -> Path:
+    """The layer's dependencies, installed for this platform and the target Python (as sources, and a compiled
+    copy); cached by the requirements' content."""
     digest = hashlib.sha256(requirements.read_bytes() + version.encode() + _platform_tag().encode()).hexdigest()[:12]
-    target = work / "coldstart" / f"deps-py{version}-{_platform_tag()}-{digest}"
-    if (target / ".complete").exists():
-        return target
-    shutil.rmtree(target, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "--no-compile", "--target", str(target), "--platform", _platform_tag(), "--implementation", "cp",
-                    "--python-version", version, "--only-binary=:all:", "-r", str(requirements)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    (target / ".complete").touch()
+    source = work / "coldstart" / f"deps-py{version}-{_platform_tag()}-{digest}"
+    if not (source / ".complete").exists():
+        shutil.rmtree(source, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-compile", "--target", str(source), "--platform", _platform_tag(), "--implementation",
+                        "cp", "--python-version", version, "--only-binary=:all:", "-r", str(requirements)],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        (source / ".complete").touch()
+    if not compiled:
+        return source
+    target = source.with_name(source.name + "-pyc")
+    if not (target / ".complete").exists():
+        _copy(source, target)
+        _compile(python, target)
+        (target / ".complete").touch()
     return target
 
 
@@ -158,8 +177,9 @@ def _copy(source: Path, dest: Path) -> Path:
     return dest
 
 
-def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any], log: Any) -> list[Target]:
-    base = work / "coldstart"
+def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any], log: Any, *,
+             compiled: bool = True) -> list[Target]:
+    base = work / "coldstart" / ("pyc" if compiled else "source-only")
     layers: dict[Path, list[str]] = {}
     for spec in specs:
         for layer in spec.layer_dirs:
@@ -169,12 +189,9 @@ def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any]
             requirements = layer / "requirements.txt"
             if requirements.exists():
                 log(f"  layer {layer.name}: pip install --target (py{version}, {_platform_tag()})")
-                deps = _deps(work, requirements, version)
-                if not (deps / ".compiled").exists():
-                    _compile(python, deps)
-                    (deps / ".compiled").touch()
-                paths.append(str(deps))
-            _compile(python, Path(paths[0]))
+                paths.append(str(_deps(work, requirements, version, python, compiled=compiled)))
+            if compiled:
+                _compile(python, Path(paths[0]))
             layers[layer] = paths
     home = base / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -191,7 +208,8 @@ def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any]
     targets = [Target("boto3 + sqs client", BASELINE, dependencies[1:] or dependencies, dict(lambda_env))]
     for spec in specs:
         code = _copy(spec.code_dir, base / "task" / spec.logical_id)
-        _compile(python, code)
+        if compiled:
+            _compile(python, code)
         env = {**lambda_env, **spec.environment, "LAMBDA_TASK_ROOT": str(code), "_HANDLER": spec.handler,
                "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}"}

@@ -1,0 +1,38 @@
+"""One benchmark part in this interpreter: `python -m bench.parts PART OUT.json [--quick]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.world import ROOT
+
+
+def run(part: str, quick: bool) -> dict:
+    if part == "coldstart":
+        from bench import coldstart
+
+        return coldstart.run(ROOT, ROOT / ".bench", rounds=7 if quick else 11)
+    if part == "awscalls":
+        from bench import ledger
+
+        ledger.install()  # before any botocore session exists
+        from bench import awscalls
+
+        return awscalls.run(emails=100 if quick else 1000, trickle=20 if quick else 100,
+                            reminders=100 if quick else 1000)
+    if part == "api":
+        from bench import api_overhead
+
+        return api_overhead.run(requests=100 if quick else 400)
+    if part == "throughput":
+        from bench import throughput
+
+        return throughput.run(jobs=200 if quick else 2000)
+    raise SystemExit(f"unknown part {part!r}")
+
+
+if __name__ == "__main__":
+    name, out = sys.argv[1], Path(sys.argv[2])
+    out.write_text(json.dumps(run(name, "--quick" in sys.argv[3:]), indent=1))
