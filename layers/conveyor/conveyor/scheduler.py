@@ -7,10 +7,11 @@ from datetime import datetime
 
 from conveyor.jobs.store import utcnow
 from conveyor.jobs.sweep import release_due_jobs
+from conveyor.reminders.sweep import sweep_reminders
 
 Sweep = Callable[[datetime], int]
 
-SWEEPS: tuple[Sweep, ...] = (release_due_jobs,)
+SWEEPS: tuple[Sweep, ...] = (release_due_jobs, sweep_reminders)
 
 
 def run(now: datetime | None = None) -> dict[str, int]:

@@ -25,7 +25,7 @@ SECRET_LENGTH = 40
 _ALPHABET = string.ascii_lowercase + string.digits
 
 # Scopes a key can hold. `admin` implies every other scope.
-SCOPES = frozenset({"jobs:read", "jobs:write", "admin"})
+SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write", "admin"})
 ADMIN = "admin"
 
 
