@@ -22,10 +22,6 @@ def other_tenant(api_as: Any) -> Any:
     return api_as("tenant-b", SCOPES)
 
 
-def put(client: Any, path: str, body: Any) -> Any:
-    return client.request("PUT", path, body)
-
-
 @pytest.fixture
 def contact(rapi: Any):
     """contact(id="c1", **fields) -> the stored contact (asserts it was accepted)."""
@@ -33,7 +29,7 @@ def contact(rapi: Any):
     def make(contact_id: str = "c1", **fields: Any) -> dict[str, Any]:
         body = {"name": "Ada", "email": "ada@example.com", "phone": "+447700900123", "timezone": "Europe/London",
                 "channels": ["email", "sms", "in_app"], **fields}
-        response = put(rapi, f"/v1/contacts/{contact_id}", body)
+        response = rapi.request("PUT", f"/v1/contacts/{contact_id}", body)
         assert response.status in (200, 201), response.json()
         return response.json()
 
@@ -47,7 +43,7 @@ def appointment(rapi: Any):
     def make(appointment_id: str, starts_at: str, contact_id: str = "c1", **fields: Any) -> dict[str, Any]:
         body = {"contact_id": contact_id, "subject_name": "Rex", "starts_at": starts_at, "location": "Main St",
                 **fields}
-        response = put(rapi, f"/v1/appointments/{appointment_id}", body)
+        response = rapi.request("PUT", f"/v1/appointments/{appointment_id}", body)
         assert response.status in (200, 201), response.json()
         return response.json()
 

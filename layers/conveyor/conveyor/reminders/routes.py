@@ -118,7 +118,7 @@ def get_medication(schedule_id: ScheduleId) -> MedicationSchedule:
 @router.delete("/medication-schedules/<schedule_id>", middlewares=[WRITE],
                summary="Delete a medication schedule and cancel its pending reminders",
                responses={204: {"description": "Deleted"}})
-def delete_medication(schedule_id: ScheduleId) -> Response:
+def delete_medication(schedule_id: ScheduleId) -> Response[None]:
     service.delete_medication(_tenant(), schedule_id)
     return Response(status_code=204)
 

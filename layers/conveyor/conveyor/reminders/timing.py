@@ -22,7 +22,8 @@ MAX_LEAD = timedelta(days=60)
 
 @cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    # 'localtime' and 'Factory' are files of some systems' zone directories, not places.
+    return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
 
 
 def zone(name: str) -> ZoneInfo:
@@ -155,4 +156,6 @@ class DoseRule:
             day += timedelta(days=1)
 
     def next_dose(self, tz: ZoneInfo, after: datetime) -> datetime | None:
-        return next(self.doses(tz, after, after + timedelta(days=400)), None)
+        """The first dose after `after` (None once the schedule has ended), however far off its start is."""
+        after = max(after, local_instant(self.start_date, time(0), tz) - timedelta(seconds=1))
+        return next(self.doses(tz, after, after + timedelta(days=8)), None)  # every_hours <= 168
