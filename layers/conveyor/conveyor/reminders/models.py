@@ -10,7 +10,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     field_validator,
@@ -19,6 +18,7 @@ from pydantic import (
 
 from conveyor.email.templates import template_names
 from conveyor.reminders import store
+from conveyor.reminders.planning import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
 from conveyor.reminders.timing import LeadTime, zone
 
 Channel = Literal["email", "sms", "in_app"]
@@ -31,8 +31,6 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # no '#': ids are parts of s
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-DEFAULT_LEAD_TIMES = ["PT24H", "PT2H"]
-DEFAULT_TEMPLATES = {"appointment": "appointment-reminder", "medication": "medication-reminder"}
 
 
 def _unique(values: list[Any], what: str) -> list[Any]:
@@ -59,13 +57,26 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
+    email: str | None = Field(default=None, max_length=254, json_schema_extra={"format": "email"})
     phone: str | None = Field(default=None, examples=["+447700900123"], description="E.164, e.g. +447700900123")
     timezone: str = Field(examples=["Europe/London"], description="IANA time zone name")
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=3,
                                     description="Channels in order of preference")
     quiet_hours: QuietHours | None = None
     opted_out: list[Channel] = Field(default_factory=list, max_length=3)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # email-validator (what pydantic's EmailStr uses), imported on first use: it costs ~50 ms at cold start
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"not a valid email address: {exc}") from None
 
     @field_validator("phone")
     @classmethod
@@ -176,7 +187,8 @@ class ReminderPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     appointment_lead_times: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_LEAD_TIMES), min_length=1, max_length=5, examples=[DEFAULT_LEAD_TIMES],
+        default_factory=lambda: list(DEFAULT_LEAD_TIMES), min_length=1, max_length=5,
+        examples=[list(DEFAULT_LEAD_TIMES)],
         description="ISO 8601 durations before an appointment. Hours/minutes are exact (PT24H = 24 h); days are "
                     "calendar days in the contact's time zone (P1D = same local time the day before).")
     templates: ReminderTemplates = Field(default_factory=ReminderTemplates)

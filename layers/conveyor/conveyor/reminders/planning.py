@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from conveyor.reminders import store
-from conveyor.reminders.models import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES, ReminderPolicy, ReminderTemplates
 from conveyor.reminders.store import (
     AppointmentRecord,
     ContactRecord,
@@ -30,14 +29,25 @@ MEDICATION_HORIZON = timedelta(hours=48)  # dose reminders exist this far ahead;
 MEDICATION_ROLL_EVERY = timedelta(hours=24)  # ...once a day, so a day-long sweep outage still loses nothing
 MEDICATION_STALE_AFTER = timedelta(hours=1)  # a dose reminder later than this would risk a double dose: expired
 MAX_DOSES_PER_ROLL = 200  # hourly doses over the horizon are 48; a bound, not a target
+DEFAULT_LEAD_TIMES = ("PT24H", "PT2H")
+DEFAULT_TEMPLATES = {"appointment": "appointment-reminder", "medication": "medication-reminder"}
 
 
-def policy(tenant_id: str) -> ReminderPolicy:
+@dataclass(frozen=True)
+class Rules:
+    """A tenant's reminder policy as planning uses it (the API's shape is models.ReminderPolicy)."""
+
+    lead_times: tuple[str, ...] = DEFAULT_LEAD_TIMES
+    appointment_template: str = DEFAULT_TEMPLATES["appointment"]
+    medication_template: str = DEFAULT_TEMPLATES["medication"]
+
+
+def policy(tenant_id: str) -> Rules:
     record = store.get(PolicyRecord, tenant_id, store.POLICY_KEY)
     if record is None:
-        return ReminderPolicy()
-    return ReminderPolicy(appointment_lead_times=list(record.lead_times),
-                          templates=ReminderTemplates(**{**DEFAULT_TEMPLATES, **record.templates.as_dict()}))
+        return Rules()
+    templates = {**DEFAULT_TEMPLATES, **record.templates.as_dict()}
+    return Rules(tuple(record.lead_times), templates["appointment"], templates["medication"])
 
 
 def quiet_hours(contact: ContactRecord) -> QuietHours | None:
@@ -47,7 +57,7 @@ def quiet_hours(contact: ContactRecord) -> QuietHours | None:
 
 
 # --- appointments --------------------------------------------------------------------------------------
-def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rules: ReminderPolicy,
+def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rules: Rules,
                      now: datetime) -> int:
     """Make sure the appointment's current revision has its reminders (one per lead time still ahead)."""
     if appointment.status != "scheduled":
@@ -55,7 +65,7 @@ def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rul
     tz, quiet = zone(contact.timezone), quiet_hours(contact)
     appointment_id = appointment.sk.removeprefix("appt#")
     created = 0
-    for text in rules.appointment_lead_times or DEFAULT_LEAD_TIMES:
+    for text in rules.lead_times or DEFAULT_LEAD_TIMES:
         planned = LeadTime.parse(text).before(appointment.starts_at, tz)
         if planned <= now:
             continue  # this lead time has already passed (a late booking): nothing to remind of
@@ -63,7 +73,7 @@ def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rul
         reminder = ReminderRecord(
             appointment.tenant_id, store.appointment_reminder_key(appointment_id, int(appointment.revision), text),
             kind="appointment", source_id=appointment_id, revision=int(appointment.revision),
-            contact_id=contact.sk.removeprefix("contact#"), template=rules.templates.appointment, lead_time=text,
+            contact_id=contact.sk.removeprefix("contact#"), template=rules.appointment_template, lead_time=text,
             planned_at=planned, remind_at=int(at.timestamp()), created_at=now, updated_at=now, attempts=[],
             note="moved out of quiet hours" if at != planned else None,
         )

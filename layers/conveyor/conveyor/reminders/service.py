@@ -26,6 +26,7 @@ from conveyor.reminders.models import (
     Reminder,
     ReminderPage,
     ReminderPolicy,
+    ReminderTemplates,
 )
 from conveyor.reminders.store import (
     AppointmentRecord,
@@ -172,7 +173,7 @@ def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn)
         planning.cancel_open(tenant_id, store.medication_reminders_prefix(schedule_id), keep_revision=revision,
                              reason="the medication schedule changed")
         # Plan the first horizon now (the sweep would within a minute; the caller sees the reminders at once).
-        planning.roll_medication(record, planning.policy(tenant_id).templates.medication, now)
+        planning.roll_medication(record, planning.policy(tenant_id).medication_template, now)
         record = store.get(MedicationRecord, tenant_id, key, consistent=True) or record
     return _medication(record), existing is None
 
@@ -224,7 +225,9 @@ def _decode(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
 
 # --- policy -------------------------------------------------------------------------------------------
 def get_policy(tenant_id: str) -> ReminderPolicy:
-    return planning.policy(tenant_id)
+    rules = planning.policy(tenant_id)
+    return ReminderPolicy(appointment_lead_times=list(rules.lead_times), templates=ReminderTemplates(
+        appointment=rules.appointment_template, medication=rules.medication_template))
 
 
 def put_policy(tenant_id: str, body: ReminderPolicy) -> ReminderPolicy:

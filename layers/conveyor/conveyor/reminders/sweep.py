@@ -76,5 +76,5 @@ def roll(tenant_id: str, sk: str, due_at: int, now: datetime) -> int:
     med = store.get(MedicationRecord, tenant_id, sk, consistent=True)
     if med is None or med.due_at is None or int(med.due_at) != due_at:
         return 0
-    planning.roll_medication(med, planning.policy(tenant_id).templates.medication, now)
+    planning.roll_medication(med, planning.policy(tenant_id).medication_template, now)
     return 1
