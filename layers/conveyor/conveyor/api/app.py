@@ -36,7 +36,7 @@ def health() -> dict[str, str]:
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
-def openapi() -> Response:
+def openapi() -> Response[str]:
     schema = app.get_openapi_json_schema(title=TITLE, version=VERSION, **SECURITY)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=schema)
 
