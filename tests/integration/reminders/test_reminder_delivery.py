@@ -388,3 +388,24 @@ def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
     assert len(outbox.emails) == 1 and outbox.sms == []
     sent = reminder(reminders_of("a1"), "PT24H")
     assert [(a["channel"], a["status"]) for a in sent["attempts"]] == [("email", "error"), ("email", "sent")]
+
+
+def test_a_reminder_the_sweep_cannot_handle_does_not_hold_back_the_others(
+        contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    from conveyor.reminders import store
+
+    # Given two due reminders, one of whose contact records is corrupt (a zone that does not exist)
+    contact("broken", email="broken@example.com")
+    contact("fine", email="fine@example.com")
+    appointment("a1", APPOINTMENT, contact_id="broken")
+    appointment("a2", APPOINTMENT, contact_id="fine")
+    record = store.get(store.ContactRecord, "tenant-a", "contact#broken")
+    record.update(actions=[store.table(store.ContactRecord).timezone.set("Nowhere/Else")])
+
+    # When the sweep runs
+    result = sweep(DAY_BEFORE)
+
+    # Then the healthy one went out, and the broken one waits (pending) for a fix instead of blocking the run
+    assert result["sweep_reminders"] == 1
+    assert len(outbox.to("fine@example.com")) == 1
+    assert reminder(reminders_of("a1"), "PT24H")["state"] == "pending"

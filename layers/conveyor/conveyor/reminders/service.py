@@ -123,10 +123,11 @@ def _require_appointment(tenant_id: str, appointment_id: str) -> AppointmentReco
 
 
 def appointment_reminders(tenant_id: str, appointment_id: str) -> list[Reminder]:
-    """Every reminder the appointment has had, current revision last, each in send-time order."""
+    """The appointment's reminders, current revision last, each revision in send-time order (the latest
+    MAX_APPOINTMENT_REMINDERS, if it was rescheduled very often)."""
     _require_appointment(tenant_id, appointment_id)
     items, _ = store.query_prefix(ReminderRecord, tenant_id, store.appointment_reminders_prefix(appointment_id),
-                                  limit=MAX_APPOINTMENT_REMINDERS)
+                                  newest_first=True, limit=MAX_APPOINTMENT_REMINDERS)
     return [Reminder.of(r) for r in sorted(items, key=lambda r: (int(r.revision), int(r.remind_at)))]
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from conveyor.errors import Conflict
 from conveyor.jobs import service as jobs
 from conveyor.jobs.models import EnqueueRequest
-from conveyor.observability import count, logger
+from conveyor.observability import count, logger, report_exception
 from conveyor.reminders import planning, store
 from conveyor.reminders.store import PENDING, MedicationRecord, ReminderRecord
 
@@ -30,17 +30,22 @@ BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over go
 
 def sweep_reminders(now: datetime) -> int:
     """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
-    stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0}
+    stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0, "errors": 0}
     stop_at = time.monotonic() + BUDGET_SECONDS
     for tenant_id, sk, due_at in store.due_keys(now):
         if time.monotonic() > stop_at:
             logger.warning("reminder sweep out of time; the rest goes out on the next run", extra=stats)
             break
-        if sk.startswith("med#"):
-            stats["rolled"] += roll(tenant_id, sk, due_at, now)
-        else:
-            reminder = store.get(ReminderRecord, tenant_id, sk, consistent=True)
-            stats[fire(reminder, due_at, now)] += 1
+        try:
+            if sk.startswith("med#"):
+                stats["rolled"] += roll(tenant_id, sk, due_at, now)
+            else:
+                reminder = store.get(ReminderRecord, tenant_id, sk, consistent=True)
+                stats[fire(reminder, due_at, now)] += 1
+        except Exception as exc:  # noqa: BLE001 - one bad item must not hold back every reminder after it
+            stats["errors"] += 1
+            logger.exception("reminder sweep item failed; retried next run", extra={"tenant_id": tenant_id, "sk": sk})
+            report_exception(exc, tags={"tenant_id": tenant_id, "sk": sk, "sweep": "reminders"})
     if any(stats.values()):
         logger.info("reminder sweep", extra=stats)
     return stats["queued"]
