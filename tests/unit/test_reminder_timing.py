@@ -116,3 +116,4 @@ def test_zone_accepts_iana_names_only() -> None:
     for bad in ("CEST", "Europe/Londn", "../etc/passwd", "localtime"):
         with pytest.raises(ValueError, match="IANA"):
             zone(bad)
+

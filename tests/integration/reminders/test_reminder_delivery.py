@@ -141,21 +141,21 @@ def test_a_sweep_that_runs_twice_for_the_same_minute_sends_once(
     assert len(notification_jobs(stack)) == 1 and len(outbox.emails) == 1
 
 
-def test_a_sweep_that_died_after_creating_the_job_reuses_it(
+def test_a_sweep_that_failed_after_creating_the_job_reuses_it_next_time(
         stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from conveyor.reminders import store
 
-    # Given a sweep that created the job but died before marking the reminder queued
+    # Given a sweep that created the job but failed to mark the reminder queued (e.g. DynamoDB erred, or it died)
     contact("c1")
     appointment("a1", APPOINTMENT)
     with monkeypatch.context() as patched:
         patched.setattr(store, "mark_queued", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
-        with pytest.raises(RuntimeError):
-            sweep(DAY_BEFORE, deliver=False)
+        assert sweep(DAY_BEFORE, deliver=False)["sweep_reminders"] == 0
+    assert len(notification_jobs(stack)) == 1
 
     # When the next run finds the reminder still pending
-    sweep(DAY_BEFORE + timedelta(minutes=1))
+    assert sweep(DAY_BEFORE + timedelta(minutes=1))["sweep_reminders"] == 1
 
     # Then it picked up the same job (idempotency key per reminder): one job, one email
     assert len(notification_jobs(stack)) == 1
@@ -409,3 +409,37 @@ def test_a_reminder_the_sweep_cannot_handle_does_not_hold_back_the_others(
     assert result["sweep_reminders"] == 1
     assert len(outbox.to("fine@example.com")) == 1
     assert reminder(reminders_of("a1"), "PT24H")["state"] == "pending"
+
+
+def test_on_the_last_attempt_a_throttled_channel_falls_back_to_the_next(
+        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    from conveyor.aws import client
+    from conveyor.jobs import registry
+
+    # Given SES keeps throttling, and notification jobs get a single attempt
+    kind = registry.get("notification.send")
+    monkeypatch.setitem(registry._TYPES, "notification.send",
+                        registry.JobType(kind.name, kind.queue, kind.payload_model, kind.handler,
+                                         registry.RetryPolicy(max_attempts=1)))
+
+    def throttle(**_: Any) -> Any:
+        error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+                 "ResponseMetadata": {"HTTPStatusCode": 429}}
+        return AWSResponse("https://email.local", 429, {}, None), error
+
+    client("sesv2").meta.events.register("before-call.sesv2.SendEmail", throttle)
+    try:
+        contact("c1", channels=["email", "sms"])
+        appointment("a1", APPOINTMENT)
+        sweep(DAY_BEFORE)
+    finally:
+        client("sesv2").meta.events.unregister("before-call.sesv2.SendEmail", throttle)
+
+    # Then, rather than fail, the reminder went by SMS
+    sent = reminder(reminders_of("a1"), "PT24H")
+    assert sent["delivered_via"] == "sms" and len(outbox.sms) == 1
+    assert sent["attempts"][0]["channel"] == "email" and sent["attempts"][0]["status"] == "failed"
+    assert sent["attempts"][0]["detail"].startswith("gave up on the last attempt")

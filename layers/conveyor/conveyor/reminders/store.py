@@ -35,7 +35,7 @@ from pynamodb.models import Model
 
 from conveyor.dynamo import bind
 from conveyor.jobs.store import DUE_SHARDS, due_shard_for
-from conveyor.settings import get_settings
+from conveyor.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
 
@@ -220,7 +220,10 @@ class FeedItemRecord(_Item):
 
 def table(model: type[Model]) -> Any:
     """A model bound to the reminders table named by settings."""
-    return bind(model, get_settings().reminders_table)
+    name = get_settings().reminders_table
+    if not name:
+        raise SettingsError("invalid environment: REMINDERS_TABLE is not set (template.yaml's Globals give it)")
+    return bind(model, name)
 
 
 # --- keys ----------------------------------------------------------------------------------------------
