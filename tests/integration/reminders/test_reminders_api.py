@@ -73,7 +73,10 @@ def test_invalid_policies_are_422(rapi: Any, subtests: Any) -> None:
     for policy, field in [({"appointment_lead_times": ["24h"]}, "body.appointment_lead_times"),
                           ({"appointment_lead_times": ["P90D"]}, "body.appointment_lead_times"),
                           ({"appointment_lead_times": []}, "body.appointment_lead_times"),
-                          ({"templates": {"appointment": "nope"}}, "body.templates.appointment")]:
+                          ({"templates": {"appointment": "nope"}}, "body.templates.appointment"),
+                          # renders only with a report_name, which an appointment reminder does not have
+                          ({"templates": {"appointment": "report-ready"}}, "body.templates.appointment"),
+                          ({"templates": {"medication": "appointment-reminder"}}, "body.templates.medication")]:
         with subtests.test(msg=str(policy)):
             response = rapi.request("PUT", "/v1/reminder-policy", policy)
             assert response.status == 422 and field in fields(response)

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -169,6 +170,15 @@ class MedicationSchedule(MedicationScheduleIn):
 
 
 # --- policy -------------------------------------------------------------------------------------------
+# What a reminder's template is rendered with (planning.check builds the real thing); a sample of each kind.
+SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
+    "appointment": {"name": "Ada", "subject_name": "Rex", "starts_at_local": "Wed 10 Jun 2099, 10:00 BST",
+                    "location": None},
+    "medication": {"name": "Ada", "medication": "Carprofen", "dose": "1 chew",
+                   "dose_time_local": "Wed 10 Jun 2099, 08:00 BST"},
+}
+
+
 class ReminderTemplates(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -177,9 +187,17 @@ class ReminderTemplates(BaseModel):
 
     @field_validator("appointment", "medication")
     @classmethod
-    def _known(cls, value: str) -> str:
+    def _renders(cls, value: str, info: ValidationInfo) -> str:
+        """Known, and renders with what a reminder of this kind provides (checked now, not at send time)."""
+        from conveyor.email.templates import render
+        from conveyor.errors import PermanentError
+
         if value not in template_names():
             raise ValueError(f"unknown template; available: {', '.join(sorted(template_names()))}")
+        try:
+            render(value, SAMPLE_CONTEXT[str(info.field_name)])
+        except PermanentError as exc:
+            raise ValueError(exc.message) from None
         return value
 
 

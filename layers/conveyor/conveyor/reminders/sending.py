@@ -43,8 +43,12 @@ def send_reminder(reminder_id: str, job: JobContext) -> dict[str, Any]:
         return {**result, "skipped": verdict.reason, "state": state}
 
     assert verdict.contact is not None and verdict.context is not None  # noqa: S101 - a send verdict carries them
-    message = Message.from_template(verdict.template, verdict.context)
     model = store.table(ReminderRecord)
+    try:
+        message = Message.from_template(verdict.template, verdict.context)
+    except PermanentError as exc:  # e.g. a template that needs more than a reminder provides
+        store.close_reminder(reminder, store.FAILED, exc.message, now=now)
+        raise
     sent = [model.state.set(store.SENT), model.job_id.set(job.job_id), model.updated_at.set(now),
             model.note.remove(), model.expires_at.set(int((now + store.RETENTION).timestamp())),
             model.due_shard.remove(), model.due_at.remove()]
