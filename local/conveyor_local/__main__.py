@@ -19,7 +19,7 @@ from pathlib import Path
 
 from conveyor_local.runner import LocalStack, Options, Ready
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", choices=("pretty", "json"), default="pretty",
                    help="pretty: one readable line per record; json: the functions' raw structured output")
     p.add_argument("--metrics", action="store_true", help="show CloudWatch EMF metrics (condensed in pretty mode)")
-    p.add_argument("--quiet-http", action="store_true", help="no access-log line per HTTP request")
+    p.add_argument("--access-log", choices=("all", "writes", "none"), default="writes",
+                   help="which HTTP requests get a log line (writes: all but successful GET/HEAD/OPTIONS)")
     return p
 
 
@@ -56,7 +57,7 @@ def options_from(args: argparse.Namespace) -> Options:
     return Options(template=args.template, host=args.host, port=args.port, emulator_port=args.emulator_port,
                    endpoint_url=args.endpoint_url, fast_schedules=args.fast_schedules, state_dir=args.state_dir,
                    region=args.region, parameters=parameters, pretty_logs=args.log_format == "pretty",
-                   show_metrics=args.metrics, access_log=not args.quiet_http)
+                   show_metrics=args.metrics, access_log=args.access_log)
 
 
 def banner(ready: Ready, options: Options) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from conveyor_local.gateway import Gateway
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
@@ -17,7 +17,7 @@ class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, *, access_log: bool = True) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway, *, access_log: str = "writes") -> None:
         super().__init__(address, _Handler)
         self.gateway, self.access_log = gateway, access_log
 
@@ -63,7 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        if self.server.access_log:
+        mode = self.server.access_log
+        if mode == "all" or (mode == "writes" and (status >= 400 or self.command not in ("GET", "HEAD", "OPTIONS"))):
             log.info("%s %s -> %d (%d ms)", self.command, self.path, status, (time.monotonic() - started) * 1000)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve

@@ -21,50 +21,69 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 OPERATIONS = ("sesv2.SendEmail", "ses.SendEmail", "ses.SendRawEmail")
 _KEY = "conveyor_local_outbox"
+_active: Outbox | None = None  # the installed outbox; sessions created while it was installed keep the hooks
+
+
+def _remember(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    if _active is not None:
+        context[_KEY] = (model.service_model.service_name, model.name, dict(params))
+
+
+def _sent(http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    request = context.pop(_KEY, None)
+    outbox = _active
+    if outbox is None or request is None or http_response is None or http_response.status_code >= 300:
+        return
+    service, operation, params = request
+    try:
+        path = outbox.write(service, operation, params, str(parsed.get("MessageId", "")))
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # the send succeeded; only our copy failed
+        log.warning("could not write the outbox copy of an email: %s", exc)
+        return
+    log.info("email sent: %s", _shown(path))
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when under it (as the banner shows it), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+HOOKS = [(f"{stage}.{operation}", handler) for operation in OPERATIONS
+         for stage, handler in (("before-parameter-build", _remember), ("after-call", _sent))]
 
 
 class Outbox:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
-        self._handlers: list[tuple[str, Any]] = []
 
     # --- the hook ----------------------------------------------------------------------------------
     def install(self) -> Outbox:
+        """Copy emails here from now on (clients created before this call are not hooked: install first)."""
+        global _active
         from botocore.handlers import BUILTIN_HANDLERS
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        for operation in OPERATIONS:
-            self._handlers += [(f"before-parameter-build.{operation}", self._remember),
-                               (f"after-call.{operation}", self._sent)]
-        BUILTIN_HANDLERS.extend(self._handlers)
+        BUILTIN_HANDLERS.extend(h for h in HOOKS if h not in BUILTIN_HANDLERS)
+        _active = self
         return self
 
     def uninstall(self) -> None:
+        """Stop copying. Hooks already on existing clients stay, idle, since no outbox is active."""
+        global _active
         from botocore.handlers import BUILTIN_HANDLERS
 
-        for handler in self._handlers:
-            if handler in BUILTIN_HANDLERS:
-                BUILTIN_HANDLERS.remove(handler)
-        self._handlers = []
-
-    def _remember(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        context[_KEY] = (model.service_model.service_name, model.name, dict(params))
-
-    def _sent(self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        request = context.pop(_KEY, None)
-        if request is None or http_response is None or http_response.status_code >= 300:
-            return
-        service, operation, params = request
-        try:
-            path = self.write(service, operation, params, str(parsed.get("MessageId", "")))
-        except (OSError, ValueError, TypeError, KeyError) as exc:  # the send succeeded; only our copy failed
-            log.warning("could not write the outbox copy of an email: %s", exc)
-            return
-        log.info("email sent: %s", os.path.relpath(path))
+        if _active is self:
+            _active = None
+        for hook in HOOKS:
+            if hook in BUILTIN_HANDLERS:
+                BUILTIN_HANDLERS.remove(hook)
 
     # --- the .eml ----------------------------------------------------------------------------------
     def write(self, service: str, operation: str, params: dict[str, Any], message_id: str) -> Path:

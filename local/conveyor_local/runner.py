@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STATE_FILE = "stack.json"
 
@@ -36,7 +36,7 @@ class Options:
     pretty_logs: bool = True
     color: bool = False
     show_metrics: bool = False
-    access_log: bool = True
+    access_log: str = "writes"  # all | writes (all but successful reads) | none
     demo_tenant: str = "demo"
     demo_scopes: tuple[str, ...] = ("jobs:read", "jobs:write", "admin")
     poll_wait_seconds: int = 1  # SQS long poll per receive: also how fast an idle poller notices a stop
@@ -60,10 +60,11 @@ class Ready:
     sources: int
     schedules: list[str]
     started_in: float
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
 
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "endpoint_url": self.endpoint_url, "api_key": self.api_key, "tenant": self.tenant,
-                "outbox": self.outbox, "pid": os.getpid()}
+                "outbox": self.outbox, "pid": os.getpid(), "resources": self.resources}
 
 
 class LocalStack:
@@ -76,11 +77,14 @@ class LocalStack:
         self.stack: Any = None
         self.outbox: Any = None
         self.ready: Ready | None = None
+        self._state_file: Path | None = None
 
     # --- start -------------------------------------------------------------------------------------
     def start(self) -> Ready:
         started = time.monotonic()
         options = self.options
+        if options.port and not _port_free(options.host, options.port):
+            raise OSError(f"port {options.port} on {options.host} is already in use")
         endpoint = options.endpoint_url or self._start_emulator()
         self._isolate_environment(endpoint)
 
@@ -114,8 +118,10 @@ class LocalStack:
             url=self.http.url, endpoint_url=endpoint, embedded_emulator=options.endpoint_url is None, api_key=key,
             tenant=options.demo_tenant, outbox=str(state / "outbox"), functions=len(self.stack.functions),
             sources=len(self.stack.sources),
-            schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled], started_in=time.monotonic() - started)
-        (state / STATE_FILE).write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
+            schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled], started_in=time.monotonic() - started,
+            resources=dict(self.stack.template.physical))
+        self._state_file = state / STATE_FILE
+        self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
         return self.ready
 
     def _start_emulator(self) -> str:
@@ -230,14 +236,14 @@ class LocalStack:
             self.outbox.uninstall()
         if self._emulator is not None:
             self._emulator.stop()
-        state_file = self.options.state / STATE_FILE
-        if state_file.exists():
-            state_file.unlink()
+        if self._state_file is not None:
+            self._state_file.unlink(missing_ok=True)
         return not busy
 
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no conflict
         try:
             probe.bind((host, port))
         except OSError:

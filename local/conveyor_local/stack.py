@@ -25,7 +25,7 @@ from conveyor_local.lambdas import invoke, load_handler
 from conveyor_local.schedules import SCHEDULE_TYPES, Schedule, schedules_of
 from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 RUN_EVENT_TYPES = ("HttpApi", "SQS", "DynamoDB", *SCHEDULE_TYPES)
 
 __all__ = ["SCHEDULE_TYPES", "FunctionTimeout", "Stack", "scheduled_event"]
@@ -42,6 +42,7 @@ class Stack:
         self.region = region
         self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
+        self._session: Any = None
         self._function_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # --- setup -------------------------------------------------------------------------------------
@@ -54,10 +55,11 @@ class Stack:
                 import boto3
                 from botocore.config import Config
 
+                if self._session is None:
+                    self._session = boto3.session.Session()  # one session: its loaded API models are shared
                 # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
                 config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
-                self._clients[service] = boto3.session.Session().client(service, region_name=self.region,
-                                                                        config=config)
+                self._clients[service] = self._session.client(service, region_name=self.region, config=config)
             return self._clients[service]
 
     def provision(self) -> Stack:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from samcli.yamlhelper import yaml_parse as load_cfn_yaml
 
 ACCOUNT = "123456789012"
 SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
@@ -20,7 +20,7 @@ SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 EMULATED = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi",
             "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission",
             "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard")
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 
 
 @dataclass

@@ -68,10 +68,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def patch_powertools_loggers(pretty: bool, color: bool = False) -> int:
-    """Give every Powertools formatter per-thread keys (and, if pretty, one-line output). Returns how many changed."""
+def patch_powertools_loggers(pretty: bool, color: bool = False, names: list[str] | None = None) -> int:
+    """Give every Powertools formatter (or those of the loggers `names`) per-thread keys and, if pretty, one-line
+    output. Returns how many changed; patching twice changes nothing."""
     changed = 0
-    for candidate in list(logging.Logger.manager.loggerDict.values()):
+    manager = logging.Logger.manager
+    chosen = list(manager.loggerDict.values()) if names is None else [logging.getLogger(n) for n in names]
+    for candidate in chosen:
         for handler in getattr(candidate, "handlers", []):
             formatter = handler.formatter
             if formatter is None or "log_format" not in vars(formatter) or "_local_keys" in vars(formatter):
@@ -189,7 +192,7 @@ def install(pretty: bool, show_metrics: bool) -> bool:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(RunnerFormatter(color) if pretty else logging.Formatter(
         "%(asctime)s local %(levelname)s %(message)s"))
-    runner = logging.getLogger("conveyor.local")
+    runner = logging.getLogger("conveyor_local")
     runner.handlers[:] = [handler]
     runner.setLevel(logging.INFO)
     runner.propagate = False
