@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 ## The full suite: unit, integration (moto) and end-to-end (local stack over HTTP).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

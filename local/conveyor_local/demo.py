@@ -52,9 +52,9 @@ def samples() -> list[Sample]:
             "html": "<p>And <b>HTML</b>.</p>"}}),
         Sample("report-ready email, now", email("grace@example.com", "report-ready", {
             "name": "Grace", "report_name": "November visits", "download_url": "https://example.com/r/11"})),
-        Sample("reminder in 5 s", email("grace@example.com", "appointment-reminder", reminder, delay_seconds=5)),
-        Sample("reminder in 12 s", email("alan@example.com", "appointment-reminder",
-                                         {**reminder, "name": "Alan", "subject_name": "Alan"}, delay_seconds=12)),
+        Sample("reminder in 3 s", email("grace@example.com", "appointment-reminder", reminder, delay_seconds=3)),
+        Sample("reminder in 8 s", email("alan@example.com", "appointment-reminder",
+                                        {**reminder, "name": "Alan", "subject_name": "Alan"}, delay_seconds=8)),
         Sample("reminder missing a value (fails)", email("bob@example.com", "appointment-reminder",
                                                          {"name": "Bob", "subject_name": "Bob"}), expect="failed"),
         Sample("email in 2 days, then cancelled", email("eve@example.com", "welcome", {"name": "Eve"},

@@ -106,7 +106,7 @@ class LocalStack:
         from conveyor_local.httpserver import LocalHttpServer
 
         self.http = LocalHttpServer((options.host, options.port), self.stack.gateway, access_log=options.access_log)
-        self._spawn("http", self.http.serve_forever)
+        self._spawn("http", self.http.serve_forever, 0.1)
         for source in self.stack.sources:
             self._spawn(f"poll {source.name}", self._poll, source)
         enabled = [s for s in self.stack.schedules if s.enabled]
@@ -134,12 +134,26 @@ class LocalStack:
         errors: list[BaseException] = []
 
         class Emulator(ThreadedMotoServer):
-            def _server_entry(self) -> None:  # the stock one hangs start() forever if the port cannot be bound
+            def _server_entry(self) -> None:
+                # As moto's, but a port that cannot be bound is reported (moto's start() would wait forever) and
+                # a stop is noticed within 0.1 s.
+                from moto.moto_server.werkzeug_app import (
+                    DomainDispatcherApplication,
+                    MotoRequestHandler,
+                    create_backend_app,
+                )
+                from werkzeug.serving import make_server
+
                 try:
-                    super()._server_entry()
+                    self._server = make_server(self._ip_address, self._port,
+                                               DomainDispatcherApplication(create_backend_app), True,
+                                               request_handler=MotoRequestHandler)
                 except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
                     errors.append(exc)
                     self._server_ready_event.set()
+                    return
+                self._server_ready_event.set()
+                self._server.serve_forever(poll_interval=0.1)
 
         self._emulator = Emulator(ip_address=host, port=port, verbose=False)
         self._emulator.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -11,7 +12,7 @@ from email import message_from_bytes, policy
 import pytest
 from local_stack_process import RunningStack, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]  # one stack for this file's tests
 
 
 def welcome(to: str, **extra: object) -> dict[str, object]:
@@ -102,3 +103,15 @@ def test_requests_go_through_the_authorizer_first(local_stack: RunningStack) -> 
     assert wrong.status == 401 and wrong.json()["error"]["code"] == "unauthorized"
     assert health.status == 200 and health.json() == {"status": "ok"}
     assert local_stack.request("GET", "/nowhere").status == 404
+
+
+def test_conveyor_demo_enqueues_a_mix_and_reports_every_job_settled_as_expected(local_stack: RunningStack) -> None:
+    # When a developer runs `conveyor demo` against the running stack
+    demo = subprocess.run([sys.executable, "-m", "conveyor.cli", "demo", "--url", local_stack.url,  # noqa: S603
+                           "--key", local_stack.key, "--timeout", "30"], capture_output=True, text=True, timeout=60)
+
+    # Then every sample job settled the way it was meant to: delivered, failed on purpose, or cancelled
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "1 cancelled, 5 completed, 1 failed." in demo.stdout
+    assert "Every job ended as expected" in demo.stdout
+    assert re.search(r"reminder missing a value \(fails\) .*failed .*needs a context value", demo.stdout)

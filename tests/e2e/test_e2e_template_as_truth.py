@@ -16,6 +16,7 @@ import pytest
 from local_stack_process import ROOT, RunningStack, start_stack, template_copy, wait_until
 
 pytestmark = pytest.mark.e2e
+custom_stack_group = pytest.mark.xdist_group("custom-stack")  # the tests sharing one custom stack run together
 
 # A worker nobody told the runner about: it records each batch (and its environment) as a file.
 EXTRA_HANDLER = '''
@@ -86,6 +87,7 @@ def batches(echo_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in echo_dir.glob("batch-*.json")]
 
 
+@custom_stack_group
 def test_a_queue_and_worker_added_to_the_template_run_with_no_runner_change(custom: tuple[RunningStack, Path]) -> None:
     stack, echo_dir = custom
     queue_url = stack.resource("ExtraQueue")
@@ -113,6 +115,7 @@ def test_a_queue_and_worker_added_to_the_template_run_with_no_runner_change(cust
     assert response.status == 200 and response.json() == {"route": "GET /extra/{name}", "name": "ada"}
 
 
+@custom_stack_group
 def test_a_record_the_worker_crashes_on_lands_in_the_dlq_after_max_receive_count(
         custom: tuple[RunningStack, Path]) -> None:
     stack, _ = custom
