@@ -66,8 +66,12 @@ class Stack:
         self.template.provision(self.client)
         self.functions: dict[str, FunctionSpec] = self.template.functions()
         self._share_environment()
+        ses = self.client("sesv2")
         for sender in self.template.sender_identities():
-            self.client("sesv2").create_email_identity(EmailIdentity=sender)
+            try:
+                ses.create_email_identity(EmailIdentity=sender)
+            except ses.exceptions.AlreadyExistsException:  # an external emulator kept it from an earlier run
+                pass
         self.gateway = Gateway(self.template, self.invoke)
         self.sources = self._sources()
         self.schedules: list[Schedule] = schedules_of(self.functions, self.template.resolve)
