@@ -147,8 +147,15 @@ def _metric_line(line: str) -> str:
     except (ValueError, KeyError, IndexError, TypeError):
         return line
     dims = [d for group in directive.get("Dimensions", []) for d in group]
-    parts = [f"{m['Name']}={emf.get(m['Name'])} {m.get('Unit', '')}".strip() for m in directive.get("Metrics", [])]
+    parts = [f"{m['Name']}={_number(emf.get(m['Name']))} {m.get('Unit', '')}".strip()
+             for m in directive.get("Metrics", [])]
     return "metric " + "  ".join(parts + [f"{d}={emf.get(d)}" for d in dims])
+
+
+def _number(value: Any) -> str:
+    values = value if isinstance(value, list) else [value]
+    shown = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+    return shown[0] if len(shown) == 1 else "[" + ",".join(shown) + "]"
 
 
 class _Raw(io.TextIOBase):

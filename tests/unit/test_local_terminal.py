@@ -85,7 +85,7 @@ def test_function_output_is_labelled_and_metric_lines_condensed_or_hidden() -> N
     # Then each comes out whole, labelled with the function; the metric as one short line; the runner's as is
     lines = target.getvalue().splitlines()
     assert lines[0].endswith("WorkerFunction       hello world")
-    assert "metric JobsCompleted=[1.0] Count  job_type=email.send" in lines[1]
+    assert "metric JobsCompleted=1 Count  job_type=email.send" in lines[1]
     assert lines[2] == "runner line"
 
     hidden = io.StringIO()
