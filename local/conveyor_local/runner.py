@@ -100,6 +100,9 @@ class LocalStack:
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)
         for event in self.stack.skipped_events():
             log.warning("event %s is not run locally", event)
+        enabled = [s for s in self.stack.schedules if s.enabled]
+        for schedule in enabled:
+            schedule.next_after(datetime.now(UTC))  # an unreadable expression stops the start, naming the event
         self.stack.warm_up()
         patch_powertools_loggers(pretty=options.pretty_logs, color=options.color)
 
@@ -109,7 +112,6 @@ class LocalStack:
         self._spawn("http", self.http.serve_forever, 0.1)
         for source in self.stack.sources:
             self._spawn(f"poll {source.name}", self._poll, source)
-        enabled = [s for s in self.stack.schedules if s.enabled]
         for schedule in enabled:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
