@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: install run test unit integration e2e lint validate build bench clean
+.PHONY: install run demo test unit integration e2e lint validate build bench clean
 
 install: $(STAMP)
 
@@ -21,15 +21,22 @@ $(STAMP): pyproject.toml layers/conveyor/requirements.txt
 run: $(STAMP)
 	$(BIN)/conveyor-local $(ARGS)
 
+## Against a running `make run` (another terminal): enqueue sample jobs and watch them settle.
+demo: $(STAMP)
+	$(BIN)/conveyor demo $(ARGS)
+
 ## The full suite: unit, integration (moto) and end-to-end (local stack over HTTP).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check layers functions local tests bench

@@ -1,9 +1,12 @@
 """Event source mappings as Lambda runs them: SQS queues and DynamoDB streams feeding a function in batches.
 
-SQS: receive up to BatchSize, invoke, then delete only what succeeded (ReportBatchItemFailures) — or nothing
-if the invocation failed; visibility changes made by the function and the queue's redrive policy are the
-queue's own business, exactly as on AWS. Streams: in order per shard; a failed record and everything after it
-is retried (bisecting is not emulated), up to MaximumRetryAttempts, then sent to the OnFailure destination.
+SQS: receive up to BatchSize (gathering for up to MaximumBatchingWindowInSeconds once a first record is in),
+invoke, then delete only what succeeded (ReportBatchItemFailures) — or nothing if the invocation failed;
+visibility changes made by the function and the queue's redrive policy are the queue's own business, exactly as
+on AWS. Streams: in order per shard from StartingPosition; a failed record and everything after it is retried
+(BisectBatchOnFunctionError halves the batch after an invocation error, without spending a retry), up to
+MaximumRetryAttempts, then the batch's metadata goes to the OnFailure destination. FilterCriteria apply to both:
+records that match no filter are never delivered (SQS deletes them, a stream skips them), as on AWS.
 A source registered as an event source mapping in the emulator's Lambda API delivers nothing while that
 mapping is disabled (UpdateEventSourceMapping Enabled=false: a paused queue), exactly like Lambda.
 """
@@ -11,10 +14,12 @@ mapping is disabled (UpdateEventSourceMapping Enabled=false: a paused queue), ex
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 Client = Callable[[str], Any]
@@ -27,6 +32,17 @@ def _enabled(client: Client, mapping_id: str | None) -> bool:
     return client("lambda").get_event_source_mapping(UUID=mapping_id).get("State") not in PAUSED_STATES
 
 
+@cache
+def _matcher(patterns: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
+    """FilterCriteria: a record passes if any pattern matches (EventBridge pattern syntax, evaluated by moto)."""
+    if not patterns:
+        return lambda record: True
+    from moto.events.models import EventPattern
+
+    loaded = [EventPattern.load(p) for p in patterns]
+    return lambda record: any(p.matches_event(record) for p in loaded)
+
+
 @dataclass
 class SqsSource:
     function_id: str
@@ -36,26 +52,54 @@ class SqsSource:
     window_seconds: int = 0
     report_failures: bool = False
     region: str = "us-east-1"
+    filters: tuple[str, ...] = ()
     mapping_id: str | None = None
 
-    def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+    @property
+    def name(self) -> str:
+        return f"{self.function_id} <- {self.queue_arn.rsplit(':', 1)[-1]}"
+
+    def poll(self, client: Client, wait_seconds: int = 0, stop: threading.Event | None = None) -> dict[str, Any] | None:
+        """One batch: long-poll up to `wait_seconds` for a first record, then gather for the batching window."""
         if not _enabled(client, self.mapping_id):
             return None
         records: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.window_seconds
+        deadline = 0.0
         while len(records) < self.batch_size:
+            if records:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (stop is not None and stop.is_set()):
+                    break
+                wait = max(1, min(20, int(remaining + 0.999)))
+            else:
+                wait = wait_seconds
             response = client("sqs").receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(records)),
-                WaitTimeSeconds=wait_seconds if not records else 0, MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
+                WaitTimeSeconds=wait, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
-            records += [self._record(m) for m in messages]
-            if not messages and time.monotonic() >= deadline:
+            if not messages and not records:
                 break
-            if not messages:
-                time.sleep(0.05)
+            if messages and not records:
+                deadline = time.monotonic() + self.window_seconds
+            records += self._kept(client, [self._record(m) for m in messages])
+            if not records:
+                break  # everything received was filtered out
         return {"Records": records} if records else None
+
+    def _kept(self, client: Client, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.filters:
+            return records
+        matches = _matcher(self.filters)
+        kept, dropped = [], []
+        for record in records:
+            try:
+                body: Any = json.loads(record["body"])
+            except ValueError:
+                body = record["body"]
+            (kept if matches({**record, "body": body}) else dropped).append(record)
+        self._delete(client, dropped)  # Lambda deletes SQS messages that match no filter
+        return kept
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
@@ -78,10 +122,13 @@ class SqsSource:
             except (AttributeError, KeyError, TypeError):
                 return len(records)  # Lambda treats a malformed response as a whole-batch failure
         done = [r for r in records if r["messageId"] not in failures]
-        for start in range(0, len(done), 10):
-            client("sqs").delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])])
+        self._delete(client, done)
         return len(records) - len(done)
+
+    def _delete(self, client: Client, records: list[dict[str, Any]]) -> None:
+        for start in range(0, len(records), 10):
+            client("sqs").delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records[start:start + 10])])
 
 
 def _message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
@@ -101,24 +148,33 @@ class StreamSource:
     max_retries: int = -1
     on_failure_queue_url: str | None = None
     region: str = "us-east-1"
+    filters: tuple[str, ...] = ()
+    starting_position: str = "TRIM_HORIZON"
+    bisect: bool = False
     mapping_id: str | None = None
     _iterators: dict[str, str | None] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _attempts: int = 0
+    _limit: int = 0  # the batch size after bisecting; 0 = BatchSize
 
-    def poll(self, client: Client, wait_seconds: int = 0) -> dict[str, Any] | None:
+    @property
+    def name(self) -> str:
+        return f"{self.function_id} <- {self.stream_arn.split('/')[1] if '/' in self.stream_arn else self.stream_arn}"
+
+    def poll(self, client: Client, wait_seconds: int = 0, stop: threading.Event | None = None) -> dict[str, Any] | None:
         if not _enabled(client, self.mapping_id):
             return None
         if not self._pending:
-            self._pending = self._read(client)
-        return {"Records": self._pending[: self.batch_size]} if self._pending else None
+            matches = _matcher(self.filters)
+            self._pending = [r for r in self._read(client) if matches(r)]
+        return {"Records": self._pending[: self._limit or self.batch_size]} if self._pending else None
 
     def _read(self, client: Client) -> list[dict[str, Any]]:
         streams = client("dynamodbstreams")
         for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", []):
             if shard["ShardId"] not in self._iterators:
                 self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.starting_position
                 )["ShardIterator"]
         records = []
         for shard_id, iterator in self._iterators.items():
@@ -149,9 +205,12 @@ class StreamSource:
             first_failed = min(positions, default=first_failed)
         if first_failed >= len(records):
             self._pending = self._pending[len(records):]
-            self._attempts = 0
+            self._attempts = self._limit = 0
             return 0
         self._pending = self._pending[first_failed:]
+        if failed and self.bisect and len(records) > 1:
+            self._limit = len(records) // 2  # split and retry; a split does not spend a retry attempt
+            return len(records)
         self._attempts += 1
         if 0 <= self.max_retries < self._attempts:
             self._discard(client, records[first_failed:])
@@ -160,7 +219,7 @@ class StreamSource:
     def _discard(self, client: Client, records: list[dict[str, Any]]) -> None:
         """Retries exhausted: the batch goes to the OnFailure destination (its metadata, as on AWS)."""
         self._pending = self._pending[len(records):]
-        self._attempts = 0
+        self._attempts = self._limit = 0
         if self.on_failure_queue_url:
             client("sqs").send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps({
                 "DDBStreamBatchInfo": {"streamArn": self.stream_arn, "batchSize": len(records),

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
 Invoker = Callable[[FunctionSpec, dict[str, Any]], Any]
 
 

@@ -1,22 +1,38 @@
 """The template's world in one process: resources created from template.yaml, functions invoked in-process,
 event sources pumped as Lambda would. Tests drive it step by step; the local runner drives it with threads.
+
+Thread safety: boto3 clients are shared (they are thread-safe; they are created under a lock from their own
+session). Functions share this process and its module state (a batch processor, an API resolver, a logger's
+keys), so each function runs one invocation at a time — as one warm Lambda sandbox would — while different
+functions run side by side.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
+import time
+from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from conveyor_local.event_sources import SqsSource, StreamSource
 from conveyor_local.gateway import Gateway
-from conveyor_local.lambdas import invoke
+from conveyor_local.lambdas import invoke, load_handler
+from conveyor_local.schedules import SCHEDULE_TYPES, Schedule, schedules_of
 from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
-SCHEDULE_TYPES = ("Schedule", "ScheduleV2")
-log = logging.getLogger("conveyor.local")
+log = logging.getLogger("conveyor_local")
+RUN_EVENT_TYPES = ("HttpApi", "SQS", "DynamoDB", *SCHEDULE_TYPES)
+
+__all__ = ["SCHEDULE_TYPES", "FunctionTimeout", "Stack", "scheduled_event"]
+
+
+class FunctionTimeout(RuntimeError):
+    """An invocation ran past the function's Timeout: Lambda would have stopped it and reported an error."""
 
 
 class Stack:
@@ -25,29 +41,41 @@ class Stack:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
         self._clients: dict[str, Any] = {}
+        self._client_lock = threading.Lock()
+        self._session: Any = None
+        self._function_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # --- setup -------------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            import boto3
-            from botocore.config import Config
+        found = self._clients.get(service)
+        if found is not None:
+            return found
+        with self._client_lock:  # creating clients from one session is not thread-safe; using them is
+            if service not in self._clients:
+                import boto3
+                from botocore.config import Config
 
-            # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
-            config = Config(account_id_endpoint_mode="disabled")
-            self._clients[service] = boto3.client(service, region_name=self.region, config=config)
-        return self._clients[service]
+                if self._session is None:
+                    self._session = boto3.session.Session()  # one session: its loaded API models are shared
+                # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
+                config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
+                self._clients[service] = self._session.client(service, region_name=self.region, config=config)
+            return self._clients[service]
 
     def provision(self) -> Stack:
         self.template.provision(self.client)
         self._register_mappings()
         self.functions: dict[str, FunctionSpec] = self.template.functions()
-        for spec in self.functions.values():
-            os.environ.update(spec.environment)  # functions share one process: their env must agree
-        sender = self.template.parameters.get("EmailFrom")
-        if sender:
-            self.client("sesv2").create_email_identity(EmailIdentity=sender)
+        self._share_environment()
+        ses = self.client("sesv2")
+        for sender in self.template.sender_identities():
+            try:
+                ses.create_email_identity(EmailIdentity=sender)
+            except ses.exceptions.AlreadyExistsException:  # an external emulator kept it from an earlier run
+                pass
         self.gateway = Gateway(self.template, self.invoke)
         self.sources = self._sources()
+        self.schedules: list[Schedule] = schedules_of(self.functions, self.template.resolve)
         return self
 
     def _register_mappings(self) -> None:
@@ -66,39 +94,77 @@ class Stack:
             self.template.mappings.clear()
             log.warning("event source mappings not registered: the emulator's own delivery could not be turned off")
 
+    def _share_environment(self) -> None:
+        """Functions share one process: their variables go into its environment, and must agree."""
+        seen: dict[str, tuple[str, str]] = {}
+        for spec in self.functions.values():
+            for name, value in spec.environment.items():
+                if name in seen and seen[name][1] != value:
+                    log.warning("%s and %s set %s differently; locally they share one process and both see %r",
+                                seen[name][0], spec.logical_id, name, value)
+                seen[name] = (spec.logical_id, value)
+            os.environ.update(spec.environment)
+
+    def warm_up(self) -> None:
+        """Import every function's handler now (as provisioned concurrency would): import errors surface at start."""
+        for spec in self.functions.values():
+            load_handler(spec)
+
+    def skipped_events(self) -> list[str]:
+        """Function events the local stack does not run ("Function.Event (Type)")."""
+        return [f"{spec.logical_id}.{name} ({event.get('Type')})" for spec in self.functions.values()
+                for name, event in spec.events.items() if event.get("Type") not in RUN_EVENT_TYPES]
+
+    def _arn_to_url(self, arn: str | None) -> str | None:
+        return next((u for k, u in self.template.physical.items()
+                     if arn and self.template.attributes.get(k, {}).get("Arn") == arn), None)
+
     def _sources(self) -> list[SqsSource | StreamSource]:
         found: list[SqsSource | StreamSource] = []
         for spec in self.functions.values():
             for event_name, event in spec.events.items():
                 mapping = self.template.mappings.get((spec.logical_id, event_name))
-                props = event.get("Properties", {})
+                props = self.template.resolve(event.get("Properties", {}))
+                if props.get("Enabled") is False:
+                    continue
                 reports = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+                filters = tuple(f["Pattern"] if isinstance(f["Pattern"], str) else json.dumps(f["Pattern"])
+                                for f in (props.get("FilterCriteria") or {}).get("Filters", []))
                 if event.get("Type") == "SQS":
-                    arn = self.template.resolve(props["Queue"])
-                    url = next(u for k, u in self.template.physical.items()
-                               if self.template.attributes.get(k, {}).get("Arn") == arn)
+                    arn = props["Queue"]
+                    url = self._arn_to_url(arn)
+                    if url is None:
+                        raise ValueError(f"{spec.logical_id}: queue {arn} is not a queue of this template")
                     found.append(SqsSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)),
                                            int(props.get("MaximumBatchingWindowInSeconds", 0)), reports, self.region,
-                                           mapping_id=mapping))
+                                           filters, mapping_id=mapping))
                 elif event.get("Type") == "DynamoDB":
                     failure = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
-                    failure_arn = self.template.resolve(failure) if failure else None
-                    failure_url = next((u for k, u in self.template.physical.items()
-                                        if failure_arn and self.template.attributes.get(k, {}).get("Arn") == failure_arn),
-                                       None)
-                    found.append(StreamSource(spec.logical_id, self.template.resolve(props["Stream"]),
-                                              int(props.get("BatchSize", 100)), reports,
-                                              int(props.get("MaximumRetryAttempts", -1)), failure_url, self.region,
+                    found.append(StreamSource(spec.logical_id, props["Stream"], int(props.get("BatchSize", 100)),
+                                              reports, int(props.get("MaximumRetryAttempts", -1)),
+                                              self._arn_to_url(failure), self.region, filters,
+                                              str(props.get("StartingPosition", "TRIM_HORIZON")),
+                                              bool(props.get("BisectBatchOnFunctionError", False)),
                                               mapping_id=mapping))
         return found
 
     # --- running -----------------------------------------------------------------------------------
     def invoke(self, spec: FunctionSpec | str, event: dict[str, Any]) -> Any:
-        return invoke(self.functions[spec] if isinstance(spec, str) else spec, event)
+        """Run a function with an event; one invocation at a time per function (its module state is shared)."""
+        function = self.functions[spec] if isinstance(spec, str) else spec
+        with self._function_locks[function.logical_id]:
+            started = time.monotonic()
+            result = invoke(function, event)
+            elapsed = time.monotonic() - started
+        if elapsed > function.timeout:
+            raise FunctionTimeout(f"{function.logical_id} ran {elapsed:.1f}s, past its {function.timeout}s Timeout; "
+                                  "Lambda would have stopped it and reported an error")
+        return result
 
-    def pump(self, source: SqsSource | StreamSource) -> int:
+    def pump(self, source: SqsSource | StreamSource, wait_seconds: int = 0,
+             stop: threading.Event | None = None) -> int:
         """One batch from one source through its function; returns how many records were delivered."""
-        event = source.poll(self.client)
+        event = source.poll(self.client, wait_seconds, stop)
         if event is None:
             return 0
         try:
@@ -120,12 +186,13 @@ class Stack:
         return total
 
     def scheduled_functions(self) -> list[tuple[FunctionSpec, str]]:
-        return [(spec, str(e.get("Properties", {}).get("ScheduleExpression", spec.events and "")))
-                for spec in self.functions.values() for e in spec.events.values() if e.get("Type") in SCHEDULE_TYPES]
+        return [(self.functions[s.function_id], s.expression) for s in self.schedules]
+
+    def fire(self, schedule: Schedule, now: datetime | None = None) -> Any:
+        return self.invoke(schedule.function_id, schedule.event(now or datetime.now(UTC), self.region, ACCOUNT))
 
     def fire_schedules(self, now: datetime | None = None) -> list[Any]:
-        return [self.invoke(spec, scheduled_event(spec.logical_id, now, self.region))
-                for spec, _ in self.scheduled_functions()]
+        return [self.fire(schedule, now) for schedule in self.schedules if schedule.enabled]
 
 
 def _unhook_moto_delivery(region: str) -> int:

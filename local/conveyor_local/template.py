@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from samcli.yamlhelper import yaml_parse as load_cfn_yaml
 
 ACCOUNT = "123456789012"
 SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
+# Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
+EMULATED = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi",
+            "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission",
+            "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard")
+log = logging.getLogger("conveyor_local")
 
 
 @dataclass
@@ -148,10 +154,15 @@ class Template:
                 args[key] = props[key]
         if props.get("StreamSpecification"):
             args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-        ddb.create_table(**args)
+        try:
+            ddb.create_table(**args)
+            created = True
+        except ddb.exceptions.ResourceInUseException:  # an external emulator kept it from an earlier run
+            created = False
+            log.info("table %s already exists; reusing it", name)
         table = ddb.describe_table(TableName=name)["Table"]
         ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
+        if created and ttl and ttl.get("Enabled"):
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         self.physical[logical_id] = name
         self.attributes[logical_id] = {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
@@ -166,10 +177,48 @@ class Template:
                 attributes[key] = str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        try:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:  # kept by an external emulator with other settings: apply ours
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={
+                k: v for k, v in attributes.items() if k not in ("FifoQueue",)})
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.physical[logical_id] = url
         self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def unsupported(self) -> dict[str, str]:
+        """Resources the local stack neither creates nor plays (logical id -> type): said once at start."""
+        return {k: v.get("Type", "?") for k, v in self.resources.items()
+                if v.get("Type") not in SUPPORTED + EMULATED}
+
+    def sender_identities(self) -> list[str]:
+        """SES identities the template lets functions send from: `ses:FromAddress` conditions and identity ARNs.
+
+        On AWS an operator verifies them in SES once; the emulator needs the same before it accepts a send.
+        """
+        found: list[str] = []
+
+        def visit(statement: Any) -> None:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if not any(str(a).lower().startswith("ses:") for a in actions):
+                return
+            for condition in (statement.get("Condition") or {}).values():
+                for key, value in (condition or {}).items():
+                    if key.lower() == "ses:fromaddress":
+                        found.extend([value] if isinstance(value, str) else value)
+            resources = statement.get("Resource", [])
+            for arn in [resources] if isinstance(resources, str) else resources:
+                if isinstance(arn, str) and ":identity/" in arn and "*" not in arn:
+                    found.append(arn.split(":identity/", 1)[1])
+
+        for spec in self.of_type("AWS::Serverless::Function").values():
+            for policy in spec.get("Properties", {}).get("Policies", []) or []:
+                if isinstance(policy, dict):
+                    for statement in self.resolve(policy).get("Statement", []):
+                        visit(statement)
+        return sorted({f for f in found if isinstance(f, str) and f and "*" not in f})
 
     # --- functions ---------------------------------------------------------------------------------
     def functions(self) -> dict[str, FunctionSpec]:

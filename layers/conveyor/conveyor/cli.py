@@ -1,4 +1,4 @@
-"""`conveyor` command line: manage API keys (`conveyor keys create|revoke`).
+"""`conveyor` command line: manage API keys (`conveyor keys create|revoke`); `conveyor demo` tours a local stack.
 
 The keys table is found from --table, else API_KEYS_TABLE, else the ApiKeysTableName output of --stack.
 """
@@ -44,6 +44,14 @@ def _revoke(args: argparse.Namespace) -> None:
     print(f"revoked key {record.key_id} of tenant {record.tenant_id}")
 
 
+def _demo(args: argparse.Namespace) -> int:
+    try:  # development only: the local stack's package is installed by `make install`, never shipped in the layer
+        from conveyor_local.demo import run
+    except ImportError:
+        raise SystemExit("conveyor demo needs the development install (make install)") from None
+    return run(args.url, args.key, timeout=args.timeout)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="conveyor", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -64,17 +72,22 @@ def parser() -> argparse.ArgumentParser:
     revoke = with_table(keys_cmd.add_parser("revoke", help="revoke a key by its id or the key itself"))
     revoke.add_argument("key")
     revoke.set_defaults(run=_revoke)
+
+    demo = commands.add_parser("demo", help="enqueue sample jobs on a running local stack (make run) and watch them")
+    demo.add_argument("--url", help="the stack's URL (default: CONVEYOR_URL, else .local/stack.json, else :3000)")
+    demo.add_argument("--key", help="an API key (default: CONVEYOR_API_KEY, else the one in .local/stack.json)")
+    demo.add_argument("--timeout", type=float, default=90, help="give up after this many seconds")
+    demo.set_defaults(run=_demo)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except ConveyorError as exc:
         print(f"conveyor: {exc.message}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ from datetime import datetime
 from conveyor.jobs.store import utcnow
 from conveyor.jobs.sweep import recover_stalled_jobs, release_due_jobs
 from conveyor.observability import cron_checkin, logger, report_exception
+from conveyor.reminders.sweep import sweep_reminders
 
 Sweep = Callable[[datetime], int]
 
-SWEEPS: tuple[Sweep, ...] = (release_due_jobs, recover_stalled_jobs)
+SWEEPS: tuple[Sweep, ...] = (release_due_jobs, recover_stalled_jobs, sweep_reminders)
 
 
 class SweepsFailed(RuntimeError):

@@ -20,6 +20,7 @@ from conveyor.api.security import authenticate
 from conveyor.errors import ConveyorError, PayloadTooLarge
 from conveyor.jobs.routes import router as jobs_router
 from conveyor.observability import logger
+from conveyor.reminders.routes import router as reminders_router
 
 MAX_BODY_BYTES = 256 * 1024
 # Everything else needs an API key.
@@ -30,6 +31,7 @@ DOCS_PATH = "/v1/docs"
 app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 app.include_router(jobs_router, prefix="/v1")
 app.include_router(admin_router, prefix="/v1")
+app.include_router(reminders_router, prefix="/v1")
 
 
 def _security() -> dict[str, Any]:

@@ -66,6 +66,20 @@ def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
         subject, text, html = payload.subject or rendered.subject, rendered.text, rendered.html
     else:
         subject, text, html = payload.subject, payload.text, payload.html
+    message_id = send_via_ses(
+        to=payload.to, cc=payload.cc, bcc=payload.bcc, reply_to=payload.reply_to, subject=subject or "",
+        text=text, html=html, job=job,
+    )
+    return {"message_id": message_id}
+
+
+def send_via_ses(*, to: list[str], subject: str, text: str | None, html: str | None, job: JobContext,
+                 cc: list[str] | None = None, bcc: list[str] | None = None,
+                 reply_to: list[str] | None = None) -> str:
+    """One SES v2 send on behalf of a job (tagged with its id and tenant); returns SES's message id.
+
+    Raises TransientError for throttling and 5xx (worth retrying), PermanentError for everything else.
+    """
     body: dict[str, Any] = {}
     if text:
         body["Text"] = {"Data": text, "Charset": "UTF-8"}
@@ -73,12 +87,12 @@ def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
         body["Html"] = {"Data": html, "Charset": "UTF-8"}
     request: dict[str, Any] = {
         "FromEmailAddress": get_settings().email_from,
-        "Destination": {"ToAddresses": payload.to, "CcAddresses": payload.cc, "BccAddresses": payload.bcc},
+        "Destination": {"ToAddresses": to, "CcAddresses": cc or [], "BccAddresses": bcc or []},
         "Content": {"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body}},
         "EmailTags": [{"Name": "job_id", "Value": _tag(job.job_id)}, {"Name": "tenant", "Value": _tag(job.tenant_id)}],
     }
-    if payload.reply_to:
-        request["ReplyToAddresses"] = payload.reply_to
+    if reply_to:
+        request["ReplyToAddresses"] = reply_to
 
     from botocore.exceptions import ClientError
 
@@ -90,4 +104,4 @@ def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
         if code in TRANSIENT_SES_CODES or http_status(exc) >= 500:
             raise TransientError(message) from exc
         raise PermanentError(message) from exc
-    return {"message_id": response["MessageId"]}
+    return str(response["MessageId"])

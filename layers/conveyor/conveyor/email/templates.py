@@ -26,6 +26,7 @@ class RenderedEmail:
     subject: str
     text: str | None
     html: str | None
+    sms: str | None = None  # templates/<name>/sms.txt: the short form for SMS notifications, if there is one
 
 
 @cache
@@ -56,4 +57,6 @@ def render(name: str, context: dict[str, Any]) -> RenderedEmail:
             raise PermanentError(f"template {name!r} needs a context value: {exc.message}") from None
 
     subject = (part("subject.txt") or "").strip()
-    return RenderedEmail(subject=subject, text=part("body.txt"), html=part("body.html"))
+    sms = part("sms.txt")
+    return RenderedEmail(subject=subject, text=part("body.txt"), html=part("body.html"),
+                         sms=sms.strip() if sms else None)

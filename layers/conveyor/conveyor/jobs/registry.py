@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from conveyor.errors import InvalidInput
 
 # One line per job type module.
-JOB_MODULES = ("conveyor.email.job",)
+JOB_MODULES = ("conveyor.email.job", "conveyor.notify.job")
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for a message's visibility timeout
 
@@ -46,6 +46,7 @@ class JobContext:
     type: str
     attempt: int
     report_progress: Callable[[int], None] = field(repr=False)
+    max_attempts: int = 1  # attempt == max_attempts: the last try (a handler may then give up gracefully)
 
 
 Handler = Callable[[Any, JobContext], dict[str, Any] | None]

@@ -20,11 +20,17 @@ from conveyor.settings import get_settings
 IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
 
 
-def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
-    """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False."""
+def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None = None, *,
+            queue: str | None = None) -> tuple[Job, bool]:
+    """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False.
+
+    `queue` (domain code only, never the public API) puts the job on another family's queue than its type's
+    default, e.g. reminder notifications on `reminders` so a burst of them never delays ad-hoc ones.
+    """
     kind = registry.require(request.type)
     payload = _validated_payload(kind, request)
-    get_settings().queue_url(kind.queue)  # a job type whose queue is not deployed is a deployment bug: fail loudly
+    queue = queue or kind.queue
+    get_settings().queue_url(queue)  # a job type whose queue is not deployed is a deployment bug: fail loudly
 
     claim = None
     if idempotency_key is not None:
@@ -39,7 +45,7 @@ def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None
     if run_at is not None and run_at <= now:
         run_at = None
     job = JobRecord(
-        tenant_id, new_id("job"), type=kind.name, queue=kind.queue, payload=payload,
+        tenant_id, new_id("job"), type=kind.name, queue=queue, payload=payload,
         max_attempts=request.max_attempts or kind.retry.max_attempts, attempts=0, defers=0, progress=0,
         run_at=run_at, created_at=now, updated_at=now, idempotency_key=idempotency_key,
     )

@@ -109,6 +109,7 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
     context = registry.JobContext(
         job_id=job.id, tenant_id=job.tenant_id, type=job.type, attempt=job.attempts,
         report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
+        max_attempts=int(job.max_attempts),
     )
     started = time.monotonic()
     try:

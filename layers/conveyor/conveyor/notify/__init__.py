@@ -1,0 +1,1 @@
+"""Notifications: delivery over a contact's preferred channels (email, SMS, in-app feed)."""

@@ -1,0 +1,1 @@
+"""Reminders: contacts, appointments, medication schedules, and the reminders the scheduler sends for them."""

@@ -1,0 +1,85 @@
+"""The reminder sweep, run by the one-minute scheduler next to the delayed-jobs sweep.
+
+Everything due in the reminders table's sparse due index is handled:
+  rem#...  a pending reminder: re-checked against its source -> `expired` (the appointment already started),
+           `cancelled` (cancelled, rescheduled, deleted), deferred (quiet hours), or a `notification.send` job on
+           the `reminders` queue, then `queued`.
+  med#...  a medication schedule whose planned horizon must roll forward (the next doses get their reminders).
+
+Exactly once, without locks: the job is created through the jobs engine with an idempotency key derived from
+the reminder's key, so sweeps that overlap, or one that dies half-way and runs again, all get the same job;
+the pending -> queued write is conditional, so one sweep wins it. After an outage the first sweep catches up
+on everything due (stale appointment reminders expire instead of going out late).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from conveyor.errors import Conflict
+from conveyor.jobs import service as jobs
+from conveyor.jobs.models import EnqueueRequest
+from conveyor.observability import count, logger, report_exception
+from conveyor.reminders import planning, store
+from conveyor.reminders.store import PENDING, MedicationRecord, ReminderRecord
+
+JOB_TYPE, QUEUE = "notification.send", "reminders"
+BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over goes out on the next run
+
+
+def sweep_reminders(now: datetime) -> int:
+    """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
+    stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0, "errors": 0}
+    stop_at = time.monotonic() + BUDGET_SECONDS
+    for tenant_id, sk, due_at in store.due_keys(now):
+        if time.monotonic() > stop_at:
+            logger.warning("reminder sweep out of time; the rest goes out on the next run", extra=stats)
+            break
+        try:
+            if sk.startswith("med#"):
+                stats["rolled"] += roll(tenant_id, sk, due_at, now)
+            else:
+                reminder = store.get(ReminderRecord, tenant_id, sk, consistent=True)
+                stats[fire(reminder, due_at, now)] += 1
+        except Exception as exc:  # noqa: BLE001 - one bad item must not hold back every reminder after it
+            stats["errors"] += 1
+            logger.exception("reminder sweep item failed; retried next run", extra={"tenant_id": tenant_id, "sk": sk})
+            report_exception(exc, tags={"tenant_id": tenant_id, "sk": sk, "sweep": "reminders"})
+    if any(stats.values()):
+        logger.info("reminder sweep", extra=stats)
+    return stats["queued"]
+
+
+def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
+    """One due reminder, as read by this sweep. Returns what became of it."""
+    if reminder is None or reminder.state != PENDING or int(reminder.due_at or 0) != due_at:
+        return "skipped"  # another sweep, an edit or a worker got there first
+    verdict = planning.check(reminder, now)
+    if verdict.action in ("cancel", "expire"):
+        state = store.CANCELLED if verdict.action == "cancel" else store.EXPIRED
+        if store.close_reminder(reminder, state, verdict.reason, expect=(PENDING,), now=now):
+            count("RemindersExpired" if state == store.EXPIRED else "RemindersCancelled", JOB_TYPE)
+        return "expired" if state == store.EXPIRED else "cancelled"
+    if verdict.action == "defer" and verdict.until is not None:
+        store.reschedule_reminder(reminder, int(verdict.until.timestamp()), verdict.reason)
+        return "deferred"
+
+    request = EnqueueRequest(type=JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
+    try:
+        job, _ = jobs.enqueue(reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}",
+                              queue=QUEUE)
+    except Conflict:
+        return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
+    if not store.mark_queued(reminder, job.id, due_at):
+        return "skipped"  # the same job, already recorded by the sweep that won
+    count("RemindersQueued", JOB_TYPE)
+    return "queued"
+
+
+def roll(tenant_id: str, sk: str, due_at: int, now: datetime) -> int:
+    med = store.get(MedicationRecord, tenant_id, sk, consistent=True)
+    if med is None or med.due_at is None or int(med.due_at) != due_at:
+        return 0
+    planning.roll_medication(med, planning.policy(tenant_id).medication_template, now)
+    return 1
