@@ -79,20 +79,21 @@ class CountingSink(io.TextIOBase):
 
 @contextlib.contextmanager
 def quiet_functions() -> Iterator[CountingSink]:
-    """Functions log at the template's level (the cost is real), but to a counter, not the terminal."""
+    """Functions log at the template's level (the cost is real), but to a counter, not the terminal: stdout
+    (EMF metrics are printed) and every logging handler that writes to it, whichever logger it belongs to."""
     import logging
 
-    import conveyor.observability  # noqa: F401 - the Powertools logger must exist before its stream is swapped
-
     sink = CountingSink()
-    handlers = [h for name in ("conveyor", "") for h in logging.getLogger(name).handlers
-                if isinstance(h, logging.StreamHandler)]
-    previous = [h.setStream(sink) for h in handlers]
+    loggers = [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(v, logging.Logger)]
+    handlers = {h for lg in loggers for h in lg.handlers
+                if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)}
+    previous = {h: h.setStream(sink) for h in handlers}
     try:
         with contextlib.redirect_stdout(sink):
             yield sink
     finally:
-        for handler, stream in zip(handlers, previous, strict=True):
+        for handler, stream in previous.items():
             handler.setStream(stream)
 
 
