@@ -20,6 +20,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bench.world import ROOT, say
@@ -57,8 +58,12 @@ def run(*, jobs: int = 2000, log: Any = say) -> dict[str, Any]:
         info = _wait_ready(process, state, started)
         startup = time.monotonic() - started
         log(f"  ready in {startup:.1f} s at {info['url']}; {jobs} jobs from {CLIENTS} client threads")
+        cpu_before, wall_before = _cpu_seconds(process.pid), time.monotonic()
         figures = _burst(info, jobs, log)
+        cpu = _cpu_seconds(process.pid) - cpu_before
         figures["startup_seconds"] = round(startup, 1)
+        if cpu >= 0:  # how many cores the stack kept busy: ~1.0 means bound by one interpreter's GIL
+            figures["stack_cpu_cores_busy"] = round(cpu / (time.monotonic() - wall_before), 2)
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C: the runner lets in-flight batches finish
         try:
@@ -122,6 +127,15 @@ def _burst(info: dict[str, Any], jobs: int, log: Any) -> dict[str, Any]:
         "latency_p95_seconds": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 1),
         "completion_poll_interval_seconds": 1,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; -1 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return -1.0
 
 
 def _count(ddb: Any, table: str, state: str) -> int:
