@@ -88,7 +88,9 @@ class Stack:
         threaded server); against an emulator elsewhere the mappings are removed again, and the local queues
         simply cannot be paused."""
         self.template.register_functions(self.client)
-        if _unhook_moto_delivery(self.region) < len(self.template.mappings):
+        queue_arns = {a["Arn"] for k, a in self.template.attributes.items()
+                      if self.template.resources[k].get("Type") == "AWS::SQS::Queue"}
+        if not _unhook_moto_delivery(self.region, queue_arns):
             for uuid in self.template.mappings.values():
                 self.client("lambda").delete_event_source_mapping(UUID=uuid)
             self.template.mappings.clear()
@@ -195,19 +197,20 @@ class Stack:
         return [self.fire(schedule, now) for schedule in self.schedules if schedule.enabled]
 
 
-def _unhook_moto_delivery(region: str) -> int:
-    """Detach moto's push delivery from every queue and table in this process; how many mappings it had."""
+def _unhook_moto_delivery(region: str, queue_arns: set[str]) -> bool:
+    """Detach moto's push delivery from every queue and table, if the emulator holding `queue_arns` runs in
+    this process (mock_aws or a threaded server). False when it runs elsewhere."""
     try:
         from moto.dynamodb.models import dynamodb_backends
         from moto.sqs.models import sqs_backends
     except ImportError:
-        return 0
-    hooked = [*(q.lambda_event_source_mappings for q in sqs_backends[ACCOUNT][region].queues.values()),
-              *(t.lambda_event_source_mappings for t in dynamodb_backends[ACCOUNT][region].tables.values())]
-    detached = sum(len(mappings) for mappings in hooked)
-    for mappings in hooked:
-        mappings.clear()
-    return detached
+        return False
+    queues = sqs_backends[ACCOUNT][region].queues.values()
+    if not queue_arns <= {q.queue_arn for q in queues}:
+        return False
+    for hooked in [*queues, *dynamodb_backends[ACCOUNT][region].tables.values()]:
+        hooked.lambda_event_source_mappings.clear()
+    return True
 
 
 def scheduled_event(rule: str, now: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:

@@ -124,16 +124,24 @@ class Template:
         for logical_id, spec in self.of_type("AWS::Serverless::Function").items():
             name = f"{self.stack_name}-{logical_id}"
             props = {**self.doc.get("Globals", {}).get("Function", {}), **spec.get("Properties", {})}
-            created = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
+            try:
+                arn = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
                                           Handler=str(props["Handler"]), Code={"ZipFile": _STUB_ZIP},
-                                          Timeout=int(props.get("Timeout", 3)))
+                                          Timeout=int(props.get("Timeout", 3)))["FunctionArn"]
+            except lam.exceptions.ResourceConflictException:  # an external emulator kept it from an earlier run
+                arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
             self.physical[logical_id] = name
-            self.attributes[logical_id] = {"Arn": created["FunctionArn"]}
+            self.attributes[logical_id] = {"Arn": arn}
+            kept = {m["EventSourceArn"]: m["UUID"]
+                    for m in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])}
             for event_name, event in (props.get("Events") or {}).items():
                 if event.get("Type") not in ("SQS", "DynamoDB"):
                     continue
                 config = event.get("Properties", {})
                 source = self.resolve(config["Queue"] if event["Type"] == "SQS" else config["Stream"])
+                if source in kept:
+                    self.mappings[(logical_id, event_name)] = kept[source]
+                    continue
                 args: dict[str, Any] = {"FunctionName": name, "EventSourceArn": source,
                                         "Enabled": bool(config.get("Enabled", True))}
                 for key in ("BatchSize", "StartingPosition", "MaximumBatchingWindowInSeconds",
