@@ -84,17 +84,16 @@ class Stack:
 
         moto delivers to a mapped function by itself when a message is sent or a stream record written: it
         would run the stub through Docker and consume the messages and stream records the pollers must
-        deliver. Its delivery hooks are unhooked (possible only with moto in this process: mock_aws or a
-        threaded server); against an emulator elsewhere the mappings are removed again, and the local queues
+        deliver. So mappings are registered only when moto runs in this process (mock_aws or a threaded
+        server), where its delivery hooks can be detached; against an emulator elsewhere the local queues
         simply cannot be paused."""
-        self.template.register_functions(self.client)
         queue_arns = {a["Arn"] for k, a in self.template.attributes.items()
                       if self.template.resources[k].get("Type") == "AWS::SQS::Queue"}
-        if not _unhook_moto_delivery(self.region, queue_arns):
-            for uuid in self.template.mappings.values():
-                self.client("lambda").delete_event_source_mapping(UUID=uuid)
-            self.template.mappings.clear()
-            log.warning("event source mappings not registered: the emulator's own delivery could not be turned off")
+        if not _moto_in_process(self.region, queue_arns):
+            log.warning("event source mappings not registered (the emulator runs elsewhere): pause/resume is off")
+            return
+        self.template.register_functions(self.client)
+        _unhook_moto_delivery(self.region)
 
     def _share_environment(self) -> None:
         """Functions share one process: their variables go into its environment, and must agree."""
@@ -197,20 +196,22 @@ class Stack:
         return [self.fire(schedule, now) for schedule in self.schedules if schedule.enabled]
 
 
-def _unhook_moto_delivery(region: str, queue_arns: set[str]) -> bool:
-    """Detach moto's push delivery from every queue and table, if the emulator holding `queue_arns` runs in
-    this process (mock_aws or a threaded server). False when it runs elsewhere."""
+def _moto_in_process(region: str, queue_arns: set[str]) -> bool:
+    """Whether the emulator holding these queues is moto running in this process."""
     try:
-        from moto.dynamodb.models import dynamodb_backends
         from moto.sqs.models import sqs_backends
     except ImportError:
         return False
-    queues = sqs_backends[ACCOUNT][region].queues.values()
-    if not queue_arns <= {q.queue_arn for q in queues}:
-        return False
-    for hooked in [*queues, *dynamodb_backends[ACCOUNT][region].tables.values()]:
+    return queue_arns <= {q.queue_arn for q in sqs_backends[ACCOUNT][region].queues.values()}
+
+
+def _unhook_moto_delivery(region: str) -> None:
+    """Detach moto's own push delivery from every queue and table: the pollers deliver instead."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.sqs.models import sqs_backends
+
+    for hooked in [*sqs_backends[ACCOUNT][region].queues.values(), *dynamodb_backends[ACCOUNT][region].tables.values()]:
         hooked.lambda_event_source_mappings.clear()
-    return True
 
 
 def scheduled_event(rule: str, now: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:

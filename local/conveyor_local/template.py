@@ -60,7 +60,7 @@ class Template:
                     return self._ref(arg)
                 if key == "Fn::GetAtt":
                     name, attr = arg.split(".", 1) if isinstance(arg, str) else arg
-                    return self.attributes[name][attr]
+                    return self.attributes.get(name, {}).get(attr, f"{self.stack_name}-{name}-{attr}")  # not emulated
                 if key == "Fn::Sub":
                     return self._sub(arg)
                 if key == "Fn::Join":
