@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +42,14 @@ class Stack:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
         self._clients: dict[str, Any] = {}
-        self._client_lock = threading.Lock()
-        self._session: Any = None
         self._function_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # --- setup -------------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         found = self._clients.get(service)
-        if found is not None:
-            return found
-        with self._client_lock:  # creating clients from one session is not thread-safe; using them is
-            if service not in self._clients:
-                import boto3
-                from botocore.config import Config
-
-                if self._session is None:
-                    self._session = boto3.session.Session()  # one session: its loaded API models are shared
-                # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
-                config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
-                self._clients[service] = self._session.client(service, region_name=self.region, config=config)
-            return self._clients[service]
+        if found is None:
+            found = self._clients[service] = _shared_client(service, self.region)
+        return found
 
     def provision(self) -> Stack:
         self.template.provision(self.client)
@@ -194,6 +183,31 @@ class Stack:
 
     def fire_schedules(self, now: datetime | None = None) -> list[Any]:
         return [self.fire(schedule, now) for schedule in self.schedules if schedule.enabled]
+
+
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(service: str, region: str) -> Any:
+    """One client per service, region and endpoint for the whole process: building one loads its API model,
+    which dominates the cost of a fresh stack (each test builds one)."""
+    key = (service, region, os.environ.get("AWS_ENDPOINT_URL", ""))
+    with _CLIENTS_LOCK:  # creating clients from one session is not thread-safe; using them is
+        if key not in _CLIENTS:
+            from botocore.config import Config
+
+            # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
+            config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
+            _CLIENTS[key] = _session().client(service, region_name=region, config=config)
+        return _CLIENTS[key]
+
+
+@cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
 
 
 def _moto_in_process(region: str, queue_arns: set[str]) -> bool:

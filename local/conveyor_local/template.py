@@ -5,18 +5,30 @@ Nothing here names a particular function, queue or table; everything is read fro
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from samcli.yamlhelper import yaml_parse as load_cfn_yaml
 
 ACCOUNT = "123456789012"
+
+
+@lru_cache(maxsize=8)
+def _parsed_once(path: Path, mtime_ns: int) -> Any:
+    return load_cfn_yaml(path.read_text())
+
+
+def _parsed(path: Path, mtime_ns: int) -> Any:
+    """The parsed template; parsing is the slow part of building a stack, so it happens once per file version."""
+    return copy.deepcopy(_parsed_once(path, mtime_ns))
 SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi",
@@ -42,7 +54,7 @@ class Template:
                  region: str = "us-east-1", stack_name: str = "conveyor") -> None:
         self.path = Path(path).resolve()
         self.root = self.path.parent
-        self.doc = load_cfn_yaml(self.path.read_text())
+        self.doc = _parsed(self.path, self.path.stat().st_mtime_ns)
         self.region, self.stack_name = region, stack_name
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()}
         self.parameters.update(parameters or {})
