@@ -28,7 +28,7 @@ from conveyor.auth.keys import PLATFORM, Principal
 from conveyor.errors import BadRequest, Conflict, Forbidden, NotFound
 from conveyor.jobs import store
 from conveyor.jobs.models import JobError
-from conveyor.jobs.service import encode_cursor
+from conveyor.jobs.service import decode_cursor, encode_cursor
 from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
 from conveyor.observability import logger
 from conveyor.settings import get_settings
