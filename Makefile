@@ -11,10 +11,12 @@ RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
 install: $(STAMP)
 
+# uv installs the same pinned set in seconds; plain pip is the fallback if uv cannot be had.
 $(STAMP): pyproject.toml layers/conveyor/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	( $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8 \
+	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' ) \
+	|| $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## Start the whole stack locally: API on http://127.0.0.1:3000, every queue's worker, the schedules.

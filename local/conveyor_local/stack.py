@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +42,14 @@ class Stack:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
         self._clients: dict[str, Any] = {}
-        self._client_lock = threading.Lock()
-        self._session: Any = None
         self._function_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     # --- setup -------------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         found = self._clients.get(service)
-        if found is not None:
-            return found
-        with self._client_lock:  # creating clients from one session is not thread-safe; using them is
-            if service not in self._clients:
-                import boto3
-                from botocore.config import Config
-
-                if self._session is None:
-                    self._session = boto3.session.Session()  # one session: its loaded API models are shared
-                # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
-                config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
-                self._clients[service] = self._session.client(service, region_name=self.region, config=config)
-            return self._clients[service]
+        if found is None:
+            found = self._clients[service] = _shared_client(service, self.region)
+        return found
 
     def provision(self) -> Stack:
         self.template.provision(self.client)
@@ -84,15 +73,16 @@ class Stack:
 
         moto delivers to a mapped function by itself when a message is sent or a stream record written: it
         would run the stub through Docker and consume the messages and stream records the pollers must
-        deliver. Its delivery hooks are unhooked (possible only with moto in this process: mock_aws or a
-        threaded server); against an emulator elsewhere the mappings are removed again, and the local queues
+        deliver. So mappings are registered only when moto runs in this process (mock_aws or a threaded
+        server), where its delivery hooks can be detached; against an emulator elsewhere the local queues
         simply cannot be paused."""
+        queue_arns = {a["Arn"] for k, a in self.template.attributes.items()
+                      if self.template.resources[k].get("Type") == "AWS::SQS::Queue"}
+        if not _moto_in_process(self.region, queue_arns):
+            log.warning("event source mappings not registered (the emulator runs elsewhere): pause/resume is off")
+            return
         self.template.register_functions(self.client)
-        if _unhook_moto_delivery(self.region) < len(self.template.mappings):
-            for uuid in self.template.mappings.values():
-                self.client("lambda").delete_event_source_mapping(UUID=uuid)
-            self.template.mappings.clear()
-            log.warning("event source mappings not registered: the emulator's own delivery could not be turned off")
+        _unhook_moto_delivery(self.region)
 
     def _share_environment(self) -> None:
         """Functions share one process: their variables go into its environment, and must agree."""
@@ -195,19 +185,47 @@ class Stack:
         return [self.fire(schedule, now) for schedule in self.schedules if schedule.enabled]
 
 
-def _unhook_moto_delivery(region: str) -> int:
-    """Detach moto's push delivery from every queue and table in this process; how many mappings it had."""
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(service: str, region: str) -> Any:
+    """One client per service, region and endpoint for the whole process: building one loads its API model,
+    which dominates the cost of a fresh stack (each test builds one)."""
+    key = (service, region, os.environ.get("AWS_ENDPOINT_URL", ""))
+    with _CLIENTS_LOCK:  # creating clients from one session is not thread-safe; using them is
+        if key not in _CLIENTS:
+            from botocore.config import Config
+
+            # Account-based endpoints (e.g. <account>.streams-ddb...) are not routed by emulators.
+            config = Config(account_id_endpoint_mode="disabled", retries={"mode": "standard"})
+            _CLIENTS[key] = _session().client(service, region_name=region, config=config)
+        return _CLIENTS[key]
+
+
+@cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
+
+
+def _moto_in_process(region: str, queue_arns: set[str]) -> bool:
+    """Whether the emulator holding these queues is moto running in this process."""
     try:
-        from moto.dynamodb.models import dynamodb_backends
         from moto.sqs.models import sqs_backends
     except ImportError:
-        return 0
-    hooked = [*(q.lambda_event_source_mappings for q in sqs_backends[ACCOUNT][region].queues.values()),
-              *(t.lambda_event_source_mappings for t in dynamodb_backends[ACCOUNT][region].tables.values())]
-    detached = sum(len(mappings) for mappings in hooked)
-    for mappings in hooked:
-        mappings.clear()
-    return detached
+        return False
+    return queue_arns <= {q.queue_arn for q in sqs_backends[ACCOUNT][region].queues.values()}
+
+
+def _unhook_moto_delivery(region: str) -> None:
+    """Detach moto's own push delivery from every queue and table: the pollers deliver instead."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.sqs.models import sqs_backends
+
+    for hooked in [*sqs_backends[ACCOUNT][region].queues.values(), *dynamodb_backends[ACCOUNT][region].tables.values()]:
+        hooked.lambda_event_source_mappings.clear()
 
 
 def scheduled_event(rule: str, now: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:

@@ -5,18 +5,30 @@ Nothing here names a particular function, queue or table; everything is read fro
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from samcli.yamlhelper import yaml_parse as load_cfn_yaml
 
 ACCOUNT = "123456789012"
+
+
+@lru_cache(maxsize=8)
+def _parsed_once(path: Path, mtime_ns: int) -> Any:
+    return load_cfn_yaml(path.read_text())
+
+
+def _parsed(path: Path, mtime_ns: int) -> Any:
+    """The parsed template; parsing is the slow part of building a stack, so it happens once per file version."""
+    return copy.deepcopy(_parsed_once(path, mtime_ns))
 SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi",
@@ -42,7 +54,7 @@ class Template:
                  region: str = "us-east-1", stack_name: str = "conveyor") -> None:
         self.path = Path(path).resolve()
         self.root = self.path.parent
-        self.doc = load_cfn_yaml(self.path.read_text())
+        self.doc = _parsed(self.path, self.path.stat().st_mtime_ns)
         self.region, self.stack_name = region, stack_name
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in self.doc.get("Parameters", {}).items()}
         self.parameters.update(parameters or {})
@@ -60,7 +72,7 @@ class Template:
                     return self._ref(arg)
                 if key == "Fn::GetAtt":
                     name, attr = arg.split(".", 1) if isinstance(arg, str) else arg
-                    return self.attributes[name][attr]
+                    return self.attributes.get(name, {}).get(attr, f"{self.stack_name}-{name}-{attr}")  # not emulated
                 if key == "Fn::Sub":
                     return self._sub(arg)
                 if key == "Fn::Join":
@@ -124,16 +136,24 @@ class Template:
         for logical_id, spec in self.of_type("AWS::Serverless::Function").items():
             name = f"{self.stack_name}-{logical_id}"
             props = {**self.doc.get("Globals", {}).get("Function", {}), **spec.get("Properties", {})}
-            created = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
+            try:
+                arn = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
                                           Handler=str(props["Handler"]), Code={"ZipFile": _STUB_ZIP},
-                                          Timeout=int(props.get("Timeout", 3)))
+                                          Timeout=int(props.get("Timeout", 3)))["FunctionArn"]
+            except lam.exceptions.ResourceConflictException:  # an external emulator kept it from an earlier run
+                arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
             self.physical[logical_id] = name
-            self.attributes[logical_id] = {"Arn": created["FunctionArn"]}
+            self.attributes[logical_id] = {"Arn": arn}
+            kept = {m["EventSourceArn"]: m["UUID"]
+                    for m in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])}
             for event_name, event in (props.get("Events") or {}).items():
                 if event.get("Type") not in ("SQS", "DynamoDB"):
                     continue
                 config = event.get("Properties", {})
                 source = self.resolve(config["Queue"] if event["Type"] == "SQS" else config["Stream"])
+                if source in kept:
+                    self.mappings[(logical_id, event_name)] = kept[source]
+                    continue
                 args: dict[str, Any] = {"FunctionName": name, "EventSourceArn": source,
                                         "Enabled": bool(config.get("Enabled", True))}
                 for key in ("BatchSize", "StartingPosition", "MaximumBatchingWindowInSeconds",

@@ -95,7 +95,8 @@ def test_the_scheduler_function_sweeps_on_its_eventbridge_event(api, stack, sent
     job = api.post("/v1/jobs", email_job(run_at=(utcnow() + timedelta(seconds=901)).isoformat())).json()
     assert job["state"] == "scheduled"
 
-    result = scheduler_handler.handler(scheduled_event("EveryMinute"), LambdaContext(stack.functions["SchedulerFunction"]))
+    context = LambdaContext(stack.functions["SchedulerFunction"])
+    result = scheduler_handler.handler(scheduled_event("EveryMinute"), context)
 
     assert result["release_due_jobs"] == 0  # the handler sweeps "now"; the job is 15 minutes out
     assert len(stack.scheduled_functions()) == 1

@@ -129,7 +129,8 @@ def test_bad_request_fields_are_422(api):
         email_job(unexpected=True),
         {"type": "email.send", "payload": {"to": ["a@example.com"], "template": "no-such-template"}},
         {"type": "email.send", "payload": {"to": ["a@example.com"]}},  # no content
-        {"type": "email.send", "payload": {"to": [f"u{i}@example.com" for i in range(51)], "subject": "s", "text": "t"}},
+        {"type": "email.send",
+         "payload": {"to": [f"u{i}@example.com" for i in range(51)], "subject": "s", "text": "t"}},
     ]
     for body in cases:
         response = api.post("/v1/jobs", body)

@@ -229,6 +229,7 @@ def _insert_job(stack: Any, job_type: str, payload: dict[str, Any], queue: str =
 
 def test_poison_records_are_settled_without_failing_the_rest_of_the_batch(api, stack):
     import worker_handler
+
     from conveyor_local.lambdas import LambdaContext
 
     good = api.post("/v1/jobs", scripted("ok")).json()["id"]

@@ -153,11 +153,11 @@ def _scrub(value: Any, key: str = "") -> Any:
             return [value[0], _FILTERED]
         return [_scrub(v) for v in value]
     if isinstance(value, str):
-        return _scrub_text(value)
+        return scrub_text(value)
     return value
 
 
-def _scrub_text(text: str) -> str:
+def scrub_text(text: str) -> str:
     text = _API_KEY.sub("[api-key]", text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE.sub(_phone, text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,6 +28,7 @@ from conveyor.auth.keys import PLATFORM, Principal
 from conveyor.errors import BadRequest, Conflict, Forbidden, NotFound
 from conveyor.jobs import store
 from conveyor.jobs.models import JobError
+from conveyor.jobs.service import decode_cursor, encode_cursor
 from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
 from conveyor.observability import logger
 from conveyor.settings import get_settings
@@ -211,7 +210,7 @@ def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *
           created_from: datetime | None = None, created_before: datetime | None = None) -> BulkResult:
     """Apply `action` to the tenant's jobs matching `condition`, newest first, at most `limit` changes and
     MAX_EXAMINED jobs read per call; the cursor resumes exactly after the last job this call handled."""
-    after = _after(cursor)
+    after = decode_cursor(cursor)
     changed = skipped = examined = 0
     while True:
         items, last, scanned = store.walk(tenant_id, created_from=created_from, created_before=created_before,
@@ -220,7 +219,7 @@ def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *
         for index, job in enumerate(items):
             if changed + skipped >= limit:
                 return BulkResult(changed=changed, skipped=skipped, examined=examined,
-                                  next_cursor=_cursor(items[index - 1].id))
+                                  next_cursor=encode_cursor(items[index - 1].id))
             if action(job):
                 changed += 1
             else:
@@ -229,20 +228,4 @@ def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *
         if after is None:
             return BulkResult(changed=changed, skipped=skipped, examined=examined)
         if examined >= MAX_EXAMINED or changed + skipped >= limit:
-            return BulkResult(changed=changed, skipped=skipped, examined=examined, next_cursor=_cursor(after))
-
-
-def _cursor(job_id: str) -> str:
-    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        job_id = ""
-    if not job_id.startswith(store.JOB_PREFIX):
-        raise BadRequest("invalid cursor")
-    return job_id
+            return BulkResult(changed=changed, skipped=skipped, examined=examined, next_cursor=encode_cursor(after))

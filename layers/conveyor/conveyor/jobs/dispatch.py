@@ -8,6 +8,7 @@ request. The stream is at-least-once, so a job can be sent twice; the worker's c
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -32,7 +33,8 @@ def newly_queued(record: dict[str, Any]) -> JobRecord | None:
 def message_for(job: JobRecord) -> dict[str, Any]:
     delay = 0
     if job.run_at is not None:
-        delay = int(min(MAX_DELAY_SECONDS, max(0.0, (job.run_at - utcnow()).total_seconds())))
+        # Rounded up: SQS counts whole seconds, and a job must never run before its run_at.
+        delay = math.ceil(min(MAX_DELAY_SECONDS, max(0.0, (job.run_at - utcnow()).total_seconds())))
     return {
         "MessageBody": json.dumps({"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}),
         "DelaySeconds": delay,

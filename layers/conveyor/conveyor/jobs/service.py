@@ -102,15 +102,16 @@ def _require(tenant_id: str, job_id: str) -> JobRecord:
 
 
 def list_jobs(tenant_id: str, *, state: str | None, job_type: str | None, limit: int, cursor: str | None) -> JobPage:
-    items, last = store.query(tenant_id, state=state, job_type=job_type, limit=limit, after=_decode(cursor))
-    return JobPage(items=[Job.of(i) for i in items], next_cursor=_encode(last) if last else None)
+    items, last = store.query(tenant_id, state=state, job_type=job_type, limit=limit, after=decode_cursor(cursor))
+    return JobPage(items=[Job.of(i) for i in items], next_cursor=encode_cursor(last) if last else None)
 
 
-def _encode(job_id: str) -> str:
+def encode_cursor(job_id: str) -> str:
+    """An opaque page cursor: the last job id seen. The tenant always comes from the caller, never the cursor."""
     return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str | None) -> str | None:
+def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:

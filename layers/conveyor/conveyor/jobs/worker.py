@@ -25,7 +25,7 @@ from conveyor.aws import client
 from conveyor.errors import PermanentError, RetryLater
 from conveyor.jobs import registry, store
 from conveyor.jobs.store import JobRecord, utcnow
-from conveyor.observability import count, logger, report_exception, report_job_failure, timing
+from conveyor.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
 from conveyor.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
@@ -138,7 +138,7 @@ def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | No
     """The job is failed for good: recorded, counted and reported (batch processing would swallow it)."""
     if store.fail(job, error_type, message):
         count("JobsFailed", job.type)
-        logger.warning("job failed", extra={"error_type": error_type, "reason": message})
+        logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
 
 
@@ -152,7 +152,7 @@ def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception,
     if store.schedule_retry(job, type(exc).__name__, message, delay):
         _delay_message(record, delay)
         count("JobsRetried", job.type)
-        logger.warning("job will be retried", extra={"delay_seconds": delay, "error": message})
+        logger.warning("job will be retried", extra={"delay_seconds": delay, "error": scrub_text(message)})
         raise RetryScheduled(f"retry in {delay}s") from exc
 
 
