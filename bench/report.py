@@ -34,14 +34,14 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      f"{ddb['writes_per_job']:g} ({ddb['wru_per_job']:g} WRU, {ddb['gsi_wru_per_job']:g} of them GSI)",
                      "<= 3 writes", _ok(ddb["writes_per_job"] <= 3)))
         sqs = burst["sqs"]
-        text = f"{sqs['ours_per_job']:g} burst"
-        passed = sqs["ours_per_job"] <= 0.3
+        rows.append(("SQS requests per email job, our code: a burst (+ Lambda's event source mapping)",
+                     f"{sqs['ours_per_job']:g} (+ {sqs['esm_billed_per_job']:g})", "<= 0.3",
+                     _ok(sqs["ours_per_job"] <= 0.3)))
         if trickle:
-            text += f", {trickle['sqs']['ours_per_job']:g} one job at a time"
-            passed = passed and trickle["sqs"]["ours_per_job"] <= 0.3
-        text += f" (+ Lambda's event source mapping: {sqs['esm_billed_per_job']:g} burst"
-        text += f", {trickle['sqs']['esm_billed_per_job']:g} one at a time)" if trickle else ")"
-        rows.append(("SQS requests per email job, our code", text, "<= 0.3", _ok(passed)))
+            one = trickle["sqs"]
+            rows.append(("SQS requests per email job, our code: one job at a time (+ event source mapping)",
+                         f"{one['ours_per_job']:g} (+ {one['esm_billed_per_job']:g})", "<= 0.3",
+                         _ok(one["ours_per_job"] <= 0.3)))
         cost = burst["cost"]
         rows.append(("List price per 1M email jobs, excl. SES (API GW + Lambda + DynamoDB + SQS; with logs, X-Ray,"
                      " storage)", f"{_money(cost['core'])}; {_money(cost['total'])}", f"<= {_money(cost['budget'])}",
@@ -202,6 +202,22 @@ def write(results: dict[str, Any], directory: Path) -> None:
         parts += [notes.read_text().strip(), ""]
     (directory / "results.md").write_text("\n".join(parts))
     chart(results, directory / "results.png")
+    _readme(results, directory.parent / "README.md")
+
+
+def _readme(results: dict[str, Any], readme: Path) -> None:
+    """Refresh the table between README's bench-table markers (its Performance section), nothing else."""
+    start, end = "<!-- bench-table -->", "<!-- /bench-table -->"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if start not in text or end not in text:
+        return
+    dates = sorted({v["measured_at"] for v in results.values() if isinstance(v, dict) and "measured_at" in v})
+    block = (f"{start}\n_From the run committed in bench/results.md ({', '.join(dates)}; {results['machine']['cpus']} "
+             f"shared cores)._\n\n{table(summary_rows(results), ('figure', 'measured', 'budget', 'within'))}\n{end}")
+    head, rest = text.split(start, 1)
+    readme.write_text(head + block + rest.split(end, 1)[1])
 
 
 def chart(results: dict[str, Any], path: Path) -> None:

@@ -76,13 +76,15 @@ def run(*, jobs: int = 2000, log: Any = say) -> dict[str, Any]:
 
 def _wait_ready(process: subprocess.Popen[bytes], state: Any, started: float) -> dict[str, Any]:
     state_file = state / "stack.json"
-    while not state_file.exists():
+    while True:
         if process.poll() is not None:
             raise RuntimeError(f"the local stack exited with {process.returncode}: see {state / 'stack.log'}")
         if time.monotonic() - started > START_TIMEOUT:
             raise RuntimeError(f"the local stack did not start within {START_TIMEOUT} s")
-        time.sleep(0.1)
-    return json.loads(state_file.read_text())
+        try:
+            return json.loads(state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):  # not there yet, or being written
+            time.sleep(0.1)
 
 
 def _burst(info: dict[str, Any], jobs: int, log: Any) -> dict[str, Any]:

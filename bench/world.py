@@ -87,7 +87,9 @@ def quiet_functions() -> Iterator[CountingSink]:
     loggers = [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
                                        if isinstance(v, logging.Logger)]
     handlers = {h for lg in loggers for h in lg.handlers
-                if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)}
+                if isinstance(h, logging.StreamHandler)
+                and (getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)
+                     or isinstance(getattr(h, "stream", None), CountingSink))}  # made during an earlier world
     previous = {h: h.setStream(sink) for h in handlers}
     try:
         with contextlib.redirect_stdout(sink):
