@@ -119,7 +119,7 @@ class RunningStack:
 
 
 def start_stack(template: Path, state_dir: Path, *extra: str) -> RunningStack:
-    """Start `python -m conveyor_local` on free ports; return once its stack.json says it is ready."""
+    """Start `python -m conveyor_local` on free ports; return once its banner is out and stack.json written."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -133,7 +133,8 @@ def start_stack(template: Path, state_dir: Path, *extra: str) -> RunningStack:
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the stack exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        return state_file.exists()
+        # stack.json is written just before the banner is printed: wait for both, so tests can read either.
+        return state_file.exists() and "Conveyor is running" in log_path.read_text(errors="replace")
 
     try:
         wait_until(ready, START_TIMEOUT, "the local stack's banner")
