@@ -89,31 +89,28 @@ def _world() -> Iterator[tuple[Any, _Client]]:
 
 
 def email_burst(n: int) -> dict[str, Any]:
+    return _email_jobs("email-burst", n, drain_each=False)
+
+
+def email_trickle(n: int) -> dict[str, Any]:
+    return _email_jobs("email-trickle", n, drain_each=True)
+
+
+def _email_jobs(name: str, n: int, *, drain_each: bool) -> dict[str, Any]:
+    """n email jobs end to end: all enqueued then drained (a burst), or each drained before the next (a trickle)."""
     with _world() as (stack, client):
         started = time.perf_counter()
         with ledger.recording() as book:
             for _ in range(n):
                 response = client.request("POST", "/v1/jobs", {"type": "email.send", "payload": EMAIL})
                 assert response.status == 202, response.body
+                if drain_each:
+                    _drain(stack)
             _drain(stack)
         elapsed = time.perf_counter() - started
         states = _states(stack, _jobs_table(stack))
     assert states.get("completed") == n, f"not every job completed: {dict(states)}"
-    return _summary("email-burst", n, book, elapsed, states, api_requests=n)
-
-
-def email_trickle(n: int) -> dict[str, Any]:
-    with _world() as (stack, client):
-        started = time.perf_counter()
-        with ledger.recording() as book:
-            for _ in range(n):
-                response = client.request("POST", "/v1/jobs", {"type": "email.send", "payload": EMAIL})
-                assert response.status == 202, response.body
-                _drain(stack)
-        elapsed = time.perf_counter() - started
-        states = _states(stack, _jobs_table(stack))
-    assert states.get("completed") == n, f"not every job completed: {dict(states)}"
-    return _summary("email-trickle", n, book, elapsed, states, api_requests=n)
+    return _summary(name, n, book, elapsed, states, api_requests=n)
 
 
 # --- per job -----------------------------------------------------------------------------------------------

@@ -39,3 +39,14 @@ def error_code(exc: Exception) -> str:
 def http_status(exc: Exception) -> int:
     response = getattr(exc, "response", None) or {}
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def provider_failure(service: str, exc: Exception, transient_codes: frozenset[str]) -> Exception:
+    """A provider's ClientError as a job outcome: throttling and 5xx may pass (TransientError), the rest cannot."""
+    from conveyor.errors import PermanentError, TransientError
+
+    code = error_code(exc)
+    message = f"{service} {code}: {(getattr(exc, 'response', None) or {}).get('Error', {}).get('Message', '')}"
+    if code in transient_codes or http_status(exc) >= 500:
+        return TransientError(message)
+    return PermanentError(message)

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from conveyor.aws import client, error_code, http_status
+from conveyor.aws import client, provider_failure
 from conveyor.email.templates import render, template_names
-from conveyor.errors import PermanentError, TransientError
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
 from conveyor.settings import get_settings
 
@@ -99,9 +98,5 @@ def send_via_ses(*, to: list[str], subject: str, text: str | None, html: str | N
     try:
         response = client("sesv2").send_email(**request)
     except ClientError as exc:
-        code = error_code(exc)
-        message = f"SES {code}: {exc.response.get('Error', {}).get('Message', '')}"
-        if code in TRANSIENT_SES_CODES or http_status(exc) >= 500:
-            raise TransientError(message) from exc
-        raise PermanentError(message) from exc
+        raise provider_failure("SES", exc, TRANSIENT_SES_CODES) from exc
     return str(response["MessageId"])

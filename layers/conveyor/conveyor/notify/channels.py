@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.aws import client, error_code, http_status
+from conveyor.aws import client, provider_failure
 from conveyor.email.job import send_via_ses
 from conveyor.email.templates import render
 from conveyor.errors import PermanentError, TransientError
@@ -135,11 +135,7 @@ def _send_sms(address: str, contact: ContactRecord, message: Message, job: JobCo
             MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
         )
     except ClientError as exc:
-        code = error_code(exc)
-        text = f"SNS {code}: {exc.response.get('Error', {}).get('Message', '')}"
-        if code in TRANSIENT_SNS_CODES or http_status(exc) >= 500:
-            raise TransientError(text) from exc
-        raise PermanentError(text) from exc
+        raise provider_failure("SNS", exc, TRANSIENT_SNS_CODES) from exc
     except BotoCoreError as exc:  # connection trouble: worth another try
         raise TransientError(f"SNS unreachable: {exc}") from exc
     return str(response["MessageId"])
