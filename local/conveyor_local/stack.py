@@ -29,7 +29,7 @@ from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 log = logging.getLogger("conveyor_local")
 RUN_EVENT_TYPES = ("HttpApi", "SQS", "DynamoDB", *SCHEDULE_TYPES)
 
-__all__ = ["SCHEDULE_TYPES", "FunctionTimeout", "Stack", "scheduled_event"]
+__all__ = ["SCHEDULE_TYPES", "FunctionTimeout", "Stack"]
 
 
 class FunctionTimeout(RuntimeError):
@@ -175,9 +175,6 @@ class Stack:
                 break
         return total
 
-    def scheduled_functions(self) -> list[tuple[FunctionSpec, str]]:
-        return [(self.functions[s.function_id], s.expression) for s in self.schedules]
-
     def fire(self, schedule: Schedule, now: datetime | None = None) -> Any:
         return self.invoke(schedule.function_id, schedule.event(now or datetime.now(UTC), self.region, ACCOUNT))
 
@@ -226,11 +223,3 @@ def _unhook_moto_delivery(region: str) -> None:
 
     for hooked in [*sqs_backends[ACCOUNT][region].queues.values(), *dynamodb_backends[ACCOUNT][region].tables.values()]:
         hooked.lambda_event_source_mappings.clear()
-
-
-def scheduled_event(rule: str, now: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:
-    """An EventBridge 'Scheduled Event', as a schedule delivers it to its target."""
-    at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"version": "0", "id": "local-" + at, "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT, "time": at, "region": region,
-            "resources": [f"arn:aws:events:{region}:{ACCOUNT}:rule/{rule}"], "detail": {}}

@@ -10,7 +10,6 @@ from factories import email_job
 from conveyor import scheduler
 from conveyor.jobs import store
 from conveyor.jobs.store import utcnow
-from conveyor_local.stack import scheduled_event
 
 
 def test_a_job_due_within_15_minutes_is_sent_with_sqs_delay_seconds(api, stack, aws_calls):
@@ -88,18 +87,14 @@ def test_a_scheduled_job_can_be_cancelled_and_is_never_released(api, stack, sent
 
 
 def test_the_scheduler_function_sweeps_on_its_eventbridge_event(api, stack, sent_emails):
-    import scheduler_handler
-
-    from conveyor_local.lambdas import LambdaContext
-
     job = api.post("/v1/jobs", email_job(run_at=(utcnow() + timedelta(seconds=901)).isoformat())).json()
     assert job["state"] == "scheduled"
 
-    context = LambdaContext(stack.functions["SchedulerFunction"])
-    result = scheduler_handler.handler(scheduled_event("EveryMinute"), context)
+    [schedule] = stack.schedules  # the template's one-minute schedule, fired with its EventBridge event
+    result = stack.fire(schedule)
 
+    assert schedule.function_id == "SchedulerFunction"
     assert result["release_due_jobs"] == 0  # the handler sweeps "now"; the job is 15 minutes out
-    assert len(stack.scheduled_functions()) == 1
 
 
 def test_a_run_at_in_the_past_runs_now(api, stack):
