@@ -180,6 +180,9 @@ def _delay_message(record: SQSRecord, seconds: int) -> None:
 
 
 def _record_latency(job: JobRecord) -> None:
+    """Queue latency = first start - when the job was due; later attempts would count the backoff they chose."""
+    if job.attempts != 1:
+        return
     ready_at: datetime = job.run_at or job.created_at
     timing("QueueLatency", job.type, max(0.0, (utcnow() - ready_at).total_seconds() * 1000))
 
