@@ -40,14 +40,18 @@ def main(argv: list[str] | None = None) -> int:
         out.unlink(missing_ok=True)
         say(f"== {part}")
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "bench.parts", part, str(out), *(["--quick"] * args.quick)],
-                              cwd=ROOT, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.parts", part, str(out), *(["--quick"] * args.quick)], cwd=ROOT, check=False
+        )
         if done.returncode != 0 or not out.exists():
             say(f"!! {part} failed (exit {done.returncode}); its previous figures are kept")
             continue
-        results[part] = {"measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                         "seconds": round(time.perf_counter() - started, 1), "quick": args.quick,
-                         **json.loads(out.read_text())}
+        results[part] = {
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "quick": args.quick,
+            **json.loads(out.read_text()),
+        }
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 

@@ -68,14 +68,20 @@ def run(*, requests: int = 400, warmup: int = 30, log: Any = say) -> dict[str, A
             request = json.loads(event["body"])
             item = dict(stored, sk={"S": f"job_bare{next(counter):020d}"})
             ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(sk)")
-            return {"statusCode": 202, "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"id": item["sk"]["S"], "type": request["type"]})}
+            return {
+                "statusCode": 202,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"id": item["sk"]["S"], "type": request["type"]}),
+            }
 
         def bare_get(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
             key = {"tenant_id": stored["tenant_id"], "sk": {"S": event["pathParameters"]["job_id"]}}
             item = ddb.get_item(TableName=table, Key=key).get("Item")
-            return {"statusCode": 200 if item else 404, "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps(item)}
+            return {
+                "statusCode": 200 if item else 404,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(item),
+            }
 
         routes = {
             "POST /v1/jobs": (post, bare_put, seen["POST /v1/jobs"]),
@@ -102,8 +108,12 @@ def run(*, requests: int = 400, warmup: int = 30, log: Any = say) -> dict[str, A
                     for created in (response.json()["id"], json.loads(bare_response["body"])["id"]):
                         ddb.delete_item(TableName=table, Key={"tenant_id": stored["tenant_id"], "sk": {"S": created}})
                 if i >= warmup:
-                    for name, value in (("ours", elapsed_ours), ("bare", elapsed_bare), ("ours_cpu", cpu_ours),
-                                        ("bare_cpu", cpu_bare)):
+                    for name, value in (
+                        ("ours", elapsed_ours),
+                        ("bare", elapsed_bare),
+                        ("ours_cpu", cpu_ours),
+                        ("bare_cpu", cpu_bare),
+                    ):
                         timings[name].append(value)
             p50 = {k: statistics.median(v) for k, v in timings.items()}
             p95 = {k: _percentile(v, 0.95) for k, v in timings.items()}
@@ -112,9 +122,11 @@ def run(*, requests: int = 400, warmup: int = 30, log: Any = say) -> dict[str, A
                 for q, v in (("p50", p50), ("p95", p95)):
                     results[route][f"ratio_{q}{suffix}"] = round(v["ours" + suffix] / v["bare" + suffix], 2)
             shown = results[route]
-            log(f"  {route}: ours p50 {p50['ours']:.2f} ms p95 {p95['ours']:.2f} ms; bare p50 {p50['bare']:.2f} "
+            log(
+                f"  {route}: ours p50 {p50['ours']:.2f} ms p95 {p95['ours']:.2f} ms; bare p50 {p50['bare']:.2f} "
                 f"p95 {p95['bare']:.2f}; ratio p50 {shown['ratio_p50']}x p95 {shown['ratio_p95']}x "
-                f"(CPU time: p50 {shown['ratio_p50_cpu']}x p95 {shown['ratio_p95_cpu']}x)")
+                f"(CPU time: p50 {shown['ratio_p50_cpu']}x p95 {shown['ratio_p95_cpu']}x)"
+            )
         stack_module.invoke = real_invoke
         gc.unfreeze()
     return {"requests": requests, "budget": BUDGET, "routes": results}

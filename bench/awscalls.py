@@ -64,8 +64,11 @@ def _drain(stack: Any) -> int:
 def _states(stack: Any, table: str) -> Counter:
     with ledger.paused():
         found: Counter = Counter()
-        pages = stack.client("dynamodb").get_paginator("scan").paginate(
-            TableName=table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "state"})
+        pages = (
+            stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=table, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "state"})
+        )
         for page in pages:
             found.update(item["state"]["S"] for item in page["Items"] if "state" in item)
         return found
@@ -114,20 +117,26 @@ def _email_jobs(name: str, n: int, *, drain_each: bool) -> dict[str, Any]:
 
 
 # --- per job -----------------------------------------------------------------------------------------------
-def _summary(name: str, n: int, book: ledger.Ledger, elapsed: float, states: Counter, *,
-             api_requests: int) -> dict[str, Any]:
+def _summary(
+    name: str, n: int, book: ledger.Ledger, elapsed: float, states: Counter, *, api_requests: int
+) -> dict[str, Any]:
     ours = [c for c in {c for c, _, _ in book.requests} if c != "esm"]
     per_job = lambda value: round(value / n, 4)  # noqa: E731
     ddb_ops = Counter({op: k for (c, s, op), k in book.requests.items() if s == "dynamodb" and c != "esm"})
     sqs_ours = {op: k for (c, s, op), k in book.requests.items() if s == "sqs" and c != "esm"}
     esm = {f"{s}.{op}": k for (c, s, op), k in book.requests.items() if c == "esm"}
-    esm_sqs_billed = book.requests_of("sqs", "ReceiveMessage", "esm") - book.empty_receives + \
-        book.requests_of("sqs", "DeleteMessageBatch", "esm") + book.requests_of("sqs", "DeleteMessage", "esm")
+    esm_sqs_billed = (
+        book.requests_of("sqs", "ReceiveMessage", "esm")
+        - book.empty_receives
+        + book.requests_of("sqs", "DeleteMessageBatch", "esm")
+        + book.requests_of("sqs", "DeleteMessage", "esm")
+    )
     functions: dict[str, dict[str, Any]] = {}
     for function in sorted({i.function for i in book.invocations}):
         runs = [i for i in book.invocations if i.function == function]
         functions[function] = {
-            "invocations": len(runs), "per_job": per_job(len(runs)),
+            "invocations": len(runs),
+            "per_job": per_job(len(runs)),
             "records_per_invocation": round(statistics.mean(i.records for i in runs), 2),
             "mean_ms": round(statistics.mean(i.ms for i in runs), 2),
             "p95_ms": round(sorted(i.ms for i in runs)[int(0.95 * (len(runs) - 1))], 2),
@@ -135,7 +144,9 @@ def _summary(name: str, n: int, book: ledger.Ledger, elapsed: float, states: Cou
             "log_bytes": sum(i.log_bytes for i in runs),
         }
     figures = {
-        "jobs": n, "elapsed_s": round(elapsed, 1), "states": dict(states),
+        "jobs": n,
+        "elapsed_s": round(elapsed, 1),
+        "states": dict(states),
         "api_requests_per_job": per_job(api_requests),
         "dynamodb": {
             "writes_per_job": per_job(sum(book.items_written[c] for c in ours)),
@@ -145,25 +156,38 @@ def _summary(name: str, n: int, book: ledger.Ledger, elapsed: float, states: Cou
             "reads_per_job": per_job(sum(k for op, k in ddb_ops.items() if op in ledger.READS)),
             "rru_per_job": per_job(sum(book.rru[c] for c in ours)),
             "operations": dict(ddb_ops),
-            "by_function": {c: {"items_written": per_job(book.items_written[c]), "wru": per_job(book.wru[c]),
-                                "rru": per_job(book.rru[c])} for c in sorted(ours)},
-            "item_bytes": {op: {"mean": round(statistics.mean(v)), "max": max(v)}
-                           for op, v in book.item_sizes.items() if v},
+            "by_function": {
+                c: {
+                    "items_written": per_job(book.items_written[c]),
+                    "wru": per_job(book.wru[c]),
+                    "rru": per_job(book.rru[c]),
+                }
+                for c in sorted(ours)
+            },
+            "item_bytes": {
+                op: {"mean": round(statistics.mean(v)), "max": max(v)} for op, v in book.item_sizes.items() if v
+            },
         },
         "sqs": {
-            "ours_per_job": per_job(sum(sqs_ours.values())), "ours": sqs_ours,
+            "ours_per_job": per_job(sum(sqs_ours.values())),
+            "ours": sqs_ours,
             "esm_billed_per_job": per_job(esm_sqs_billed),
             "esm_empty_receives": book.empty_receives,
-            "messages_per_request": {f"{c}.{op}": round(m / max(1, book.requests_of("sqs", op, c)), 2)
-                                     for (c, op), m in book.sqs_messages.items()},
+            "messages_per_request": {
+                f"{c}.{op}": round(m / max(1, book.requests_of("sqs", op, c)), 2)
+                for (c, op), m in book.sqs_messages.items()
+            },
         },
         "esm_requests": esm,
         "ses_per_job": per_job(book.requests_of("sesv2")),
         "sns_per_job": per_job(book.requests_of("sns")),
         "lambda": functions,
         "log_bytes_per_job": per_job(sum(i.log_bytes for i in book.invocations)),
-        "other_requests": {f"{s}.{op}": k for (c, s, op), k in book.requests.items()
-                           if c != "esm" and s not in ("dynamodb", "sqs", "sesv2", "sns")},
+        "other_requests": {
+            f"{s}.{op}": k
+            for (c, s, op), k in book.requests.items()
+            if c != "esm" and s not in ("dynamodb", "sqs", "sesv2", "sns")
+        },
     }
     figures["cost"] = pricing.cost_per_million(figures)
     return {"scenario": name, **figures}

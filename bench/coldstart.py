@@ -74,7 +74,7 @@ def run(root: Path, work: Path, *, rounds: int = 11, log: Any = say) -> dict[str
     targets = _prepare(root, work, python, version, specs, log)
 
     for round_no in range(rounds):
-        order = targets[round_no % len(targets):] + targets[: round_no % len(targets)]
+        order = targets[round_no % len(targets) :] + targets[: round_no % len(targets)]
         for target in order:
             result = _child(python, target)
             target.samples.append(result["ms"])
@@ -86,20 +86,28 @@ def run(root: Path, work: Path, *, rounds: int = 11, log: Any = say) -> dict[str
     for target in targets[1:]:
         ratios = [t / b for t, b in zip(target.samples, baseline.samples, strict=True)]
         cpu_ratios = [t / b for t, b in zip(target.cpu, baseline.cpu, strict=True)]
-        functions.append({
-            "function": target.name, "module": target.module,
-            "median_ms": round(statistics.median(target.samples), 1),
-            "ratio": round(statistics.median(ratios), 2),
-            "cpu_ratio": round(statistics.median(cpu_ratios), 2),
-            "ratios": [round(r, 2) for r in ratios],
-            "modules": target.modules,
-        })
+        functions.append(
+            {
+                "function": target.name,
+                "module": target.module,
+                "median_ms": round(statistics.median(target.samples), 1),
+                "ratio": round(statistics.median(ratios), 2),
+                "cpu_ratio": round(statistics.median(cpu_ratios), 2),
+                "ratios": [round(r, 2) for r in ratios],
+                "modules": target.modules,
+            }
+        )
         entries = _importtime(python, target)
         beyond = [e for e in entries if e.name not in boto3_modules]
-        functions[-1].update(offenders=_offenders(entries, target.module), packages=_by_package(beyond),
-                             beyond_boto3_ms=round(sum(e.self_us for e in beyond) / 1000, 1))
-        log(f"  {target.name}: {functions[-1]['median_ms']} ms, {functions[-1]['ratio']}x"
-            f" (CPU time {functions[-1]['cpu_ratio']}x)")
+        functions[-1].update(
+            offenders=_offenders(entries, target.module),
+            packages=_by_package(beyond),
+            beyond_boto3_ms=round(sum(e.self_us for e in beyond) / 1000, 1),
+        )
+        log(
+            f"  {target.name}: {functions[-1]['median_ms']} ms, {functions[-1]['ratio']}x"
+            f" (CPU time {functions[-1]['cpu_ratio']}x)"
+        )
     log(f"  baseline boto3+sqs: {statistics.median(baseline.samples):.1f} ms")
     # What a build without .pyc costs: the same imports compiled from source at every cold start, against the
     # compiled baseline (3 rounds).
@@ -110,12 +118,18 @@ def run(root: Path, work: Path, *, rounds: int = 11, log: Any = say) -> dict[str
         for target in plain:
             target.samples.append(_child(python, target)["ms"])
     for target, figures in zip(plain, functions, strict=True):
-        figures["source_only_ratio"] = round(statistics.median(
-            [t / b for t, b in zip(target.samples, compiled_baseline, strict=True)]), 2)
+        figures["source_only_ratio"] = round(
+            statistics.median([t / b for t, b in zip(target.samples, compiled_baseline, strict=True)]), 2
+        )
     log("  without .pyc: " + ", ".join(f"{f['function']} {f['source_only_ratio']}x" for f in functions))
     return {
-        "python": version, "interpreter": python, "platform": _platform_tag(), "rounds": rounds, "budget": BUDGET,
-        "baseline_ms": round(statistics.median(baseline.samples), 1), "baseline_modules": baseline.modules,
+        "python": version,
+        "interpreter": python,
+        "platform": _platform_tag(),
+        "rounds": rounds,
+        "budget": BUDGET,
+        "baseline_ms": round(statistics.median(baseline.samples), 1),
+        "baseline_modules": baseline.modules,
         "baseline_cpu_ms": round(statistics.median(baseline.cpu), 1),
         "functions": functions,
         "build": build_pyc_report(root),
@@ -131,8 +145,12 @@ def _interpreter(root: Path) -> tuple[str, str]:
         candidates.append(shutil.which(f"python{runtime.group(1)}"))
     candidates.append(sys.executable)
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True, check=False)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if probe.returncode == 0:
             executable, version = probe.stdout.split()
             return executable, version
@@ -140,8 +158,9 @@ def _interpreter(root: Path) -> tuple[str, str]:
 
 
 def _platform_tag() -> str:
-    return {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64"}.get(platform.machine(),
-                                                                                      "manylinux2014_x86_64")
+    return {"x86_64": "manylinux2014_x86_64", "aarch64": "manylinux2014_aarch64"}.get(
+        platform.machine(), "manylinux2014_x86_64"
+    )
 
 
 def _deps(work: Path, requirements: Path, version: str, python: str, *, compiled: bool) -> Path:
@@ -151,10 +170,31 @@ def _deps(work: Path, requirements: Path, version: str, python: str, *, compiled
     source = work / "coldstart" / f"deps-py{version}-{_platform_tag()}-{digest}"
     if not (source / ".complete").exists():
         shutil.rmtree(source, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--no-compile", "--target", str(source), "--platform", _platform_tag(), "--implementation",
-                        "cp", "--python-version", version, "--only-binary=:all:", "-r", str(requirements)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--target",
+                str(source),
+                "--platform",
+                _platform_tag(),
+                "--implementation",
+                "cp",
+                "--python-version",
+                version,
+                "--only-binary=:all:",
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         (source / ".complete").touch()
     if not compiled:
         return source
@@ -167,8 +207,11 @@ def _deps(work: Path, requirements: Path, version: str, python: str, *, compiled
 
 
 def _compile(python: str, directory: Path) -> None:
-    subprocess.run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(directory)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(directory)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _copy(source: Path, dest: Path) -> Path:
@@ -177,8 +220,9 @@ def _copy(source: Path, dest: Path) -> Path:
     return dest
 
 
-def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any], log: Any, *,
-             compiled: bool = True) -> list[Target]:
+def _prepare(
+    root: Path, work: Path, python: str, version: str, specs: list[Any], log: Any, *, compiled: bool = True
+) -> list[Target]:
     base = work / "coldstart" / ("pyc" if compiled else "source-only")
     layers: dict[Path, list[str]] = {}
     for spec in specs:
@@ -196,13 +240,23 @@ def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any]
     home = base / "home"
     home.mkdir(parents=True, exist_ok=True)
     lambda_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "en_US.UTF-8", "TZ": ":UTC", "HOME": str(home),
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "ASIABENCHBENCHBENCH0", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "LAMBDA_RUNTIME_DIR": "/var/runtime", "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
-        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-        "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129", "_AWS_XRAY_DAEMON_PORT": "2000",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "HOME": str(home),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "ASIABENCHBENCHBENCH0",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_SESSION_TOKEN": "bench",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+        "_AWS_XRAY_DAEMON_PORT": "2000",
     }
     dependencies = next(iter(layers.values()), [])
     targets = [Target("boto3 + sqs client", BASELINE, dependencies[1:] or dependencies, dict(lambda_env))]
@@ -210,17 +264,28 @@ def _prepare(root: Path, work: Path, python: str, version: str, specs: list[Any]
         code = _copy(spec.code_dir, base / "task" / spec.logical_id)
         if compiled:
             _compile(python, code)
-        env = {**lambda_env, **spec.environment, "LAMBDA_TASK_ROOT": str(code), "_HANDLER": spec.handler,
-               "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-               "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}"}
+        env = {
+            **lambda_env,
+            **spec.environment,
+            "LAMBDA_TASK_ROOT": str(code),
+            "_HANDLER": spec.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+        }
         paths = [str(code)] + [p for layer in spec.layer_dirs for p in layers[layer]]
         targets.append(Target(spec.logical_id, spec.handler.rsplit(".", 1)[0], paths, env))
     return targets
 
 
 def _child(python: str, target: Target, *extra: str) -> dict[str, Any]:
-    done = subprocess.run([python, "-I", "-S", "-B", *extra, "-c", CHILD, json.dumps(target.paths), target.module],
-                          env=target.env, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [python, "-I", "-S", "-B", *extra, "-c", CHILD, json.dumps(target.paths), target.module],
+        env=target.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{target.name}: import failed\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -257,7 +322,7 @@ def _importtime(python: str, target: Target, runs: int = 3) -> list[_Import]:
         entry.self_us, entry.cumulative_us = best[entry.name]
     # importtime prints children before their parent: a line's parent is the next line one level up.
     for i, entry in enumerate(entries):
-        entry.parent = next((e.name for e in entries[i + 1:] if e.depth < entry.depth), None)
+        entry.parent = next((e.name for e in entries[i + 1 :] if e.depth < entry.depth), None)
     return entries
 
 

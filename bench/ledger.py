@@ -69,8 +69,11 @@ class Ledger:
         return self
 
     def requests_of(self, service: str, operation: str | None = None, caller: str | None = None) -> int:
-        return sum(n for (c, s, o), n in self.requests.items()
-                   if s == service and (operation is None or o == operation) and (caller is None or c == caller))
+        return sum(
+            n
+            for (c, s, o), n in self.requests.items()
+            if s == service and (operation is None or o == operation) and (caller is None or c == caller)
+        )
 
 
 def install() -> None:
@@ -122,9 +125,14 @@ def wrap_invoke(invoke: Any, log_sink: Any = None) -> Any:
             _current.reset(token)
             if ledger is not None:
                 elapsed -= ledger.hook_seconds - hooks_before
-                ledger.invocations.append(Invocation(spec.logical_id, len(event.get("Records", [])) or 1,
-                                                     elapsed * 1000,
-                                                     (log_sink.bytes - logs_before) if log_sink else 0))
+                ledger.invocations.append(
+                    Invocation(
+                        spec.logical_id,
+                        len(event.get("Records", [])) or 1,
+                        elapsed * 1000,
+                        (log_sink.bytes - logs_before) if log_sink else 0,
+                    )
+                )
                 if len(ledger.invocations) % 50 == 0:
                     # Untimed: moto's copies leave cyclic garbage that a large emulated world lets pile up for
                     # gigabytes before a full collection comes round.
@@ -206,8 +214,13 @@ def _planned_writes(operation: str, params: dict[str, Any]) -> list[_Write]:
     writes = []
     for kind, table, request in items:
         key = request.get("Key") or _key_of(table, request.get("Item", {}))
-        write = _Write(table, key, _stored(table, key), new_item=request.get("Item") if kind == "Put" else None,
-                       delete=kind == "Delete")
+        write = _Write(
+            table,
+            key,
+            _stored(table, key),
+            new_item=request.get("Item") if kind == "Put" else None,
+            delete=kind == "Delete",
+        )
         if kind == "ConditionCheck":
             write.delete = False
             write.new_item = write.before  # a condition check reads like a write and changes nothing
@@ -215,8 +228,15 @@ def _planned_writes(operation: str, params: dict[str, Any]) -> list[_Write]:
     return writes
 
 
-def _charge_write(ledger: Ledger, caller: str, operation: str, write: _Write, after: dict[str, Any] | None,
-                  transaction: bool, failed: bool) -> None:
+def _charge_write(
+    ledger: Ledger,
+    caller: str,
+    operation: str,
+    write: _Write,
+    after: dict[str, Any] | None,
+    transaction: bool,
+    failed: bool,
+) -> None:
     size = max(item_size(write.before), item_size(after), 1)
     units = math.ceil(size / 1024) * (2 if transaction else 1)
     ledger.wru[caller] += units
@@ -306,7 +326,7 @@ def item_size(item: dict[str, Any] | None) -> int:
 
 
 def _value_size(value: dict[str, Any]) -> int:
-    (kind, data), = value.items()
+    ((kind, data),) = value.items()
     if kind == "S":
         return len(data.encode())
     if kind == "N":

@@ -20,8 +20,9 @@ def run(part: str, quick: bool) -> dict:
         ledger.install()  # before any botocore session exists
         from bench import awscalls
 
-        return awscalls.run(emails=100 if quick else 1000, trickle=20 if quick else 100,
-                            reminders=100 if quick else 1000)
+        return awscalls.run(
+            emails=100 if quick else 1000, trickle=20 if quick else 100, reminders=100 if quick else 1000
+        )
     if part == "api":
         from bench import api_overhead
 

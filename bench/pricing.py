@@ -50,16 +50,19 @@ def cost_per_million(figures: dict[str, Any]) -> dict[str, Any]:
         "Lambda duration (arm64)": gb_seconds * million * PRICES["lambda_arm64_gb_second"],
         "DynamoDB writes (WRU)": ddb["wru_per_job"] * PRICES["dynamodb_wru_per_million"],
         "DynamoDB reads (RRU)": ddb["rru_per_job"] * PRICES["dynamodb_rru_per_million"],
-        "SQS requests (ours + event source mapping)": (figures["sqs"]["ours_per_job"]
-                                                       + figures["sqs"]["esm_billed_per_job"])
+        "SQS requests (ours + event source mapping)": (
+            figures["sqs"]["ours_per_job"] + figures["sqs"]["esm_billed_per_job"]
+        )
         * PRICES["sqs_standard_per_million"],
     }
     extras = {
         "CloudWatch Logs ingestion": (figures["log_bytes_per_job"] + invocations * LAMBDA_PLATFORM_LOG_BYTES)
-        * million / 1e9 * PRICES["cloudwatch_logs_ingest_gb"],
+        * million
+        / 1e9
+        * PRICES["cloudwatch_logs_ingest_gb"],
         "X-Ray traces (5% sampled)": invocations * XRAY_SAMPLED * PRICES["xray_traces_per_million"],
-        "DynamoDB storage + PITR (7-day retention)":
-            stored_gb_months * (PRICES["dynamodb_storage_gb_month"] + PRICES["dynamodb_pitr_gb_month"]),
+        "DynamoDB storage + PITR (7-day retention)": stored_gb_months
+        * (PRICES["dynamodb_storage_gb_month"] + PRICES["dynamodb_pitr_gb_month"]),
     }
     excluded = {
         "SES emails": figures["ses_per_job"] * million / 1000 * PRICES["ses_per_thousand_emails"],
@@ -70,6 +73,8 @@ def cost_per_million(figures: dict[str, Any]) -> dict[str, Any]:
         "lines": {k: round(v, 3) for k, v in lines.items()},
         "extras": {k: round(v, 3) for k, v in extras.items()},
         "excluded": {k: round(v, 2) for k, v in excluded.items()},
-        "core": round(core, 3), "total": round(total, 3), "budget": BUDGET,
+        "core": round(core, 3),
+        "total": round(total, 3),
+        "budget": BUDGET,
         "lambda_gb_seconds_per_job": round(gb_seconds, 6),
     }

@@ -18,10 +18,20 @@ LEAD = "PT2H"
 TENANTS = 20  # practices: one partition each (moto's queries walk a whole partition; DynamoDB's do not)
 STARTS = datetime(2099, 6, 10, 9, 0, tzinfo=UTC)
 CONTACTS = {
-    "c-email": {"name": "Ada", "email": "ada@example.com", "phone": "+447700900123", "timezone": "UTC",
-                "channels": ["email", "sms"]},
-    "c-sms": {"name": "Bo", "email": "bo@example.com", "phone": "+447700900456", "timezone": "UTC",
-              "channels": ["sms", "email"]},
+    "c-email": {
+        "name": "Ada",
+        "email": "ada@example.com",
+        "phone": "+447700900123",
+        "timezone": "UTC",
+        "channels": ["email", "sms"],
+    },
+    "c-sms": {
+        "name": "Bo",
+        "email": "bo@example.com",
+        "phone": "+447700900456",
+        "timezone": "UTC",
+        "channels": ["sms", "email"],
+    },
 }
 
 
@@ -46,9 +56,11 @@ def run(n: int, *, per_world: int = 250) -> dict[str, Any]:
     assert reminder_states.get("sent") == n, f"not every reminder was sent: {dict(reminder_states)}"
     summary = _summary("reminders", n, total, elapsed, states, api_requests=n)
     summary["reminder_states"] = dict(reminder_states)
-    summary["note"] = (f"{n} appointments over {TENANTS} tenants, one {LEAD} reminder each, in fresh worlds of "
-                       f"{per_world} (PUT /v1/appointments counted: it is what creates the reminder); contacts and "
-                       "policies set up beforehand, uncounted")
+    summary["note"] = (
+        f"{n} appointments over {TENANTS} tenants, one {LEAD} reminder each, in fresh worlds of "
+        f"{per_world} (PUT /v1/appointments counted: it is what creates the reminder); contacts and "
+        "policies set up beforehand, uncounted"
+    )
     return summary
 
 
@@ -69,8 +81,12 @@ def _one_world(first: int, n: int) -> tuple[Any, Counter, Counter, float]:
         started = time.perf_counter()
         with ledger.recording() as book:
             for i in range(first, first + n):
-                body = {"contact_id": list(CONTACTS)[i % 2], "subject_name": "Rex", "location": "Main St",
-                        "starts_at": (STARTS + timedelta(seconds=i)).isoformat()}
+                body = {
+                    "contact_id": list(CONTACTS)[i % 2],
+                    "subject_name": "Rex",
+                    "location": "Main St",
+                    "starts_at": (STARTS + timedelta(seconds=i)).isoformat(),
+                }
                 response = clients[i % TENANTS].request("PUT", f"/v1/appointments/a{i:05d}", body)
                 assert response.status in (200, 201), response.body
             due = STARTS + timedelta(seconds=first + n) - timedelta(hours=2) + timedelta(minutes=1)
@@ -103,8 +119,12 @@ def _reminder_states(stack: Any) -> Counter:
     if not table:
         return found
     with ledger.paused():
-        for page in stack.client("dynamodb").get_paginator("scan").paginate(
-                TableName=table, ProjectionExpression="sk, #s", ExpressionAttributeNames={"#s": "state"}):
-            found.update(item["state"]["S"] for item in page["Items"]
-                         if item["sk"]["S"].startswith("rem#") and "state" in item)
+        for page in (
+            stack.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=table, ProjectionExpression="sk, #s", ExpressionAttributeNames={"#s": "state"})
+        ):
+            found.update(
+                item["state"]["S"] for item in page["Items"] if item["sk"]["S"].startswith("rem#") and "state" in item
+            )
     return found

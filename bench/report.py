@@ -22,45 +22,87 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     cold = results.get("coldstart")
     if cold:
         worst = max(cold["functions"], key=lambda f: f["ratio"])
-        rows.append(("Cold start: handler import + init / `import boto3; boto3.client('sqs')`, worst function",
-                     f"{worst['ratio']}x ({worst['function']}; others "
-                     + ", ".join(f"{f['ratio']}x" for f in cold["functions"] if f is not worst) + ")",
-                     f"<= {cold['budget']}x", _ok(worst["ratio"] <= cold["budget"])))
+        rows.append(
+            (
+                "Cold start: handler import + init / `import boto3; boto3.client('sqs')`, worst function",
+                f"{worst['ratio']}x ({worst['function']}; others "
+                + ", ".join(f"{f['ratio']}x" for f in cold["functions"] if f is not worst)
+                + ")",
+                f"<= {cold['budget']}x",
+                _ok(worst["ratio"] <= cold["budget"]),
+            )
+        )
     calls = results.get("awscalls", {})
     burst, trickle = calls.get("email-burst"), calls.get("email-trickle")
     if burst:
         ddb = burst["dynamodb"]
-        rows.append(("DynamoDB writes per email job (WRU incl. GSI)",
-                     f"{ddb['writes_per_job']:g} ({ddb['wru_per_job']:g} WRU, {ddb['gsi_wru_per_job']:g} of them GSI)",
-                     "<= 3 writes", _ok(ddb["writes_per_job"] <= 3)))
+        rows.append(
+            (
+                "DynamoDB writes per email job (WRU incl. GSI)",
+                f"{ddb['writes_per_job']:g} ({ddb['wru_per_job']:g} WRU, {ddb['gsi_wru_per_job']:g} of them GSI)",
+                "<= 3 writes",
+                _ok(ddb["writes_per_job"] <= 3),
+            )
+        )
         sqs = burst["sqs"]
-        rows.append(("SQS requests per email job, our code: a burst (+ Lambda's event source mapping)",
-                     f"{sqs['ours_per_job']:g} (+ {sqs['esm_billed_per_job']:g})", "<= 0.3",
-                     _ok(sqs["ours_per_job"] <= 0.3)))
+        rows.append(
+            (
+                "SQS requests per email job, our code: a burst (+ Lambda's event source mapping)",
+                f"{sqs['ours_per_job']:g} (+ {sqs['esm_billed_per_job']:g})",
+                "<= 0.3",
+                _ok(sqs["ours_per_job"] <= 0.3),
+            )
+        )
         if trickle:
             one = trickle["sqs"]
-            rows.append(("SQS requests per email job, our code: one job at a time (+ event source mapping)",
-                         f"{one['ours_per_job']:g} (+ {one['esm_billed_per_job']:g})", "<= 0.3",
-                         _ok(one["ours_per_job"] <= 0.3)))
+            rows.append(
+                (
+                    "SQS requests per email job, our code: one job at a time (+ event source mapping)",
+                    f"{one['ours_per_job']:g} (+ {one['esm_billed_per_job']:g})",
+                    "<= 0.3",
+                    _ok(one["ours_per_job"] <= 0.3),
+                )
+            )
         cost = burst["cost"]
-        rows.append(("List price per 1M email jobs, excl. SES (API GW + Lambda + DynamoDB + SQS; with logs, X-Ray,"
-                     " storage)", f"{_money(cost['core'])}; {_money(cost['total'])}", f"<= {_money(cost['budget'])}",
-                     _ok(cost["core"] <= cost["budget"])))
+        rows.append(
+            (
+                "List price per 1M email jobs, excl. SES (API GW + Lambda + DynamoDB + SQS; with logs, X-Ray, storage)",
+                f"{_money(cost['core'])}; {_money(cost['total'])}",
+                f"<= {_money(cost['budget'])}",
+                _ok(cost["core"] <= cost["budget"]),
+            )
+        )
     reminders = calls.get("reminders")
     if reminders and "cost" in reminders:
-        rows.append(("List price per 1M reminders, excl. SES/SNS (core; all-in)",
-                     f"{_money(reminders['cost']['core'])}; {_money(reminders['cost']['total'])}",
-                     f"<= {_money(reminders['cost']['budget'])}", _ok(reminders["cost"]["core"] <= pricing.BUDGET)))
+        rows.append(
+            (
+                "List price per 1M reminders, excl. SES/SNS (core; all-in)",
+                f"{_money(reminders['cost']['core'])}; {_money(reminders['cost']['total'])}",
+                f"<= {_money(reminders['cost']['budget'])}",
+                _ok(reminders["cost"]["core"] <= pricing.BUDGET),
+            )
+        )
     api = results.get("api")
     if api:
         for route, r in api["routes"].items():
-            rows.append((f"API overhead `{route}`: ours / bare boto3 handler, p95 (p50)",
-                         f"{r['ratio_p95']}x ({r['ratio_p50']}x); CPU time {r['ratio_p95_cpu']}x "
-                         f"({r['ratio_p50_cpu']}x)", f"<= {api['budget']}x", _ok(r["ratio_p95"] <= api["budget"])))
+            rows.append(
+                (
+                    f"API overhead `{route}`: ours / bare boto3 handler, p95 (p50)",
+                    f"{r['ratio_p95']}x ({r['ratio_p50']}x); CPU time {r['ratio_p95_cpu']}x ({r['ratio_p50_cpu']}x)",
+                    f"<= {api['budget']}x",
+                    _ok(r["ratio_p95"] <= api["budget"]),
+                )
+            )
     local = results.get("throughput")
     if local and "jobs_per_second" in local:
-        rows.append((f"Local stack (`make run`): {local['jobs']} jobs enqueue -> completed",
-                     f"{local['jobs_per_second']} jobs/s", "-", "n/a"))
+        rows.append(
+            (
+                f"Local stack (`make run`): {local['jobs']} jobs enqueue -> completed",
+                f"{local['jobs_per_second']} jobs/s",
+                "-",
+                "n/a",
+            )
+        )
     elif local:
         rows.append(("Local stack (`make run`) throughput", local.get("pending", "not measured"), "-", "n/a"))
     return rows
@@ -73,17 +115,54 @@ def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 
 def _coldstart(cold: dict[str, Any]) -> str:
-    rows = [(f["function"], f"`{f['module']}`", f"{f['median_ms']:.0f}", f"**{f['ratio']}x**", f"{f['cpu_ratio']}x",
-             f"{f.get('source_only_ratio', '-')}x", f["modules"], f"{f.get('beyond_boto3_ms', '-')}")
-            for f in cold["functions"]]
-    rows.insert(0, ("baseline", "`import boto3; boto3.client('sqs')`", f"{cold['baseline_ms']:.0f}", "1x", "1x", "-",
-                    cold["baseline_modules"], "-"))
-    out = [f"Python {cold['python']} (`{cold['interpreter']}`), dependencies for `{cold['platform']}`, "
-           f"median of {cold['rounds']} interleaved rounds. Budget <= {cold['budget']}x for every function.", "",
-           table(rows, ("function", "handler", "median ms", "ratio", "CPU-time ratio", "ratio without .pyc",
-                        "modules", "import ms beyond boto3's (-X importtime)")), "",
-           "Heaviest imports each function's own code pulls in (`-X importtime`, minimum of 3 runs; a module shared "
-           "by several is charged to the first that imports it), and where the import time beyond boto3's goes:", ""]
+    rows = [
+        (
+            f["function"],
+            f"`{f['module']}`",
+            f"{f['median_ms']:.0f}",
+            f"**{f['ratio']}x**",
+            f"{f['cpu_ratio']}x",
+            f"{f.get('source_only_ratio', '-')}x",
+            f["modules"],
+            f"{f.get('beyond_boto3_ms', '-')}",
+        )
+        for f in cold["functions"]
+    ]
+    rows.insert(
+        0,
+        (
+            "baseline",
+            "`import boto3; boto3.client('sqs')`",
+            f"{cold['baseline_ms']:.0f}",
+            "1x",
+            "1x",
+            "-",
+            cold["baseline_modules"],
+            "-",
+        ),
+    )
+    out = [
+        f"Python {cold['python']} (`{cold['interpreter']}`), dependencies for `{cold['platform']}`, "
+        f"median of {cold['rounds']} interleaved rounds. Budget <= {cold['budget']}x for every function.",
+        "",
+        table(
+            rows,
+            (
+                "function",
+                "handler",
+                "median ms",
+                "ratio",
+                "CPU-time ratio",
+                "ratio without .pyc",
+                "modules",
+                "import ms beyond boto3's (-X importtime)",
+            ),
+        ),
+        "",
+        "Heaviest imports each function's own code pulls in (`-X importtime`, minimum of 3 runs; a module shared "
+        "by several is charged to the first that imports it), and where the import time beyond boto3's goes:",
+        "",
+    ]
     for f in cold["functions"]:
         offenders = ", ".join(f"`{o['module']}` {o['ms']:.0f} ms (from `{o['imported_by']}`)" for o in f["offenders"])
         packages = ", ".join(f"{p['package']} {p['ms']:.0f}" for p in f["packages"])
@@ -91,8 +170,10 @@ def _coldstart(cold: dict[str, Any]) -> str:
     build = cold.get("build")
     out.append("")
     if build:
-        out.append(f"`make build` output (.aws-sam/build): {build['with_pyc']} of {build['py_files']} .py files have a "
-                   f".pyc, {build['unchecked_hash']} of them unchecked-hash.")
+        out.append(
+            f"`make build` output (.aws-sam/build): {build['with_pyc']} of {build['py_files']} .py files have a "
+            f".pyc, {build['unchecked_hash']} of them unchecked-hash."
+        )
     else:
         out.append("`make build` output not present when this ran (run `make build` first to have it checked).")
     return "\n".join(out)
@@ -106,18 +187,29 @@ def _scenario(name: str, s: dict[str, Any]) -> str:
         ("DynamoDB write requests / items written", f"{ddb['write_requests_per_job']:g} / {ddb['writes_per_job']:g}"),
         ("DynamoDB WRU (of which GSI)", f"{ddb['wru_per_job']:g} ({ddb['gsi_wru_per_job']:g})"),
         ("DynamoDB read requests / RRU", f"{ddb['reads_per_job']:g} / {ddb['rru_per_job']:g}"),
-        ("SQS requests, our code",
-         f"{sqs['ours_per_job']:g} ({', '.join(f'{k} {v}' for k, v in sqs['ours'].items())})"),
-        ("SQS requests, Lambda's event source mapping (receives with messages + deletes)",
-         f"{sqs['esm_billed_per_job']:g}"),
+        (
+            "SQS requests, our code",
+            f"{sqs['ours_per_job']:g} ({', '.join(f'{k} {v}' for k, v in sqs['ours'].items())})",
+        ),
+        (
+            "SQS requests, Lambda's event source mapping (receives with messages + deletes)",
+            f"{sqs['esm_billed_per_job']:g}",
+        ),
         ("SES / SNS requests", f"{s['ses_per_job']:g} / {s['sns_per_job']:g}"),
     ]
-    rows += [(f"Lambda invocations: {fn}", f"{v['per_job']:g} ({v['records_per_invocation']:g} records each, "
-              f"{v['mean_ms']:.1f} ms mean)") for fn, v in lam.items()]
+    rows += [
+        (
+            f"Lambda invocations: {fn}",
+            f"{v['per_job']:g} ({v['records_per_invocation']:g} records each, {v['mean_ms']:.1f} ms mean)",
+        )
+        for fn, v in lam.items()
+    ]
     rows.append(("Log bytes written by our code (JSON logs + EMF metrics)", f"{s['log_bytes_per_job']:.0f}"))
     sizes = ", ".join(f"{op} {v['mean']} B mean / {v['max']} B max" for op, v in ddb["item_bytes"].items())
-    head = (f"**{name}** - {s['jobs']} jobs, {s['elapsed_s']} s, final states {s['states']}. Item sizes after "
-            f"writes: {sizes}. DynamoDB operations: {ddb['operations']}.")
+    head = (
+        f"**{name}** - {s['jobs']} jobs, {s['elapsed_s']} s, final states {s['states']}. Item sizes after "
+        f"writes: {sizes}. DynamoDB operations: {ddb['operations']}."
+    )
     return head + "\n\n" + table(rows, ("per job", "measured"))
 
 
@@ -126,56 +218,84 @@ def _cost(scenarios: dict[str, dict[str, Any]]) -> str:
     lines = list(next(iter(scenarios[n]["cost"]["lines"] for n in names)))
     extras = list(next(iter(scenarios[n]["cost"]["extras"] for n in names)))
     rows = [(line, *(_money(scenarios[n]["cost"]["lines"][line]) for n in names)) for line in lines]
-    rows.append(("**core total (the budget's scope)**",
-                 *(f"**{_money(scenarios[n]['cost']['core'])}**" for n in names)))
+    rows.append(
+        ("**core total (the budget's scope)**", *(f"**{_money(scenarios[n]['cost']['core'])}**" for n in names))
+    )
     rows += [(line, *(_money(scenarios[n]["cost"]["extras"][line]) for n in names)) for line in extras]
     rows.append(("**all-in total**", *(f"**{_money(scenarios[n]['cost']['total'])}**" for n in names)))
-    rows += [(f"excluded: {line}", *(_money(scenarios[n]["cost"]["excluded"].get(line, 0)) for n in names))
-             for line in next(iter(scenarios[n]["cost"]["excluded"] for n in names))]
+    rows += [
+        (f"excluded: {line}", *(_money(scenarios[n]["cost"]["excluded"].get(line, 0)) for n in names))
+        for line in next(iter(scenarios[n]["cost"]["excluded"] for n in names))
+    ]
     return table(rows, ("per 1,000,000 jobs", *names))
 
 
 def _prices() -> str:
     p = pricing.PRICES
-    return "\n".join([
-        "Unit prices used (us-east-1 list prices, on-demand, first tier):",
-        f"API Gateway HTTP API {_money(p['api_gateway_http_per_million'])}/M requests; "
-        f"Lambda {_money(p['lambda_requests_per_million'])}/M requests + ${p['lambda_arm64_gb_second']}/GB-s (arm64), "
-        f"{pricing.memory_gb() * 1024:.0f} MB, billed per ms of the measured mean handler time; "
-        f"DynamoDB on-demand {_money(p['dynamodb_wru_per_million'])}/M WRU, {_money(p['dynamodb_rru_per_million'])}/M "
-        f"RRU, storage {_money(p['dynamodb_storage_gb_month'])} + PITR {_money(p['dynamodb_pitr_gb_month'])}/GB-month; "
-        f"DynamoDB Streams reads by Lambda: free; SQS standard {_money(p['sqs_standard_per_million'])}/M requests; "
-        f"CloudWatch Logs ingestion {_money(p['cloudwatch_logs_ingest_gb'])}/GB (+{pricing.LAMBDA_PLATFORM_LOG_BYTES} "
-        f"bytes of START/END/REPORT lines per invocation); X-Ray {_money(p['xray_traces_per_million'])}/M traces "
-        f"({pricing.XRAY_SAMPLED:.0%} sampled); SES {_money(p['ses_per_thousand_emails'])}/1,000 emails "
-        "(excluded from the budget, as is SNS SMS).",
-    ])
+    return "\n".join(
+        [
+            "Unit prices used (us-east-1 list prices, on-demand, first tier):",
+            f"API Gateway HTTP API {_money(p['api_gateway_http_per_million'])}/M requests; "
+            f"Lambda {_money(p['lambda_requests_per_million'])}/M requests + ${p['lambda_arm64_gb_second']}/GB-s (arm64), "
+            f"{pricing.memory_gb() * 1024:.0f} MB, billed per ms of the measured mean handler time; "
+            f"DynamoDB on-demand {_money(p['dynamodb_wru_per_million'])}/M WRU, {_money(p['dynamodb_rru_per_million'])}/M "
+            f"RRU, storage {_money(p['dynamodb_storage_gb_month'])} + PITR {_money(p['dynamodb_pitr_gb_month'])}/GB-month; "
+            f"DynamoDB Streams reads by Lambda: free; SQS standard {_money(p['sqs_standard_per_million'])}/M requests; "
+            f"CloudWatch Logs ingestion {_money(p['cloudwatch_logs_ingest_gb'])}/GB (+{pricing.LAMBDA_PLATFORM_LOG_BYTES} "
+            f"bytes of START/END/REPORT lines per invocation); X-Ray {_money(p['xray_traces_per_million'])}/M traces "
+            f"({pricing.XRAY_SAMPLED:.0%} sampled); SES {_money(p['ses_per_thousand_emails'])}/1,000 emails "
+            "(excluded from the budget, as is SNS SMS).",
+        ]
+    )
 
 
 def _api(api: dict[str, Any]) -> str:
-    rows = [(route, f"{r['ours_p50_ms']} / {r['ours_p95_ms']}", f"{r['bare_p50_ms']} / {r['bare_p95_ms']}",
-             f"**{r['ratio_p50']}x / {r['ratio_p95']}x**", f"{r['ratio_p50_cpu']}x / {r['ratio_p95_cpu']}x")
-            for route, r in api["routes"].items()]
-    return (f"{api['requests']} requests per route, alternating ours / bare. Budget: p95 <= {api['budget']}x.\n\n"
-            + table(rows, ("route", "ours p50 / p95 ms", "bare p50 / p95 ms", "ratio p50 / p95",
-                           "CPU-time ratio p50 / p95")))
+    rows = [
+        (
+            route,
+            f"{r['ours_p50_ms']} / {r['ours_p95_ms']}",
+            f"{r['bare_p50_ms']} / {r['bare_p95_ms']}",
+            f"**{r['ratio_p50']}x / {r['ratio_p95']}x**",
+            f"{r['ratio_p50_cpu']}x / {r['ratio_p95_cpu']}x",
+        )
+        for route, r in api["routes"].items()
+    ]
+    return (
+        f"{api['requests']} requests per route, alternating ours / bare. Budget: p95 <= {api['budget']}x.\n\n"
+        + table(
+            rows, ("route", "ours p50 / p95 ms", "bare p50 / p95 ms", "ratio p50 / p95", "CPU-time ratio p50 / p95")
+        )
+    )
 
 
 def _throughput(local: dict[str, Any]) -> str:
     if "jobs_per_second" not in local:
         return f"Pending: {local.get('pending', 'not measured')}."
-    rows = [(k.replace("_", " "), v) for k, v in local.items() if k not in ("measured_at", "quick", "seconds")
-            and not isinstance(v, dict | list)]
+    rows = [
+        (k.replace("_", " "), v)
+        for k, v in local.items()
+        if k not in ("measured_at", "quick", "seconds") and not isinstance(v, dict | list)
+    ]
     return table(rows, ("", "measured"))
 
 
 def write(results: dict[str, Any], directory: Path) -> None:
-    parts = ["# Conveyor benchmark results", "",
-             "Written by `make bench` (`python -m bench`); every figure below is from the run recorded in "
-             "`bench/results.json`. Ratios, not absolute times, carry the budgets: these machines are shared and "
-             "noisy.", "", f"Machine: {results.get('machine', {})}.", "",
-             "![figures](results.png)", "", "## Budgets", "",
-             table(summary_rows(results), ("figure", "measured", "budget", "within")), ""]
+    parts = [
+        "# Conveyor benchmark results",
+        "",
+        "Written by `make bench` (`python -m bench`); every figure below is from the run recorded in "
+        "`bench/results.json`. Ratios, not absolute times, carry the budgets: these machines are shared and "
+        "noisy.",
+        "",
+        f"Machine: {results.get('machine', {})}.",
+        "",
+        "![figures](results.png)",
+        "",
+        "## Budgets",
+        "",
+        table(summary_rows(results), ("figure", "measured", "budget", "within")),
+        "",
+    ]
     cold = results.get("coldstart")
     if cold:
         parts += ["## 1. Cold start", "", f"_Measured {cold['measured_at']}._", "", _coldstart(cold), ""]
@@ -195,9 +315,15 @@ def write(results: dict[str, Any], directory: Path) -> None:
         parts += ["## 3. API overhead", "", f"_Measured {api['measured_at']}._", "", _api(api), ""]
     local = results.get("throughput")
     if local:
-        parts += ["## 4. Local stack throughput", "", f"_Measured {local.get('measured_at', '-')}._", "",
-                  _throughput(local), ""]
-    notes = (directory / "NOTES.md")
+        parts += [
+            "## 4. Local stack throughput",
+            "",
+            f"_Measured {local.get('measured_at', '-')}._",
+            "",
+            _throughput(local),
+            "",
+        ]
+    notes = directory / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]
     (directory / "results.md").write_text("\n".join(parts))
@@ -214,8 +340,10 @@ def _readme(results: dict[str, Any], readme: Path) -> None:
     if start not in text or end not in text:
         return
     dates = sorted({v["measured_at"] for v in results.values() if isinstance(v, dict) and "measured_at" in v})
-    block = (f"{start}\n_From the run committed in bench/results.md ({', '.join(dates)}; {results['machine']['cpus']} "
-             f"shared cores)._\n\n{table(summary_rows(results), ('figure', 'measured', 'budget', 'within'))}\n{end}")
+    block = (
+        f"{start}\n_From the run committed in bench/results.md ({', '.join(dates)}; {results['machine']['cpus']} "
+        f"shared cores)._\n\n{table(summary_rows(results), ('figure', 'measured', 'budget', 'within'))}\n{end}"
+    )
     head, rest = text.split(start, 1)
     readme.write_text(head + block + rest.split(end, 1)[1])
 
@@ -232,8 +360,14 @@ def chart(results: dict[str, Any], path: Path) -> None:
     if cold:
         names = [f["function"].replace("Function", "") for f in cold["functions"]]
         ax.bar(names, [f["ratio"] for f in cold["functions"]], color="#4c72b0", label="with .pyc (shipped)")
-        ax.scatter(names, [f.get("source_only_ratio", 0) for f in cold["functions"]], color="#c44e52", marker="x",
-                   label="without .pyc", zorder=3)
+        ax.scatter(
+            names,
+            [f.get("source_only_ratio", 0) for f in cold["functions"]],
+            color="#c44e52",
+            marker="x",
+            label="without .pyc",
+            zorder=3,
+        )
         ax.axhline(cold["budget"], color="black", linestyle="--", linewidth=1, label=f"budget {cold['budget']}x")
         ax.set_ylabel("x  import boto3 + sqs client")
         ax.legend(fontsize=8)
@@ -244,8 +378,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
     scenarios = {k: v for k, v in calls.items() if isinstance(v, dict) and "cost" in v}
     if scenarios:
         bottom = [0.0] * len(scenarios)
-        labels = list(next(iter(scenarios.values()))["cost"]["lines"]) + \
-            list(next(iter(scenarios.values()))["cost"]["extras"])
+        labels = list(next(iter(scenarios.values()))["cost"]["lines"]) + list(
+            next(iter(scenarios.values()))["cost"]["extras"]
+        )
         for label in labels:
             values = [{**s["cost"]["lines"], **s["cost"]["extras"]}.get(label, 0) for s in scenarios.values()]
             ax.bar(list(scenarios), values, bottom=bottom, label=label.split(" (")[0])

@@ -25,8 +25,10 @@ from typing import Any
 
 from bench.world import ROOT, say
 
-EMAIL = {"type": "email.send",
-         "payload": {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}}}
+EMAIL = {
+    "type": "email.send",
+    "payload": {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}},
+}
 CLIENTS = 4
 START_TIMEOUT = 60
 SETTLE_TIMEOUT = 900
@@ -48,8 +50,17 @@ def run(*, jobs: int = 2000, log: Any = say) -> dict[str, Any]:
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    command = [*_command(), "--template", str(ROOT / "template.yaml"), "--port", "0", "--emulator-port", "0",
-               "--state-dir", str(state)]
+    command = [
+        *_command(),
+        "--template",
+        str(ROOT / "template.yaml"),
+        "--port",
+        "0",
+        "--emulator-port",
+        "0",
+        "--state-dir",
+        str(state),
+    ]
     log(f"throughput: {' '.join(os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c for c in command)}")
     started = time.monotonic()
     with (state / "stack.log").open("wb") as output:
@@ -102,8 +113,13 @@ def _burst(info: dict[str, Any], jobs: int, log: Any) -> dict[str, Any]:
                 with lock:
                     rejected.append(response.status)
 
-    ddb = boto3.client("dynamodb", endpoint_url=info["endpoint_url"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=info["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     table = info["resources"]["JobsTable"]
     first = time.monotonic()
     with ThreadPoolExecutor(CLIENTS) as pool:
@@ -121,9 +137,13 @@ def _burst(info: dict[str, Any], jobs: int, log: Any) -> dict[str, Any]:
     total = done - first
     log(f"  all completed {total:.1f} s after the first request: {jobs / total:.1f} jobs/s")
     return {
-        "jobs": jobs, "client_threads": CLIENTS, "rejected": len(rejected),
-        "enqueue_seconds": round(enqueued - first, 1), "enqueue_per_second": round(jobs / (enqueued - first), 1),
-        "drain_seconds_after_last_enqueue": round(done - enqueued, 1), "total_seconds": round(total, 1),
+        "jobs": jobs,
+        "client_threads": CLIENTS,
+        "rejected": len(rejected),
+        "enqueue_seconds": round(enqueued - first, 1),
+        "enqueue_per_second": round(jobs / (enqueued - first), 1),
+        "drain_seconds_after_last_enqueue": round(done - enqueued, 1),
+        "total_seconds": round(total, 1),
         "jobs_per_second": round(jobs / total, 1),
         "latency_p50_seconds": round(statistics.median(latencies), 1),
         "latency_p95_seconds": round(sorted(latencies)[int(0.95 * (len(latencies) - 1))], 1),
@@ -142,9 +162,13 @@ def _cpu_seconds(pid: int) -> float:
 
 def _count(ddb: Any, table: str, state: str) -> int:
     total = 0
-    for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT", FilterExpression="#s = :s",
-                                                    ExpressionAttributeNames={"#s": "state"},
-                                                    ExpressionAttributeValues={":s": {"S": state}}):
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=table,
+        Select="COUNT",
+        FilterExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":s": {"S": state}},
+    ):
         total += page["Count"]
     return total
 

@@ -18,8 +18,12 @@ for _path in [ROOT / "layers" / "conveyor", ROOT / "local", ROOT]:
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1"}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
 
 
 def fake_aws_env() -> None:
@@ -84,12 +88,19 @@ def quiet_functions() -> Iterator[CountingSink]:
     import logging
 
     sink = CountingSink()
-    loggers = [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(v, logging.Logger)]
-    handlers = {h for lg in loggers for h in lg.handlers
-                if isinstance(h, logging.StreamHandler)
-                and (getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)
-                     or isinstance(getattr(h, "stream", None), CountingSink))}  # made during an earlier world
+    loggers = [logging.getLogger()] + [
+        v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)
+    ]
+    handlers = {
+        h
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler)
+        and (
+            getattr(h, "stream", None) in (sys.stdout, sys.__stdout__)
+            or isinstance(getattr(h, "stream", None), CountingSink)
+        )
+    }  # made during an earlier world
     previous = {h: h.setStream(sink) for h in handlers}
     try:
         with contextlib.redirect_stdout(sink):

@@ -45,8 +45,16 @@ class Api:
     def __init__(self, stack: Any, key: str | None) -> None:
         self.stack, self.key = stack, key
 
-    def request(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                raw: bytes | None = None, key: str | None = "default") -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        key: str | None = "default",
+    ) -> Any:
         sent = {"content-type": "application/json", **(headers or {})}
         token = self.key if key == "default" else key
         if token:
@@ -107,8 +115,9 @@ def aws_calls(stack: Any):
         def record(params: dict[str, Any], model: Any, **_: Any) -> None:
             seen.append((service, model.name, params))
 
-        client(service).meta.events.register(f"provide-client-params.{client(service).meta.service_model.service_name}",
-                                             record)
+        client(service).meta.events.register(
+            f"provide-client-params.{client(service).meta.service_model.service_name}", record
+        )
         hooks.append((service, record))
 
     for service in ("sqs", "sesv2"):
@@ -120,5 +129,5 @@ def aws_calls(stack: Any):
     yield calls
     for service, record in hooks:
         client(service).meta.events.unregister(
-            f"provide-client-params.{client(service).meta.service_model.service_name}", record)
-
+            f"provide-client-params.{client(service).meta.service_model.service_name}", record
+        )

@@ -18,9 +18,18 @@ def sqs_record(body: str | dict[str, Any], *, queue_arn: str, receive_count: int
     """One record of an SQS -> Lambda event, as the event source mapping delivers it."""
     text = body if isinstance(body, str) else json.dumps(body)
     return {
-        "messageId": str(uuid.uuid4()), "receiptHandle": "rh-" + uuid.uuid4().hex, "body": text,
-        "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1700000000000",
-                       "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1700000000001"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "rh-" + uuid.uuid4().hex,
+        "body": text,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1700000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1700000000001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
         "awsRegion": "us-east-1",
     }

@@ -23,27 +23,53 @@ log = logging.getLogger("conveyor_local")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conveyor-local", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="conveyor-local",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--template", type=Path, default=Path("template.yaml"), help="the SAM template to run")
     p.add_argument("--host", default="127.0.0.1", help="address the HTTP API listens on (keep it loopback)")
     p.add_argument("--port", type=int, default=3000, help="HTTP API port (0: any free port)")
-    p.add_argument("--emulator-port", type=int, default=3001,
-                   help="port of the embedded emulator (0: any free port; a busy port falls back to a free one)")
-    p.add_argument("--endpoint-url", help="use this external AWS emulator (e.g. http://127.0.0.1:4566) "
-                                          "instead of the embedded one")
-    p.add_argument("--fast-schedules", type=float, metavar="N",
-                   help="fire every schedule every N seconds instead of at its rate (for demos)")
-    p.add_argument("--state-dir", type=Path,
-                   help="outbox/ and stack.json go here (default: .local beside the template)")
+    p.add_argument(
+        "--emulator-port",
+        type=int,
+        default=3001,
+        help="port of the embedded emulator (0: any free port; a busy port falls back to a free one)",
+    )
+    p.add_argument(
+        "--endpoint-url", help="use this external AWS emulator (e.g. http://127.0.0.1:4566) instead of the embedded one"
+    )
+    p.add_argument(
+        "--fast-schedules",
+        type=float,
+        metavar="N",
+        help="fire every schedule every N seconds instead of at its rate (for demos)",
+    )
+    p.add_argument(
+        "--state-dir", type=Path, help="outbox/ and stack.json go here (default: .local beside the template)"
+    )
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-    p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a template parameter (repeatable)")
-    p.add_argument("--log-format", choices=("pretty", "json"), default="pretty",
-                   help="pretty: one readable line per record; json: the functions' raw structured output")
+    p.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter (repeatable)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("pretty", "json"),
+        default="pretty",
+        help="pretty: one readable line per record; json: the functions' raw structured output",
+    )
     p.add_argument("--metrics", action="store_true", help="show CloudWatch EMF metrics (condensed in pretty mode)")
-    p.add_argument("--access-log", choices=("all", "writes", "none"), default="writes",
-                   help="which HTTP requests get a log line (writes: all but successful GET/HEAD/OPTIONS)")
+    p.add_argument(
+        "--access-log",
+        choices=("all", "writes", "none"),
+        default="writes",
+        help="which HTTP requests get a log line (writes: all but successful GET/HEAD/OPTIONS)",
+    )
     return p
 
 
@@ -54,10 +80,20 @@ def options_from(args: argparse.Namespace) -> Options:
         if not sep:
             raise SystemExit(f"conveyor-local: --parameter wants NAME=VALUE, got {item!r}")
         parameters[name] = value
-    return Options(template=args.template, host=args.host, port=args.port, emulator_port=args.emulator_port,
-                   endpoint_url=args.endpoint_url, fast_schedules=args.fast_schedules, state_dir=args.state_dir,
-                   region=args.region, parameters=parameters, pretty_logs=args.log_format == "pretty",
-                   show_metrics=args.metrics, access_log=args.access_log)
+    return Options(
+        template=args.template,
+        host=args.host,
+        port=args.port,
+        emulator_port=args.emulator_port,
+        endpoint_url=args.endpoint_url,
+        fast_schedules=args.fast_schedules,
+        state_dir=args.state_dir,
+        region=args.region,
+        parameters=parameters,
+        pretty_logs=args.log_format == "pretty",
+        show_metrics=args.metrics,
+        access_log=args.access_log,
+    )
 
 
 def banner(ready: Ready, options: Options) -> str:
@@ -102,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = options_from(args)
     if not options.template.is_file():
-        print(f"conveyor-local: no template at {options.template} (run from the project root or pass --template)",
-              file=sys.stderr)
+        print(
+            f"conveyor-local: no template at {options.template} (run from the project root or pass --template)",
+            file=sys.stderr,
+        )
         return 2
 
     from conveyor_local.terminal import install

@@ -47,18 +47,47 @@ def samples() -> list[Sample]:
     reminder = {"name": "Grace", "subject_name": "Grace", "starts_at_local": "Tuesday 10:00", "location": "Room 4"}
     return [
         Sample("welcome email, now", email("ada@example.com", "welcome", {"name": "Ada"})),
-        Sample("inline email, now", {"type": "email.send", "payload": {
-            "to": ["linus@example.com"], "subject": "Hello from conveyor demo", "text": "Plain text.",
-            "html": "<p>And <b>HTML</b>.</p>"}}),
-        Sample("report-ready email, now", email("grace@example.com", "report-ready", {
-            "name": "Grace", "report_name": "November visits", "download_url": "https://example.com/r/11"})),
+        Sample(
+            "inline email, now",
+            {
+                "type": "email.send",
+                "payload": {
+                    "to": ["linus@example.com"],
+                    "subject": "Hello from conveyor demo",
+                    "text": "Plain text.",
+                    "html": "<p>And <b>HTML</b>.</p>",
+                },
+            },
+        ),
+        Sample(
+            "report-ready email, now",
+            email(
+                "grace@example.com",
+                "report-ready",
+                {"name": "Grace", "report_name": "November visits", "download_url": "https://example.com/r/11"},
+            ),
+        ),
         Sample("reminder in 3 s", email("grace@example.com", "appointment-reminder", reminder, delay_seconds=3)),
-        Sample("reminder in 8 s", email("alan@example.com", "appointment-reminder",
-                                        {**reminder, "name": "Alan", "subject_name": "Alan"}, delay_seconds=8)),
-        Sample("reminder missing a value (fails)", email("bob@example.com", "appointment-reminder",
-                                                         {"name": "Bob", "subject_name": "Bob"}), expect="failed"),
-        Sample("email in 2 days, then cancelled", email("eve@example.com", "welcome", {"name": "Eve"},
-                                                        delay_seconds=2 * 86400), expect="cancelled", cancel=True),
+        Sample(
+            "reminder in 8 s",
+            email(
+                "alan@example.com",
+                "appointment-reminder",
+                {**reminder, "name": "Alan", "subject_name": "Alan"},
+                delay_seconds=8,
+            ),
+        ),
+        Sample(
+            "reminder missing a value (fails)",
+            email("bob@example.com", "appointment-reminder", {"name": "Bob", "subject_name": "Bob"}),
+            expect="failed",
+        ),
+        Sample(
+            "email in 2 days, then cancelled",
+            email("eve@example.com", "welcome", {"name": "Eve"}, delay_seconds=2 * 86400),
+            expect="cancelled",
+            cancel=True,
+        ),
     ]
 
 
@@ -73,8 +102,15 @@ class Client:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={  # noqa: S310
-            "Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
+        request = urllib.request.Request(  # noqa: S310 - a URL the user gave
+            self.url + path,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.key}",
+                "Content-Type": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a URL the user gave
                 return json.loads(response.read() or b"null")
@@ -188,13 +224,17 @@ def _duration(seconds: float) -> str:
 
 
 # --- the tour ----------------------------------------------------------------------------------------
-def run(url: str | None = None, key: str | None = None, *, timeout: float = 90, poll: float = 0.4,
-        out: Any = None) -> int:
+def run(
+    url: str | None = None, key: str | None = None, *, timeout: float = 90, poll: float = 0.4, out: Any = None
+) -> int:
     out = out or sys.stdout
     url, key = resolve(url, key)
     if not key:
-        print("conveyor demo: no API key. Start the stack with `make run` (it writes .local/stack.json), "
-              "or pass --key / set CONVEYOR_API_KEY.", file=sys.stderr)
+        print(
+            "conveyor demo: no API key. Start the stack with `make run` (it writes .local/stack.json), "
+            "or pass --key / set CONVEYOR_API_KEY.",
+            file=sys.stderr,
+        )
         return 2
     client = Client(url, key)
     try:
@@ -231,9 +271,15 @@ def run(url: str | None = None, key: str | None = None, *, timeout: float = 90, 
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"\n{summary}.", file=out)
     if unexpected:
-        print("Not as expected: " + "; ".join(f"{t.sample.label}: {t.job.get('state')} (expected {t.sample.expect})"
-                                             for t in unexpected), file=out)
+        print(
+            "Not as expected: "
+            + "; ".join(f"{t.sample.label}: {t.job.get('state')} (expected {t.sample.expect})" for t in unexpected),
+            file=out,
+        )
         return 1
-    print("Every job ended as expected (the failure is on purpose). The emails are in the stack's outbox "
-          "(.local/outbox/<job-id>.eml).", file=out)
+    print(
+        "Every job ended as expected (the failure is on purpose). The emails are in the stack's outbox "
+        "(.local/outbox/<job-id>.eml).",
+        file=out,
+    )
     return 0

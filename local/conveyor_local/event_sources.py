@@ -74,8 +74,11 @@ class SqsSource:
             else:
                 wait = wait_seconds
             response = client("sqs").receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(records)),
-                WaitTimeSeconds=wait, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(records)),
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
             if not messages and not records:
@@ -104,9 +107,14 @@ class SqsSource:
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
         return {
-            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-            "attributes": attributes, "messageAttributes": _message_attributes(message.get("MessageAttributes")),
-            "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": attributes,
+            "messageAttributes": _message_attributes(message.get("MessageAttributes")),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
             "awsRegion": self.region,
         }
 
@@ -127,15 +135,25 @@ class SqsSource:
 
     def _delete(self, client: Client, records: list[dict[str, Any]]) -> None:
         for start in range(0, len(records), 10):
-            client("sqs").delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records[start:start + 10])])
+            client("sqs").delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                    for i, r in enumerate(records[start : start + 10])
+                ],
+            )
 
 
 def _message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
     out = {}
     for name, value in (attributes or {}).items():
-        out[name] = {"stringValue": value.get("StringValue"), "binaryValue": value.get("BinaryValue"),
-                     "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
+        out[name] = {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType"),
+        }
     return out
 
 
@@ -190,8 +208,12 @@ class StreamSource:
         created = data.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             data["ApproximateCreationDateTime"] = created.timestamp()
-        return {**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": data,
-                "eventSourceARN": self.stream_arn, "awsRegion": self.region}
+        return {
+            **{k: v for k, v in record.items() if k != "dynamodb"},
+            "dynamodb": data,
+            "eventSourceARN": self.stream_arn,
+            "awsRegion": self.region,
+        }
 
     def settle(self, client: Client, event: dict[str, Any], result: Any, failed: bool) -> int:
         records = event["Records"]
@@ -204,7 +226,7 @@ class StreamSource:
             positions = [i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in sequences]
             first_failed = min(positions, default=first_failed)
         if first_failed >= len(records):
-            self._pending = self._pending[len(records):]
+            self._pending = self._pending[len(records) :]
             self._attempts = self._limit = 0
             return 0
         self._pending = self._pending[first_failed:]
@@ -218,10 +240,19 @@ class StreamSource:
 
     def _discard(self, client: Client, records: list[dict[str, Any]]) -> None:
         """Retries exhausted: the batch goes to the OnFailure destination (its metadata, as on AWS)."""
-        self._pending = self._pending[len(records):]
+        self._pending = self._pending[len(records) :]
         self._attempts = self._limit = 0
         if self.on_failure_queue_url:
-            client("sqs").send_message(QueueUrl=self.on_failure_queue_url, MessageBody=json.dumps({
-                "DDBStreamBatchInfo": {"streamArn": self.stream_arn, "batchSize": len(records),
-                                       "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"]}}))
+            client("sqs").send_message(
+                QueueUrl=self.on_failure_queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self.stream_arn,
+                            "batchSize": len(records),
+                            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                        }
+                    }
+                ),
+            )

@@ -78,7 +78,7 @@ class Gateway:
                     continue
                 props = event.get("Properties", {})
                 api_name = (props.get("ApiId") or {}).get("Ref") if isinstance(props.get("ApiId"), dict) else None
-                auth = (apis.get(api_name or "", {}).get("Properties", {}).get("Auth") or {})
+                auth = apis.get(api_name or "", {}).get("Properties", {}).get("Auth") or {}
                 name = (props.get("Auth") or {}).get("Authorizer", auth.get("DefaultAuthorizer"))
                 authorizer = None
                 if name and name != "NONE":
@@ -138,9 +138,13 @@ class Gateway:
         if cached and cached[0] > time.monotonic():
             answer = cached[1]
         else:
-            request = {**event, "type": "REQUEST", "identitySource": list(identity),
-                       "routeArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{self.api_id}/$default/"
-                                   f"{event['requestContext']['http']['method']}{event['rawPath']}"}
+            request = {
+                **event,
+                "type": "REQUEST",
+                "identitySource": list(identity),
+                "routeArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{self.api_id}/$default/"
+                f"{event['requestContext']['http']['method']}{event['rawPath']}",
+            }
             request.pop("body", None)
             try:
                 answer = self.invoke(auth.function, request)
@@ -152,8 +156,16 @@ class Gateway:
             return _message(403, "Forbidden")
         return dict(answer.get("context") or {})
 
-    def _event(self, route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-               params: dict[str, str]) -> dict[str, Any]:
+    def _event(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        params: dict[str, str],
+    ) -> dict[str, Any]:
         now = datetime.now(UTC)
         text: str | None
         encoded = False
@@ -172,12 +184,22 @@ class Gateway:
             "rawQueryString": query,
             "headers": headers,
             "requestContext": {
-                "accountId": ACCOUNT, "apiId": self.api_id, "domainName": headers.get("host", "127.0.0.1"),
+                "accountId": ACCOUNT,
+                "apiId": self.api_id,
+                "domainName": headers.get("host", "127.0.0.1"),
                 "domainPrefix": self.api_id,
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                         "userAgent": headers.get("user-agent", "")},
-                "requestId": str(uuid.uuid4()), "routeKey": route.key, "stage": "$default",
-                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": headers.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": route.key,
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
             },
             "isBase64Encoded": encoded,
         }

@@ -70,7 +70,8 @@ def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
         if spec.code_dir.resolve() not in origin.parents:
             raise HandlerConflict(
                 f"{spec.logical_id}: handler module {module_name!r} was already imported from {origin}; locally all "
-                "functions share one process, so each function's handler module needs a unique name")
+                "functions share one process, so each function's handler module needs a unique name"
+            )
         _handlers[key] = getattr(module, function_name)
         return _handlers[key]
 

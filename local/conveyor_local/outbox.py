@@ -54,8 +54,11 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-HOOKS = [(f"{stage}.{operation}", handler) for operation in OPERATIONS
-         for stage, handler in (("before-parameter-build", _remember), ("after-call", _sent))]
+HOOKS = [
+    (f"{stage}.{operation}", handler)
+    for operation in OPERATIONS
+    for stage, handler in (("before-parameter-build", _remember), ("after-call", _sent))
+]
 
 
 class Outbox:
@@ -115,8 +118,12 @@ def message(service: str, operation: str, params: dict[str, Any], message_id: st
         body = simple.get("Body") or {}
         if "Template" in content:
             template = content["Template"]
-            body = {"Text": {"Data": f"(SES template {template.get('TemplateName') or template.get('TemplateArn')} "
-                                     f"with data {template.get('TemplateData', '{}')})\n"}}
+            body = {
+                "Text": {
+                    "Data": f"(SES template {template.get('TemplateName') or template.get('TemplateArn')} "
+                    f"with data {template.get('TemplateData', '{}')})\n"
+                }
+            }
     else:
         sender = params.get("Source", "")
         subject = ((params.get("Message") or {}).get("Subject") or {}).get("Data", "")

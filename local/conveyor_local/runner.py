@@ -63,8 +63,15 @@ class Ready:
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
 
     def as_json(self) -> dict[str, Any]:
-        return {"url": self.url, "endpoint_url": self.endpoint_url, "api_key": self.api_key, "tenant": self.tenant,
-                "outbox": self.outbox, "pid": os.getpid(), "resources": self.resources}
+        return {
+            "url": self.url,
+            "endpoint_url": self.endpoint_url,
+            "api_key": self.api_key,
+            "tenant": self.tenant,
+            "outbox": self.outbox,
+            "pid": os.getpid(),
+            "resources": self.resources,
+        }
 
 
 class LocalStack:
@@ -117,11 +124,18 @@ class LocalStack:
 
         key = self._demo_key()
         self.ready = Ready(
-            url=self.http.url, endpoint_url=endpoint, embedded_emulator=options.endpoint_url is None, api_key=key,
-            tenant=options.demo_tenant, outbox=str(state / "outbox"), functions=len(self.stack.functions),
+            url=self.http.url,
+            endpoint_url=endpoint,
+            embedded_emulator=options.endpoint_url is None,
+            api_key=key,
+            tenant=options.demo_tenant,
+            outbox=str(state / "outbox"),
+            functions=len(self.stack.functions),
             sources=len(self.stack.sources),
-            schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled], started_in=time.monotonic() - started,
-            resources=dict(self.stack.template.physical))
+            schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled],
+            started_in=time.monotonic() - started,
+            resources=dict(self.stack.template.physical),
+        )
         self._state_file = state / STATE_FILE
         self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
         return self.ready
@@ -147,9 +161,13 @@ class LocalStack:
                 from werkzeug.serving import make_server
 
                 try:
-                    self._server = make_server(self._ip_address, self._port,
-                                               DomainDispatcherApplication(create_backend_app), True,
-                                               request_handler=MotoRequestHandler)
+                    self._server = make_server(
+                        self._ip_address,
+                        self._port,
+                        DomainDispatcherApplication(create_backend_app),
+                        True,
+                        request_handler=MotoRequestHandler,
+                    )
                 except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
                     errors.append(exc)
                     self._server_ready_event.set()
@@ -167,13 +185,24 @@ class LocalStack:
     def _isolate_environment(self, endpoint: str) -> None:
         """Every AWS call of this process goes to the emulator with fake credentials, whatever the shell had."""
         for name in list(os.environ):
-            if name.startswith("AWS_ENDPOINT_URL_") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN",
-                                                                "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE"):
+            if name.startswith("AWS_ENDPOINT_URL_") or name in (
+                "AWS_PROFILE",
+                "AWS_SESSION_TOKEN",
+                "AWS_SECURITY_TOKEN",
+                "AWS_DEFAULT_PROFILE",
+            ):
                 del os.environ[name]
         os.environ.update(FAKE_CREDENTIALS)
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": self.options.region,
-                           "AWS_DEFAULT_REGION": self.options.region, "AWS_CONFIG_FILE": os.devnull,
-                           "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"})
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_REGION": self.options.region,
+                "AWS_DEFAULT_REGION": self.options.region,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
 
     def _demo_key(self) -> str | None:
         """A fresh API key for the demo tenant, minted with the project's own key module (as `conveyor keys` does)."""
@@ -265,4 +294,3 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-

@@ -6,13 +6,19 @@ from typing import Any
 
 WELCOME_EMAIL: dict[str, Any] = {
     "type": "email.send",
-    "payload": {"to": ["ada@example.com"], "template": "welcome",
-                "context": {"name": "Ada", "practice_name": "Riverside Clinic"}},
+    "payload": {
+        "to": ["ada@example.com"],
+        "template": "welcome",
+        "context": {"name": "Ada", "practice_name": "Riverside Clinic"},
+    },
 }
 
 REMINDER_IN_30S: dict[str, Any] = {
     "type": "email.send",
     "delay_seconds": 30,
-    "payload": {"to": ["grace@example.com"], "template": "appointment-reminder",
-                "context": {"name": "Grace", "subject_name": "Grace", "starts_at_local": "Tuesday 10:00"}},
+    "payload": {
+        "to": ["grace@example.com"],
+        "template": "appointment-reminder",
+        "context": {"name": "Grace", "subject_name": "Grace", "starts_at_local": "Tuesday 10:00"},
+    },
 }

@@ -61,10 +61,17 @@ class Schedule:
         if self.input is not None:
             return json.loads(self.input) if isinstance(self.input, str) else self.input
         stamp = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"version": "0", "id": f"local-{self.name}-{stamp}", "detail-type": "Scheduled Event",
-                "source": "aws.events" if self.kind == "Schedule" else "aws.scheduler", "account": account,
-                "time": stamp, "region": region,
-                "resources": [f"arn:aws:events:{region}:{account}:rule/{self.name}"], "detail": {}}
+        return {
+            "version": "0",
+            "id": f"local-{self.name}-{stamp}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events" if self.kind == "Schedule" else "aws.scheduler",
+            "account": account,
+            "time": stamp,
+            "region": region,
+            "resources": [f"arn:aws:events:{region}:{account}:rule/{self.name}"],
+            "detail": {},
+        }
 
 
 def rate_seconds(body: str, name: str = "schedule") -> int:
@@ -101,10 +108,15 @@ def schedules_of(functions: dict[str, Any], resolve: Any = lambda v: v) -> list[
             props = resolve(event.get("Properties", {}))
             state = str(props.get("State", "ENABLED")).upper()
             enabled = bool(props.get("Enabled", True)) and state != "DISABLED"
-            found.append(Schedule(
-                function_id=spec.logical_id, event_name=event_name, expression=str(props["Schedule"]
-                if event["Type"] == "Schedule" else props["ScheduleExpression"]),
-                kind=event["Type"], timezone=str(props.get("ScheduleExpressionTimezone") or "UTC"), enabled=enabled,
-                input=props.get("Input"),
-            ))
+            found.append(
+                Schedule(
+                    function_id=spec.logical_id,
+                    event_name=event_name,
+                    expression=str(props["Schedule"] if event["Type"] == "Schedule" else props["ScheduleExpression"]),
+                    kind=event["Type"],
+                    timezone=str(props.get("ScheduleExpressionTimezone") or "UTC"),
+                    enabled=enabled,
+                    input=props.get("Input"),
+                )
+            )
     return found

@@ -37,8 +37,13 @@ class FunctionTimeout(RuntimeError):
 
 
 class Stack:
-    def __init__(self, template_path: str | Path = "template.yaml", *, parameters: dict[str, str] | None = None,
-                 region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        *,
+        parameters: dict[str, str] | None = None,
+        region: str = "us-east-1",
+    ) -> None:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
         self._clients: dict[str, Any] = {}
@@ -76,8 +81,11 @@ class Stack:
         deliver. So mappings are registered only when moto runs in this process (mock_aws or a threaded
         server), where its delivery hooks can be detached; against an emulator elsewhere the local queues
         simply cannot be paused."""
-        queue_arns = {a["Arn"] for k, a in self.template.attributes.items()
-                      if self.template.resources[k].get("Type") == "AWS::SQS::Queue"}
+        queue_arns = {
+            a["Arn"]
+            for k, a in self.template.attributes.items()
+            if self.template.resources[k].get("Type") == "AWS::SQS::Queue"
+        }
         if not _moto_in_process(self.region, queue_arns):
             log.warning("event source mappings not registered (the emulator runs elsewhere): pause/resume is off")
             return
@@ -90,8 +98,13 @@ class Stack:
         for spec in self.functions.values():
             for name, value in spec.environment.items():
                 if name in seen and seen[name][1] != value:
-                    log.warning("%s and %s set %s differently; locally they share one process and both see %r",
-                                seen[name][0], spec.logical_id, name, value)
+                    log.warning(
+                        "%s and %s set %s differently; locally they share one process and both see %r",
+                        seen[name][0],
+                        spec.logical_id,
+                        name,
+                        value,
+                    )
                 seen[name] = (spec.logical_id, value)
             os.environ.update(spec.environment)
 
@@ -102,12 +115,22 @@ class Stack:
 
     def skipped_events(self) -> list[str]:
         """Function events the local stack does not run ("Function.Event (Type)")."""
-        return [f"{spec.logical_id}.{name} ({event.get('Type')})" for spec in self.functions.values()
-                for name, event in spec.events.items() if event.get("Type") not in RUN_EVENT_TYPES]
+        return [
+            f"{spec.logical_id}.{name} ({event.get('Type')})"
+            for spec in self.functions.values()
+            for name, event in spec.events.items()
+            if event.get("Type") not in RUN_EVENT_TYPES
+        ]
 
     def _arn_to_url(self, arn: str | None) -> str | None:
-        return next((u for k, u in self.template.physical.items()
-                     if arn and self.template.attributes.get(k, {}).get("Arn") == arn), None)
+        return next(
+            (
+                u
+                for k, u in self.template.physical.items()
+                if arn and self.template.attributes.get(k, {}).get("Arn") == arn
+            ),
+            None,
+        )
 
     def _sources(self) -> list[SqsSource | StreamSource]:
         found: list[SqsSource | StreamSource] = []
@@ -118,24 +141,45 @@ class Stack:
                 if props.get("Enabled") is False:
                     continue
                 reports = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
-                filters = tuple(f["Pattern"] if isinstance(f["Pattern"], str) else json.dumps(f["Pattern"])
-                                for f in (props.get("FilterCriteria") or {}).get("Filters", []))
+                filters = tuple(
+                    f["Pattern"] if isinstance(f["Pattern"], str) else json.dumps(f["Pattern"])
+                    for f in (props.get("FilterCriteria") or {}).get("Filters", [])
+                )
                 if event.get("Type") == "SQS":
                     arn = props["Queue"]
                     url = self._arn_to_url(arn)
                     if url is None:
                         raise ValueError(f"{spec.logical_id}: queue {arn} is not a queue of this template")
-                    found.append(SqsSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)),
-                                           int(props.get("MaximumBatchingWindowInSeconds", 0)), reports, self.region,
-                                           filters, mapping_id=mapping))
+                    found.append(
+                        SqsSource(
+                            spec.logical_id,
+                            url,
+                            arn,
+                            int(props.get("BatchSize", 10)),
+                            int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                            reports,
+                            self.region,
+                            filters,
+                            mapping_id=mapping,
+                        )
+                    )
                 elif event.get("Type") == "DynamoDB":
                     failure = (props.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
-                    found.append(StreamSource(spec.logical_id, props["Stream"], int(props.get("BatchSize", 100)),
-                                              reports, int(props.get("MaximumRetryAttempts", -1)),
-                                              self._arn_to_url(failure), self.region, filters,
-                                              str(props.get("StartingPosition", "TRIM_HORIZON")),
-                                              bool(props.get("BisectBatchOnFunctionError", False)),
-                                              mapping_id=mapping))
+                    found.append(
+                        StreamSource(
+                            spec.logical_id,
+                            props["Stream"],
+                            int(props.get("BatchSize", 100)),
+                            reports,
+                            int(props.get("MaximumRetryAttempts", -1)),
+                            self._arn_to_url(failure),
+                            self.region,
+                            filters,
+                            str(props.get("StartingPosition", "TRIM_HORIZON")),
+                            bool(props.get("BisectBatchOnFunctionError", False)),
+                            mapping_id=mapping,
+                        )
+                    )
         return found
 
     # --- running -----------------------------------------------------------------------------------
@@ -147,12 +191,13 @@ class Stack:
             result = invoke(function, event)
             elapsed = time.monotonic() - started
         if elapsed > function.timeout:
-            raise FunctionTimeout(f"{function.logical_id} ran {elapsed:.1f}s, past its {function.timeout}s Timeout; "
-                                  "Lambda would have stopped it and reported an error")
+            raise FunctionTimeout(
+                f"{function.logical_id} ran {elapsed:.1f}s, past its {function.timeout}s Timeout; "
+                "Lambda would have stopped it and reported an error"
+            )
         return result
 
-    def pump(self, source: SqsSource | StreamSource, wait_seconds: int = 0,
-             stop: threading.Event | None = None) -> int:
+    def pump(self, source: SqsSource | StreamSource, wait_seconds: int = 0, stop: threading.Event | None = None) -> int:
         """One batch from one source through its function; returns how many records were delivered."""
         event = source.poll(self.client, wait_seconds, stop)
         if event is None:

@@ -29,11 +29,22 @@ def _parsed_once(path: Path, mtime_ns: int) -> Any:
 def _parsed(path: Path, mtime_ns: int) -> Any:
     """The parsed template; parsing is the slow part of building a stack, so it happens once per file version."""
     return copy.deepcopy(_parsed_once(path, mtime_ns))
+
+
 SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
-EMULATED = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion", "AWS::Serverless::HttpApi",
-            "AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Permission",
-            "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard")
+EMULATED = (
+    "AWS::Serverless::Function",
+    "AWS::Serverless::LayerVersion",
+    "AWS::Serverless::HttpApi",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::Lambda::Permission",
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+)
 log = logging.getLogger("conveyor_local")
 
 
@@ -50,8 +61,14 @@ class FunctionSpec:
 
 
 class Template:
-    def __init__(self, path: str | Path = "template.yaml", *, parameters: dict[str, str] | None = None,
-                 region: str = "us-east-1", stack_name: str = "conveyor") -> None:
+    def __init__(
+        self,
+        path: str | Path = "template.yaml",
+        *,
+        parameters: dict[str, str] | None = None,
+        region: str = "us-east-1",
+        stack_name: str = "conveyor",
+    ) -> None:
         self.path = Path(path).resolve()
         self.root = self.path.parent
         self.doc = _parsed(self.path, self.path.stat().st_mtime_ns)
@@ -67,7 +84,7 @@ class Template:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref":
                     return self._ref(arg)
                 if key == "Fn::GetAtt":
@@ -87,8 +104,14 @@ class Template:
         return value
 
     def _ref(self, name: str) -> str:
-        pseudo = {"AWS::Region": self.region, "AWS::AccountId": ACCOUNT, "AWS::StackName": self.stack_name,
-                  "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws", "AWS::NoValue": ""}
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::StackName": self.stack_name,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Partition": "aws",
+            "AWS::NoValue": "",
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -137,15 +160,22 @@ class Template:
             name = f"{self.stack_name}-{logical_id}"
             props = {**self.doc.get("Globals", {}).get("Function", {}), **spec.get("Properties", {})}
             try:
-                arn = lam.create_function(FunctionName=name, Role=role, Runtime=str(props.get("Runtime", "python3.13")),
-                                          Handler=str(props["Handler"]), Code={"ZipFile": _STUB_ZIP},
-                                          Timeout=int(props.get("Timeout", 3)))["FunctionArn"]
+                arn = lam.create_function(
+                    FunctionName=name,
+                    Role=role,
+                    Runtime=str(props.get("Runtime", "python3.13")),
+                    Handler=str(props["Handler"]),
+                    Code={"ZipFile": _STUB_ZIP},
+                    Timeout=int(props.get("Timeout", 3)),
+                )["FunctionArn"]
             except lam.exceptions.ResourceConflictException:  # an external emulator kept it from an earlier run
                 arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
             self.physical[logical_id] = name
             self.attributes[logical_id] = {"Arn": arn}
-            kept = {m["EventSourceArn"]: m["UUID"]
-                    for m in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])}
+            kept = {
+                m["EventSourceArn"]: m["UUID"]
+                for m in lam.list_event_source_mappings(FunctionName=name).get("EventSourceMappings", [])
+            }
             for event_name, event in (props.get("Events") or {}).items():
                 if event.get("Type") not in ("SQS", "DynamoDB"):
                     continue
@@ -154,10 +184,19 @@ class Template:
                 if source in kept:
                     self.mappings[(logical_id, event_name)] = kept[source]
                     continue
-                args: dict[str, Any] = {"FunctionName": name, "EventSourceArn": source,
-                                        "Enabled": bool(config.get("Enabled", True))}
-                for key in ("BatchSize", "StartingPosition", "MaximumBatchingWindowInSeconds",
-                            "FunctionResponseTypes", "MaximumRetryAttempts", "BisectBatchOnFunctionError"):
+                args: dict[str, Any] = {
+                    "FunctionName": name,
+                    "EventSourceArn": source,
+                    "Enabled": bool(config.get("Enabled", True)),
+                }
+                for key in (
+                    "BatchSize",
+                    "StartingPosition",
+                    "MaximumBatchingWindowInSeconds",
+                    "FunctionResponseTypes",
+                    "MaximumRetryAttempts",
+                    "BisectBatchOnFunctionError",
+                ):
                     if key in config:
                         args[key] = config[key]
                 self.mappings[(logical_id, event_name)] = lam.create_event_source_mapping(**args)["UUID"]
@@ -166,8 +205,10 @@ class Template:
         ddb = clients("dynamodb")
         name = props.get("TableName") or f"{self.stack_name}-{logical_id}"
         args: dict[str, Any] = {
-            "TableName": name, "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"], "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
         for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
             if props.get(key):
@@ -191,8 +232,16 @@ class Template:
         sqs = clients("sqs")
         name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
         attributes = {}
-        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
-                    "MaximumMessageSize", "SqsManagedSseEnabled", "FifoQueue", "ContentBasedDeduplication"):
+        for key in (
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "DelaySeconds",
+            "ReceiveMessageWaitTimeSeconds",
+            "MaximumMessageSize",
+            "SqsManagedSseEnabled",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+        ):
             if key in props:
                 attributes[key] = str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
         if "RedrivePolicy" in props:
@@ -201,16 +250,16 @@ class Template:
             url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         except sqs.exceptions.QueueNameExists:  # kept by an external emulator with other settings: apply ours
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            sqs.set_queue_attributes(QueueUrl=url, Attributes={
-                k: v for k, v in attributes.items() if k not in ("FifoQueue",)})
+            sqs.set_queue_attributes(
+                QueueUrl=url, Attributes={k: v for k, v in attributes.items() if k not in ("FifoQueue",)}
+            )
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.physical[logical_id] = url
         self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
 
     def unsupported(self) -> dict[str, str]:
         """Resources the local stack neither creates nor plays (logical id -> type): said once at start."""
-        return {k: v.get("Type", "?") for k, v in self.resources.items()
-                if v.get("Type") not in SUPPORTED + EMULATED}
+        return {k: v.get("Type", "?") for k, v in self.resources.items() if v.get("Type") not in SUPPORTED + EMULATED}
 
     def sender_identities(self) -> list[str]:
         """SES identities the template lets functions send from: `ses:FromAddress` conditions and identity ARNs.
@@ -246,13 +295,19 @@ class Template:
         found = {}
         for logical_id, spec in self.of_type("AWS::Serverless::Function").items():
             props = {**defaults, **spec.get("Properties", {})}
-            env = {**defaults.get("Environment", {}).get("Variables", {}),
-                   **spec.get("Properties", {}).get("Environment", {}).get("Variables", {})}
+            env = {
+                **defaults.get("Environment", {}).get("Variables", {}),
+                **spec.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+            }
             layers = [self._layer_dir(ref) for ref in props.get("Layers", [])]
             found[logical_id] = FunctionSpec(
-                logical_id=logical_id, handler=props["Handler"], code_dir=self.root / props["CodeUri"],
-                timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)),
-                layer_dirs=[d for d in layers if d is not None], events=dict(props.get("Events", {})),
+                logical_id=logical_id,
+                handler=props["Handler"],
+                code_dir=self.root / props["CodeUri"],
+                timeout=int(props.get("Timeout", 3)),
+                memory=int(props.get("MemorySize", 128)),
+                layer_dirs=[d for d in layers if d is not None],
+                events=dict(props.get("Events", {})),
                 environment={k: str(self.resolve(v)) for k, v in env.items()},
             )
         return found
@@ -277,8 +332,14 @@ _STUB_ZIP = _stub_zip()
 
 def _local_role(iam: Any) -> str:
     name = "conveyor-local-functions"
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
     try:
         return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
     except iam.exceptions.EntityAlreadyExistsException:

@@ -24,9 +24,24 @@ from typing import Any, TextIO
 from conveyor_local.lambdas import current_function
 
 # Keys every record carries that add nothing on a developer's terminal.
-_QUIET_KEYS = {"level", "location", "message", "timestamp", "service", "cold_start", "function_name",
-               "function_memory_size", "function_arn", "function_request_id", "xray_trace_id", "sampling_rate",
-               "exception", "exception_name", "stack_trace", "exception_notes"}
+_QUIET_KEYS = {
+    "level",
+    "location",
+    "message",
+    "timestamp",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+    "sampling_rate",
+    "exception",
+    "exception_name",
+    "stack_trace",
+    "exception_notes",
+}
 _COLORS = {"DEBUG": "\033[2m", "INFO": "\033[36m", "WARNING": "\033[33m", "ERROR": "\033[31m", "CRITICAL": "\033[31m"}
 _RESET, _DIM = "\033[0m", "\033[2m"
 
@@ -147,8 +162,9 @@ def _metric_line(line: str) -> str:
     except (ValueError, KeyError, IndexError, TypeError):
         return line
     dims = [d for group in directive.get("Dimensions", []) for d in group]
-    parts = [f"{m['Name']}={_number(emf.get(m['Name']))} {m.get('Unit', '')}".strip()
-             for m in directive.get("Metrics", [])]
+    parts = [
+        f"{m['Name']}={_number(emf.get(m['Name']))} {m.get('Unit', '')}".strip() for m in directive.get("Metrics", [])
+    ]
     return "metric " + "  ".join(parts + [f"{d}={emf.get(d)}" for d in dims])
 
 
@@ -197,8 +213,9 @@ def install(pretty: bool, show_metrics: bool) -> bool:
         sys.stdout = terminal = TerminalStream(sys.stdout, show_metrics=show_metrics, color=color)
         stream = _Raw(terminal)
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(RunnerFormatter(color) if pretty else logging.Formatter(
-        "%(asctime)s local %(levelname)s %(message)s"))
+    handler.setFormatter(
+        RunnerFormatter(color) if pretty else logging.Formatter("%(asctime)s local %(levelname)s %(message)s")
+    )
     runner = logging.getLogger("conveyor_local")
     runner.handlers[:] = [handler]
     runner.setLevel(logging.INFO)

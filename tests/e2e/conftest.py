@@ -14,4 +14,3 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     stack = start_stack(ROOT / "template.yaml", tmp_path_factory.mktemp("stack"), "--fast-schedules", "1")
     yield stack
     stack.stop()
-

@@ -102,8 +102,13 @@ class RunningStack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, endpoint_url=self.info["endpoint_url"], region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.info["endpoint_url"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     # --- stop --------------------------------------------------------------------------------------
     def stop(self, timeout: float = 20, sig: int = signal.SIGTERM) -> int:
@@ -124,8 +129,22 @@ def start_stack(template: Path, state_dir: Path, *extra: str) -> RunningStack:
     log_path = state_dir / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, "-m", "conveyor_local", "--template", str(template), "--port", "0",
-               "--emulator-port", "0", "--state-dir", str(state_dir), "--access-log", "all", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "conveyor_local",
+        "--template",
+        str(template),
+        "--port",
+        "0",
+        "--emulator-port",
+        "0",
+        "--state-dir",
+        str(state_dir),
+        "--access-log",
+        "all",
+        *extra,
+    ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=state_dir, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     state_file = state_dir / "stack.json"

@@ -16,8 +16,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("local-stack")]  # one st
 
 
 def welcome(to: str, **extra: object) -> dict[str, object]:
-    return {"type": "email.send", **extra,
-            "payload": {"to": [to], "template": "welcome", "context": {"name": "Ada"}}}
+    return {"type": "email.send", **extra, "payload": {"to": [to], "template": "welcome", "context": {"name": "Ada"}}}
 
 
 def test_banner_curl_enqueues_an_email_that_completes_within_5s_with_its_eml(local_stack: RunningStack) -> None:
@@ -29,8 +28,13 @@ def test_banner_curl_enqueues_an_email_that_completes_within_5s_with_its_eml(loc
 
     # When they paste its first curl command
     started = time.monotonic()
-    output = subprocess.run(["bash", "-c", commands[0]],  # noqa: S603, S607 - the banner is the input under test
-                            capture_output=True, text=True, timeout=10, check=True)
+    output = subprocess.run(
+        ["bash", "-c", commands[0]],  # the banner is the input under test
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     job_id = re.search(r'"id":"(job_[0-9A-Z]+)"', output.stdout).group(1)
 
     # Then the job completes within 5 seconds and its email is in the outbox, addressed as requested
@@ -38,7 +42,8 @@ def test_banner_curl_enqueues_an_email_that_completes_within_5s_with_its_eml(loc
     assert job["state"] == "completed", job
     assert time.monotonic() - started < 5
     eml = wait_until(lambda: (local_stack.outbox / f"{job_id}.eml").exists(), 2, "the .eml") and (
-        local_stack.outbox / f"{job_id}.eml")
+        local_stack.outbox / f"{job_id}.eml"
+    )
     email = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert email["To"] == "ada@example.com"
     assert email["X-SES-Tag-job_id"] == job_id
@@ -49,8 +54,12 @@ def test_banner_curl_enqueues_an_email_that_completes_within_5s_with_its_eml(loc
 
 def test_a_job_that_fails_permanently_is_failed_at_once_with_its_reason(local_stack: RunningStack) -> None:
     # Given a reminder whose template needs a value the job does not give
-    job = local_stack.enqueue({"type": "email.send", "payload": {
-        "to": ["bob@example.com"], "template": "appointment-reminder", "context": {"name": "Bob"}}})
+    job = local_stack.enqueue(
+        {
+            "type": "email.send",
+            "payload": {"to": ["bob@example.com"], "template": "appointment-reminder", "context": {"name": "Bob"}},
+        }
+    )
 
     # When the worker runs it
     settled = local_stack.wait_for_job(job["id"])
@@ -72,13 +81,17 @@ def test_a_job_delayed_past_15_minutes_is_released_by_the_schedule_exactly_once(
     # When its time comes (moved to the past in the emulator's table, as 20 minutes of waiting would)
     past = datetime.now(UTC).replace(microsecond=0)
     local_stack.client("dynamodb").update_item(
-        TableName=local_stack.resource("JobsTable"), Key={"tenant_id": {"S": "demo"}, "sk": {"S": job["id"]}},
+        TableName=local_stack.resource("JobsTable"),
+        Key={"tenant_id": {"S": "demo"}, "sk": {"S": job["id"]}},
         UpdateExpression="SET due_at = :due, run_at = :run",
         ConditionExpression="#state = :scheduled",
         ExpressionAttributeNames={"#state": "state"},
-        ExpressionAttributeValues={":due": {"N": str(int(past.timestamp()) - 1)},
-                                   ":run": {"S": past.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
-                                   ":scheduled": {"S": "scheduled"}})
+        ExpressionAttributeValues={
+            ":due": {"N": str(int(past.timestamp()) - 1)},
+            ":run": {"S": past.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")},
+            ":scheduled": {"S": "scheduled"},
+        },
+    )
 
     # Then the next firing releases it, it runs, and later firings leave it alone
     done = local_stack.wait_for_job(job["id"], timeout=10)
@@ -107,8 +120,23 @@ def test_requests_go_through_the_authorizer_first(local_stack: RunningStack) -> 
 
 def test_conveyor_demo_enqueues_a_mix_and_reports_every_job_settled_as_expected(local_stack: RunningStack) -> None:
     # When a developer runs `conveyor demo` against the running stack
-    demo = subprocess.run([sys.executable, "-m", "conveyor.cli", "demo", "--url", local_stack.url,  # noqa: S603
-                           "--key", local_stack.key, "--timeout", "30"], capture_output=True, text=True, timeout=60)
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conveyor.cli",
+            "demo",
+            "--url",
+            local_stack.url,  # noqa: S603
+            "--key",
+            local_stack.key,
+            "--timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     # Then every sample job settled the way it was meant to: delivered, failed on purpose, or cancelled
     assert demo.returncode == 0, demo.stdout + demo.stderr

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 custom_stack_group = pytest.mark.xdist_group("custom-stack")  # the tests sharing one custom stack run together
 
 # A worker nobody told the runner about: it records each batch (and its environment) as a file.
-EXTRA_HANDLER = '''
+EXTRA_HANDLER = """
 import json, os, pathlib, time, uuid
 
 def handler(event, context):
@@ -36,7 +36,7 @@ def handler(event, context):
         "bodies": bodies, "source": event["Records"][0]["eventSourceARN"], "function": context.function_name,
         "env": {k: os.environ.get(k) for k in ("EXTRA_QUEUE_URL", "GREETING", "JOBS_TABLE")}}))
     return {"batchItemFailures": []}
-'''
+"""
 
 
 def with_extra_worker(echo_dir: Path, code_dir: Path) -> Any:
@@ -44,25 +44,54 @@ def with_extra_worker(echo_dir: Path, code_dir: Path) -> Any:
         resources = doc["Resources"]
         # tight redrive on a real queue, so a poison record reaches its DLQ in seconds
         resources["EmailQueue"]["Properties"].update(
-            VisibilityTimeout=1, RedrivePolicy={**resources["EmailQueue"]["Properties"]["RedrivePolicy"],
-                                                "maxReceiveCount": 2})
+            VisibilityTimeout=1,
+            RedrivePolicy={**resources["EmailQueue"]["Properties"]["RedrivePolicy"], "maxReceiveCount": 2},
+        )
         resources["ExtraDeadLetterQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {}}
-        resources["ExtraQueue"] = {"Type": "AWS::SQS::Queue", "Properties": {
-            "VisibilityTimeout": 30,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": ["ExtraDeadLetterQueue", "Arn"]},
-                              "maxReceiveCount": 5}}}
-        resources["ExtraFunction"] = {"Type": "AWS::Serverless::Function", "Properties": {
-            "CodeUri": str(code_dir), "Handler": "extra_echo_handler.handler", "Timeout": 5,
-            "Environment": {"Variables": {"ECHO_DIR": str(echo_dir), "GREETING": "hello",
-                                          "EXTRA_QUEUE_URL": {"Ref": "ExtraQueue"}}},
-            "Events": {
-                "ExtraJobs": {"Type": "SQS", "Properties": {
-                    "Queue": {"Fn::GetAtt": ["ExtraQueue", "Arn"]}, "BatchSize": 2,
-                    "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
-                "Hello": {"Type": "HttpApi", "Properties": {
-                    "ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/extra/{name}",
-                    "Auth": {"Authorizer": "NONE"}}},
-            }}}
+        resources["ExtraQueue"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "VisibilityTimeout": 30,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["ExtraDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": 5,
+                },
+            },
+        }
+        resources["ExtraFunction"] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": str(code_dir),
+                "Handler": "extra_echo_handler.handler",
+                "Timeout": 5,
+                "Environment": {
+                    "Variables": {
+                        "ECHO_DIR": str(echo_dir),
+                        "GREETING": "hello",
+                        "EXTRA_QUEUE_URL": {"Ref": "ExtraQueue"},
+                    }
+                },
+                "Events": {
+                    "ExtraJobs": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": {"Fn::GetAtt": ["ExtraQueue", "Arn"]},
+                            "BatchSize": 2,
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        },
+                    },
+                    "Hello": {
+                        "Type": "HttpApi",
+                        "Properties": {
+                            "ApiId": {"Ref": "HttpApi"},
+                            "Method": "GET",
+                            "Path": "/extra/{name}",
+                            "Auth": {"Authorizer": "NONE"},
+                        },
+                    },
+                },
+            },
+        }
 
     return change
 
@@ -108,8 +137,16 @@ def test_a_queue_and_worker_added_to_the_template_run_with_no_runner_change(cust
     assert seen[0]["env"]["GREETING"] == "hello"
     assert seen[0]["env"]["JOBS_TABLE"] == stack.resource("JobsTable")
     # and the acknowledged messages are gone from the queue
-    wait_until(lambda: sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"][
-        "ApproximateNumberOfMessagesNotVisible"] == "0", 5, "the batch to be deleted")
+    wait_until(
+        lambda: (
+            sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"][
+                "ApproximateNumberOfMessagesNotVisible"
+            ]
+            == "0"
+        ),
+        5,
+        "the batch to be deleted",
+    )
     # and its HTTP route is served too
     response = stack.request("GET", "/extra/ada", key=None)
     assert response.status == 200 and response.json() == {"route": "GET /extra/{name}", "name": "ada"}
@@ -117,14 +154,24 @@ def test_a_queue_and_worker_added_to_the_template_run_with_no_runner_change(cust
 
 @custom_stack_group
 def test_a_record_the_worker_crashes_on_lands_in_the_dlq_after_max_receive_count(
-        custom: tuple[RunningStack, Path]) -> None:
+    custom: tuple[RunningStack, Path],
+) -> None:
     stack, _ = custom
     # Given a job whose stored record is corrupt (its attempt counter is not a number), so claiming it raises
     job_id = "job_POISON" + uuid.uuid4().hex[:8].upper()
-    stack.client("dynamodb").put_item(TableName=stack.resource("JobsTable"), Item={
-        "tenant_id": {"S": "tenant-poison"}, "sk": {"S": job_id}, "type": {"S": "email.send"},
-        "queue": {"S": "email"}, "state": {"S": "retrying"}, "attempts": {"S": "corrupt"}, "max_attempts": {"N": "3"},
-        "payload": {"S": "{}"}})
+    stack.client("dynamodb").put_item(
+        TableName=stack.resource("JobsTable"),
+        Item={
+            "tenant_id": {"S": "tenant-poison"},
+            "sk": {"S": job_id},
+            "type": {"S": "email.send"},
+            "queue": {"S": "email"},
+            "state": {"S": "retrying"},
+            "attempts": {"S": "corrupt"},
+            "max_attempts": {"N": "3"},
+            "payload": {"S": "{}"},
+        },
+    )
     body = json.dumps({"tenant_id": "tenant-poison", "job_id": job_id, "type": "email.send"})
 
     # When its message arrives on the queue (VisibilityTimeout 1 s, maxReceiveCount 2 in this template)
@@ -133,7 +180,8 @@ def test_a_record_the_worker_crashes_on_lands_in_the_dlq_after_max_receive_count
     # Then after the worker has failed on it twice, the queue's redrive policy moves it to the DLQ
     def in_dlq() -> dict[str, Any] | None:
         response = stack.client("sqs").receive_message(
-            QueueUrl=stack.resource("EmailDeadLetterQueue"), MessageSystemAttributeNames=["All"], WaitTimeSeconds=1)
+            QueueUrl=stack.resource("EmailDeadLetterQueue"), MessageSystemAttributeNames=["All"], WaitTimeSeconds=1
+        )
         return next((m for m in response.get("Messages", []) if m["Body"] == body), None)
 
     moved = wait_until(in_dlq, 15, "the poison record in the DLQ")
@@ -169,8 +217,9 @@ def test_an_external_emulator_can_stand_in_for_the_embedded_one(tmp_path: Path) 
         stack = start_stack(ROOT / "template.yaml", tmp_path, "--endpoint-url", f"http://{host}:{port}")
         try:
             assert stack.info["endpoint_url"] == f"http://{host}:{port}"
-            job = stack.enqueue({"type": "email.send", "payload": {"to": ["x@example.com"], "subject": "s",
-                                                                    "text": "t"}})
+            job = stack.enqueue(
+                {"type": "email.send", "payload": {"to": ["x@example.com"], "subject": "s", "text": "t"}}
+            )
             # Then the jobs run, and the tables live in that emulator
             assert stack.wait_for_job(job["id"])["state"] == "completed"
             assert stack.resource("JobsTable") in stack.client("dynamodb").list_tables()["TableNames"]

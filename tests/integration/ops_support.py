@@ -11,9 +11,19 @@ from conveyor_local.event_sources import StreamSource
 EMAIL = {"to": ["patient@example.com"], "subject": "Your appointment", "text": "See you on Monday."}
 
 
-def make_job(tenant: str, state: str, *, job_type: str = "email.send", queue: str = "email",
-             created: datetime | None = None, finished: datetime | None = None, attempts: int = 1,
-             max_attempts: int = 3, expires_at: int | None = None, payload: dict[str, Any] | None = None) -> Any:
+def make_job(
+    tenant: str,
+    state: str,
+    *,
+    job_type: str = "email.send",
+    queue: str = "email",
+    created: datetime | None = None,
+    finished: datetime | None = None,
+    attempts: int = 1,
+    max_attempts: int = 3,
+    expires_at: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Any:
     """A job stored directly in a given state (as the engine would have left it)."""
     from conveyor.ids import ulid
     from conveyor.jobs import store
@@ -22,11 +32,22 @@ def make_job(tenant: str, state: str, *, job_type: str = "email.send", queue: st
     created = created or now
     finished = finished or (now if state in ("completed", "failed", "cancelled") else None)
     job = store.JobRecord(
-        tenant, f"job_{ulid(int(created.timestamp() * 1000))}", type=job_type, queue=queue, state=state,
-        payload=payload if payload is not None else EMAIL, attempts=attempts, max_attempts=max_attempts, defers=0,
-        progress=0, created_at=created, updated_at=finished or created, finished_at=finished,
+        tenant,
+        f"job_{ulid(int(created.timestamp() * 1000))}",
+        type=job_type,
+        queue=queue,
+        state=state,
+        payload=payload if payload is not None else EMAIL,
+        attempts=attempts,
+        max_attempts=max_attempts,
+        defers=0,
+        progress=0,
+        created_at=created,
+        updated_at=finished or created,
+        finished_at=finished,
         error={"type": "PermanentError", "message": "SES MessageRejected"} if state == "failed" else None,
-        expires_at=expires_at, timeline=[store.TimelineEntry(state=state, at=finished or created)],
+        expires_at=expires_at,
+        timeline=[store.TimelineEntry(state=state, at=finished or created)],
     )
     store.insert(job)
     return job

@@ -92,13 +92,21 @@ def test_delete_is_bounded_per_call_and_resumable(admin):
     jobs = [make_job("tenant-a", "cancelled", created=ago(days=2, minutes=i), finished=ago(days=2)) for i in range(3)]
     first = admin.request("DELETE", "/v1/jobs?state=cancelled&before=2100-01-01T00:00:00Z&limit=2").json()
     assert first["changed"] == 2 and first["next_cursor"]
-    second = admin.request("DELETE", f"/v1/jobs?state=cancelled&before=2100-01-01T00:00:00Z&limit=2"
-                                     f"&cursor={first['next_cursor']}").json()
+    second = admin.request(
+        "DELETE", f"/v1/jobs?state=cancelled&before=2100-01-01T00:00:00Z&limit=2&cursor={first['next_cursor']}"
+    ).json()
     assert second["changed"] == 1 and second["next_cursor"] is None
     assert [state_of(j) for j in jobs] == [None, None, None]
 
 
-@pytest.mark.parametrize("query", ["state=active&before=2100-01-01T00:00:00Z", "state=completed",
-                                   "state=completed&before=tomorrow", "before=2100-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "state=active&before=2100-01-01T00:00:00Z",
+        "state=completed",
+        "state=completed&before=tomorrow",
+        "before=2100-01-01T00:00:00Z",
+    ],
+)
 def test_delete_only_takes_finished_states_and_an_instant(admin, query):
     assert admin.request("DELETE", f"/v1/jobs?{query}").status == 422

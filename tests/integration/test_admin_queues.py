@@ -108,7 +108,13 @@ def test_overview_shows_queue_depths_and_only_the_callers_job_counts(stack, api,
     assert email["jobs"]["failed_last_hour"] == 0
     assert response.json()["jobs_window"]["complete"] is True
     assert {q["name"] for q in response.json()["queues"]} == {
-        "email", "notifications", "reminders", "reports", "webhooks", "sync"}
+        "email",
+        "notifications",
+        "reminders",
+        "reports",
+        "webhooks",
+        "sync",
+    }
 
 
 def test_overview_counts_recent_failures_and_leaves_older_jobs_out_of_the_last_hour(admin):
@@ -203,8 +209,7 @@ def test_redrive_moves_at_most_max(stack, admin, dead_letters):
     assert depth(stack, dlq_url(stack, "email")) == 2
 
 
-def test_a_platform_redrive_of_everything_falls_back_when_move_tasks_are_missing(stack, admin, operator,
-                                                                                 dead_letters):
+def test_a_platform_redrive_of_everything_falls_back_when_move_tasks_are_missing(stack, admin, operator, dead_letters):
     assert admin.post("/v1/queues/email/redrive", {"all_tenants": True}).status == 403
     # When the operator redrives every tenant's messages (SQS's move task is tried first; moto lacks it)
     response = operator.post("/v1/queues/email/redrive", {"all_tenants": True})
@@ -242,9 +247,14 @@ def test_a_paused_queue_keeps_its_jobs_waiting_until_resumed(stack, api, admin, 
 def test_pausing_one_queue_leaves_the_others_running(stack, operator):
     operator.post("/v1/queues/reports/pause")
     states = {q["name"]: q["paused"] for q in operator.get("/v1/queues").json()["queues"]}
-    assert states == {"email": False, "notifications": False, "reminders": False, "reports": True,
-                      "webhooks": False, "sync": False}
-
+    assert states == {
+        "email": False,
+        "notifications": False,
+        "reminders": False,
+        "reports": True,
+        "webhooks": False,
+        "sync": False,
+    }
 
 
 def test_job_counts_are_bounded_and_say_what_they_cover(admin, monkeypatch):

@@ -70,8 +70,12 @@ def _time_passes(stack, job_id: str, elapsed: timedelta) -> None:
     from conveyor.jobs.store import JobRecord
 
     job = JobRecord.get("tenant-a", job_id)
-    job.update(actions=[JobRecord.run_at.set(job.run_at - elapsed),
-                        JobRecord.due_at.set(int(job.due_at - elapsed.total_seconds()))])
+    job.update(
+        actions=[
+            JobRecord.run_at.set(job.run_at - elapsed),
+            JobRecord.due_at.set(int(job.due_at - elapsed.total_seconds())),
+        ]
+    )
 
 
 def test_a_scheduled_job_can_be_cancelled_and_is_never_released(api, stack, sent_emails):

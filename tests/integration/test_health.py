@@ -26,8 +26,14 @@ def test_ready_when_dynamodb_and_sqs_answer_and_reports_dead_letter_depths(stack
     body = response.json()
     assert body["status"] == "ready" and body["failing"] == []
     assert body["checks"]["dynamodb"]["ok"] and body["checks"]["sqs"]["ok"]
-    assert body["dead_letters"] == {"email": 1, "notifications": 0, "reminders": 0, "reports": 0, "webhooks": 0,
-                                    "sync": 0}
+    assert body["dead_letters"] == {
+        "email": 1,
+        "notifications": 0,
+        "reminders": 0,
+        "reports": 0,
+        "webhooks": 0,
+        "sync": 0,
+    }
 
 
 def test_not_ready_names_dynamodb_when_the_jobs_table_is_gone(stack, api):

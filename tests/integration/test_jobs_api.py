@@ -91,8 +91,11 @@ def test_a_key_without_the_routes_scope_is_403(api_as):
     response = reader.post("/v1/jobs", email_job())
 
     assert response.status == 403
-    assert response.json()["error"] == {"code": "forbidden", "message": "this API key lacks the 'jobs:write' scope",
-                                        "details": {"required_scope": "jobs:write"}}
+    assert response.json()["error"] == {
+        "code": "forbidden",
+        "message": "this API key lacks the 'jobs:write' scope",
+        "details": {"required_scope": "jobs:write"},
+    }
     assert reader.get("/v1/jobs").status == 200
 
 
@@ -129,8 +132,10 @@ def test_bad_request_fields_are_422(api):
         email_job(unexpected=True),
         {"type": "email.send", "payload": {"to": ["a@example.com"], "template": "no-such-template"}},
         {"type": "email.send", "payload": {"to": ["a@example.com"]}},  # no content
-        {"type": "email.send",
-         "payload": {"to": [f"u{i}@example.com" for i in range(51)], "subject": "s", "text": "t"}},
+        {
+            "type": "email.send",
+            "payload": {"to": [f"u{i}@example.com" for i in range(51)], "subject": "s", "text": "t"},
+        },
     ]
     for body in cases:
         response = api.post("/v1/jobs", body)

@@ -19,8 +19,9 @@ def sqs_source(stack: Any, name: str, **kw: Any) -> tuple[SqsSource, str]:
 
 def test_the_dispatcher_is_only_given_stream_records_its_filter_matches(stack: Any, api: Any) -> None:
     # Given a job that went queued -> active -> completed (three stream records)
-    job = api.post("/v1/jobs", {"type": "email.send", "payload": {"to": ["a@example.com"], "subject": "s",
-                                                                   "text": "t"}}).json()
+    job = api.post(
+        "/v1/jobs", {"type": "email.send", "payload": {"to": ["a@example.com"], "subject": "s", "text": "t"}}
+    ).json()
     stack.drain()
     assert api.get(f"/v1/jobs/{job['id']}").json()["state"] == "completed"
 

@@ -14,8 +14,10 @@ def mappings(stack, function: str) -> list[dict]:
 
 def test_every_sqs_and_stream_event_of_the_template_is_a_mapping(stack):
     worker = mappings(stack, "WorkerFunction")
-    queues = {stack.template.attributes[f"{f}Queue"]["Arn"]
-              for f in ("Email", "Notifications", "Reminders", "Reports", "Webhooks", "Sync")}
+    queues = {
+        stack.template.attributes[f"{f}Queue"]["Arn"]
+        for f in ("Email", "Notifications", "Reminders", "Reports", "Webhooks", "Sync")
+    }
     assert {m["EventSourceArn"] for m in worker} == queues
     assert {(m["State"], m["BatchSize"]) for m in worker} == {("Enabled", 10)}
     (dispatcher,) = mappings(stack, "DispatcherFunction")

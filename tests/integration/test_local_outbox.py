@@ -12,10 +12,17 @@ from conveyor_local.outbox import Outbox
 
 
 def send(ses, **extra) -> str:
-    return ses.send_email(FromEmailAddress="no-reply@example.com", Destination={"ToAddresses": ["ada@example.com"]},
-                          Content={"Simple": {"Subject": {"Data": "Hi"}, "Body": {
-                              "Text": {"Data": "plain words"}, "Html": {"Data": "<p>html words</p>"}}}},
-                          **extra)["MessageId"]
+    return ses.send_email(
+        FromEmailAddress="no-reply@example.com",
+        Destination={"ToAddresses": ["ada@example.com"]},
+        Content={
+            "Simple": {
+                "Subject": {"Data": "Hi"},
+                "Body": {"Text": {"Data": "plain words"}, "Html": {"Data": "<p>html words</p>"}},
+            }
+        },
+        **extra,
+    )["MessageId"]
 
 
 def test_an_email_sent_through_ses_is_written_as_eml_named_after_its_job(tmp_path: Path) -> None:

@@ -19,8 +19,9 @@ def test_every_table_and_queue_of_the_template_exists_with_its_settings(stack: A
     assert [i["IndexName"] for i in jobs["GlobalSecondaryIndexes"]] == ["due-index", "lease-index"]
     assert jobs["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
-    email = stack.client("sqs").get_queue_attributes(QueueUrl=stack.template.physical["EmailQueue"],
-                                                     AttributeNames=["All"])["Attributes"]
+    email = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.template.physical["EmailQueue"], AttributeNames=["All"]
+    )["Attributes"]
     assert email["VisibilityTimeout"] == "360"
     assert '"maxReceiveCount": 30' in email["RedrivePolicy"]
 
@@ -39,8 +40,11 @@ def test_provisioning_again_on_an_emulator_that_kept_the_resources_reuses_them(s
 
 
 def test_a_poller_per_queue_or_stream_event_and_a_timer_per_schedule_event_of_the_template(stack: Any) -> None:
-    events = [(spec.logical_id, name, event["Type"]) for spec in stack.functions.values()
-              for name, event in spec.events.items()]
+    events = [
+        (spec.logical_id, name, event["Type"])
+        for spec in stack.functions.values()
+        for name, event in spec.events.items()
+    ]
     polled = sorted(fn for fn, _, kind in events if kind in ("SQS", "DynamoDB"))
     timed = sorted(f"{fn}.{name}" for fn, name, kind in events if kind in ("Schedule", "ScheduleV2"))
 

@@ -23,8 +23,9 @@ def short_retention():
 
     with mock_aws():
         get_settings.cache_clear()
-        yield Stack(ROOT / "template.yaml", parameters={"CompletedRetentionDays": "2",
-                                                        "FailedRetentionDays": "5"}).provision()
+        yield Stack(
+            ROOT / "template.yaml", parameters={"CompletedRetentionDays": "2", "FailedRetentionDays": "5"}
+        ).provision()
         get_settings.cache_clear()
 
 

@@ -76,15 +76,23 @@ def failing_job_type(monkeypatch):
         raise ConnectionError(f"CRM refused {payload.patient}: call {payload.email} or {payload.phone}")
 
     registry.get("email.send")  # load the real registry first
-    monkeypatch.setitem(registry._TYPES, "test.explode", registry.JobType(
-        "test.explode", "sync", Boom, explode, registry.RetryPolicy(max_attempts=2, base_seconds=1)))
+    monkeypatch.setitem(
+        registry._TYPES,
+        "test.explode",
+        registry.JobType("test.explode", "sync", Boom, explode, registry.RetryPolicy(max_attempts=2, base_seconds=1)),
+    )
     return "test.explode"
 
 
 def test_job_failures_are_captured_with_job_tags_and_scrubbed(stack, api, sentry, failing_job_type):
     # Given a job whose handler keeps failing with personal data in its error
-    job_id = api.post("/v1/jobs", {"type": failing_job_type, "payload": {
-        "patient": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 555-123-4567"}}).json()["id"]
+    job_id = api.post(
+        "/v1/jobs",
+        {
+            "type": failing_job_type,
+            "payload": {"patient": "Jane Doe", "email": "jane.doe@example.com", "phone": "+1 555-123-4567"},
+        },
+    ).json()["id"]
     # When the worker runs it: attempt 1 fails (retry), then the message comes back and attempt 2 fails for good
     stack.drain()
     _redeliver_now(stack, "sync")
@@ -94,7 +102,9 @@ def test_job_failures_are_captured_with_job_tags_and_scrubbed(stack, api, sentry
     # Then each failure was captured, tagged with the job, its tenant and the attempt, and the outcome
     events = [e for e in sentry.events if e.get("tags", {}).get("job_id") == job_id]
     assert [(e["tags"]["attempt"], e["tags"]["outcome"], e["level"]) for e in events] == [
-        ("1", "retrying", "warning"), ("2", "failed", "error")]
+        ("1", "retrying", "warning"),
+        ("2", "failed", "error"),
+    ]
     for event in events:
         assert event["tags"]["job_type"] == "test.explode" and event["tags"]["tenant_id"] == "tenant-a"
         assert event["environment"] == "production" and event["release"] == "abc123"
@@ -128,11 +138,27 @@ def test_sensitive_headers_fields_and_contact_details_are_scrubbed(sentry):
 
     # When an event carries request headers, a job payload and free text with contact details
     with sentry_sdk.new_scope() as scope:
-        scope.set_extra("payload", {"to": "jane@example.com", "password": "hunter2", "api_token": "t0k3n",
-                                    "notes": "history of asthma", "diagnosis": "J45", "treatment": "inhaler",
-                                    "appointment": {"clinical_notes": "follow up", "phone": "+44 7700 900123"}})
-        scope.set_context("request_headers", {"Authorization": "Bearer cvk_" + "a" * 52, "Cookie": "session=1",
-                                              "X-Api-Key": "secret-key", "Content-Type": "application/json"})
+        scope.set_extra(
+            "payload",
+            {
+                "to": "jane@example.com",
+                "password": "hunter2",
+                "api_token": "t0k3n",
+                "notes": "history of asthma",
+                "diagnosis": "J45",
+                "treatment": "inhaler",
+                "appointment": {"clinical_notes": "follow up", "phone": "+44 7700 900123"},
+            },
+        )
+        scope.set_context(
+            "request_headers",
+            {
+                "Authorization": "Bearer cvk_" + "a" * 52,
+                "Cookie": "session=1",
+                "X-Api-Key": "secret-key",
+                "Content-Type": "application/json",
+            },
+        )
         sentry_sdk.capture_message("could not reach jane@example.com or (555) 123-4567 with cvk_" + "b" * 52)
 
     # Then what reaches the transport has none of it
@@ -154,8 +180,10 @@ def test_sensitive_headers_fields_and_contact_details_are_scrubbed(sentry):
 def test_connection_resets_are_dropped_as_noise(sentry):
     import sentry_sdk
 
-    for exc in (ConnectionResetError(104, "Connection reset by peer"),
-                OSError("read error: [Errno 104] Connection reset by peer")):
+    for exc in (
+        ConnectionResetError(104, "Connection reset by peer"),
+        OSError("read error: [Errno 104] Connection reset by peer"),
+    ):
         try:
             raise exc
         except OSError as raised:
@@ -233,6 +261,10 @@ def _sqs_event(stack, job) -> dict[str, Any]:
     from conveyor_local.event_sources import SqsSource
 
     source = next(s for s in stack.sources if isinstance(s, SqsSource) and s.queue_url.endswith("EmailQueue"))
-    message = {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": json.dumps(
-        {"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}), "Attributes": {}}
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "r-1",
+        "Body": json.dumps({"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}),
+        "Attributes": {},
+    }
     return {"Records": [source._record(message)]}

@@ -15,8 +15,9 @@ def stall(stack, api):
     from conveyor.jobs.sweep import STALL_GRACE_SECONDS
 
     def make(max_attempts: int = 3, lease_ended: int = STALL_GRACE_SECONDS + 60) -> str:
-        job_id = api.post("/v1/jobs", {"type": "email.send", "payload": EMAIL,
-                                       "max_attempts": max_attempts}).json()["id"]
+        job_id = api.post("/v1/jobs", {"type": "email.send", "payload": EMAIL, "max_attempts": max_attempts}).json()[
+            "id"
+        ]
         dispatch(stack)
         sqs, url = stack.client("sqs"), queue_url(stack, "email")
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):

@@ -39,8 +39,12 @@ def _scripted(payload: Script, job: JobContext) -> dict[str, Any]:
     return {"runs": CALLS[job.job_id]}
 
 
-job_type("test.scripted", queue="sync", payload=Script,
-         retry=RetryPolicy(max_attempts=3, base_seconds=10, cap_seconds=60, max_defers=2))(_scripted)
+job_type(
+    "test.scripted",
+    queue="sync",
+    payload=Script,
+    retry=RetryPolicy(max_attempts=3, base_seconds=10, cap_seconds=60, max_defers=2),
+)(_scripted)
 
 
 def scripted(*outcomes: str, **extra: Any) -> dict[str, Any]:
@@ -57,8 +61,9 @@ def make_visible(stack: Any, aws_calls: Any) -> None:
     sqs = stack.client("sqs")
     for change in aws_calls("sqs", "ChangeMessageVisibility"):
         try:
-            sqs.change_message_visibility(QueueUrl=change["QueueUrl"], ReceiptHandle=change["ReceiptHandle"],
-                                          VisibilityTimeout=0)
+            sqs.change_message_visibility(
+                QueueUrl=change["QueueUrl"], ReceiptHandle=change["ReceiptHandle"], VisibilityTimeout=0
+            )
         except sqs.exceptions.ReceiptHandleIsInvalid:
             pass  # an earlier receive of a message that has since been received again or deleted
 
@@ -161,8 +166,9 @@ def test_a_job_whose_worker_died_is_claimed_again_when_its_lease_has_passed(api,
     url = stack.template.physical["SyncQueue"]
 
     stack.drain()  # the original message: the lease has passed, so this is attempt 2
-    stack.client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps({"tenant_id": "tenant-a",
-                                                                         "job_id": job["id"]}))
+    stack.client("sqs").send_message(
+        QueueUrl=url, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job["id"]})
+    )
     stack.drain()
 
     done = api.get(f"/v1/jobs/{job['id']}").json()
@@ -221,8 +227,17 @@ def _insert_job(stack: Any, job_type: str, payload: dict[str, Any], queue: str =
     from conveyor.ids import new_id
 
     now = store.utcnow()
-    record = store.JobRecord("tenant-a", new_id("job"), type=job_type, queue=queue, state="queued", payload=payload,
-                             max_attempts=3, created_at=now, updated_at=now)
+    record = store.JobRecord(
+        "tenant-a",
+        new_id("job"),
+        type=job_type,
+        queue=queue,
+        state="queued",
+        payload=payload,
+        max_attempts=3,
+        created_at=now,
+        updated_at=now,
+    )
     store.insert(record)
     return record.id
 
@@ -236,13 +251,15 @@ def test_poison_records_are_settled_without_failing_the_rest_of_the_batch(api, s
     unknown = _insert_job(stack, "ghost.type", {})
     invalid = _insert_job(stack, "email.send", {"to": []}, queue="email")
     arn = stack.template.attributes["SyncQueue"]["Arn"]
-    event = {"Records": [
-        sqs_record("this is not json", queue_arn=arn),
-        sqs_record({"hello": "no job named"}, queue_arn=arn),
-        sqs_record({"tenant_id": "tenant-a", "job_id": unknown}, queue_arn=arn),
-        sqs_record({"tenant_id": "tenant-a", "job_id": invalid}, queue_arn=arn),
-        sqs_record({"tenant_id": "tenant-a", "job_id": good}, queue_arn=arn),
-    ]}
+    event = {
+        "Records": [
+            sqs_record("this is not json", queue_arn=arn),
+            sqs_record({"hello": "no job named"}, queue_arn=arn),
+            sqs_record({"tenant_id": "tenant-a", "job_id": unknown}, queue_arn=arn),
+            sqs_record({"tenant_id": "tenant-a", "job_id": invalid}, queue_arn=arn),
+            sqs_record({"tenant_id": "tenant-a", "job_id": good}, queue_arn=arn),
+        ]
+    }
 
     response = worker_handler.handler(event, LambdaContext(stack.functions["WorkerFunction"]))
 

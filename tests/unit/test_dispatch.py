@@ -6,9 +6,19 @@ from conveyor.jobs.store import JobRecord, utcnow
 
 def _image(state: str, **extra):
     now = "2026-11-21T21:00:00.000000+0000"
-    return {"tenant_id": {"S": "t"}, "sk": {"S": "job_1"}, "type": {"S": "email.send"}, "queue": {"S": "email"},
-            "state": {"S": state}, "payload": {"S": "{}"}, "attempts": {"N": "0"}, "max_attempts": {"N": "3"},
-            "created_at": {"S": now}, "updated_at": {"S": now}, **extra}
+    return {
+        "tenant_id": {"S": "t"},
+        "sk": {"S": "job_1"},
+        "type": {"S": "email.send"},
+        "queue": {"S": "email"},
+        "state": {"S": state},
+        "payload": {"S": "{}"},
+        "attempts": {"N": "0"},
+        "max_attempts": {"N": "3"},
+        "created_at": {"S": now},
+        "updated_at": {"S": now},
+        **extra,
+    }
 
 
 def _record(new, old=None):
@@ -29,8 +39,15 @@ def test_only_transitions_into_queued_are_dispatched():
 
 def test_delay_seconds_follow_run_at_within_the_sqs_limit():
     def delay(seconds):
-        job = JobRecord("t", "job_1", type="x", queue="q", state="queued", payload={},
-                        run_at=utcnow() + timedelta(seconds=seconds) if seconds is not None else None)
+        job = JobRecord(
+            "t",
+            "job_1",
+            type="x",
+            queue="q",
+            state="queued",
+            payload={},
+            run_at=utcnow() + timedelta(seconds=seconds) if seconds is not None else None,
+        )
         return message_for(job)["DelaySeconds"]
 
     assert delay(None) == 0

@@ -10,23 +10,27 @@ def test_shipped_templates():
     assert {"welcome", "appointment-reminder", "report-ready"} <= template_names()
 
 
-@pytest.mark.parametrize("payload", [
-    {"to": [], "subject": "s", "text": "t"},
-    {"to": ["bad"], "subject": "s", "text": "t"},
-    {"to": ["a@example.com"], "subject": "s"},
-    {"to": ["a@example.com"], "text": "t"},
-    {"to": ["a@example.com"], "template": "missing"},
-    {"to": ["a@example.com"], "cc": [f"c{i}@example.com" for i in range(50)], "subject": "s", "text": "t"},
-    {"to": ["a@example.com"], "subject": "s", "text": "t", "attachments": []},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"to": [], "subject": "s", "text": "t"},
+        {"to": ["bad"], "subject": "s", "text": "t"},
+        {"to": ["a@example.com"], "subject": "s"},
+        {"to": ["a@example.com"], "text": "t"},
+        {"to": ["a@example.com"], "template": "missing"},
+        {"to": ["a@example.com"], "cc": [f"c{i}@example.com" for i in range(50)], "subject": "s", "text": "t"},
+        {"to": ["a@example.com"], "subject": "s", "text": "t", "attachments": []},
+    ],
+)
 def test_invalid_email_payloads_are_rejected(payload):
     with pytest.raises(ValidationError):
         EmailPayload.model_validate(payload)
 
 
 def test_reply_to_accepts_one_address_or_many():
-    assert EmailPayload.model_validate({"to": ["a@example.com"], "subject": "s", "text": "t",
-                                        "reply_to": "r@example.com"}).reply_to == ["r@example.com"]
+    assert EmailPayload.model_validate(
+        {"to": ["a@example.com"], "subject": "s", "text": "t", "reply_to": "r@example.com"}
+    ).reply_to == ["r@example.com"]
 
 
 def test_html_is_autoescaped_but_text_and_subject_are_not():

@@ -25,15 +25,18 @@ def test_rate_fires_every_period_counted_from_the_start() -> None:
     assert schedule("rate(1 day)").next_after(START) == START + timedelta(days=1)
 
 
-@pytest.mark.parametrize(("expression", "expected"), [
-    ("cron(0 10 * * ? *)", datetime(2025, 1, 2, 10, 0, tzinfo=UTC)),  # daily 10:00
-    ("cron(15 12 * * ? *)", datetime(2025, 1, 1, 12, 15, tzinfo=UTC)),  # later today
-    ("cron(0 8 ? * 2 *)", datetime(2025, 1, 6, 8, 0, tzinfo=UTC)),  # AWS day 2 is Monday
-    ("cron(0 8 ? * MON-FRI *)", datetime(2025, 1, 2, 8, 0, tzinfo=UTC)),
-    ("cron(0 9 ? * 6L *)", datetime(2025, 1, 31, 9, 0, tzinfo=UTC)),  # last Friday of the month
-    ("cron(0 9 ? * 2#1 *)", datetime(2025, 1, 6, 9, 0, tzinfo=UTC)),  # first Monday of the month
-    ("cron(0 0 1 * ? 2026)", datetime(2026, 1, 1, 0, 0, tzinfo=UTC)),  # the year field
-])
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("cron(0 10 * * ? *)", datetime(2025, 1, 2, 10, 0, tzinfo=UTC)),  # daily 10:00
+        ("cron(15 12 * * ? *)", datetime(2025, 1, 1, 12, 15, tzinfo=UTC)),  # later today
+        ("cron(0 8 ? * 2 *)", datetime(2025, 1, 6, 8, 0, tzinfo=UTC)),  # AWS day 2 is Monday
+        ("cron(0 8 ? * MON-FRI *)", datetime(2025, 1, 2, 8, 0, tzinfo=UTC)),
+        ("cron(0 9 ? * 6L *)", datetime(2025, 1, 31, 9, 0, tzinfo=UTC)),  # last Friday of the month
+        ("cron(0 9 ? * 2#1 *)", datetime(2025, 1, 6, 9, 0, tzinfo=UTC)),  # first Monday of the month
+        ("cron(0 0 1 * ? 2026)", datetime(2026, 1, 1, 0, 0, tzinfo=UTC)),  # the year field
+    ],
+)
 def test_aws_cron_expressions_fire_at_the_next_matching_minute(expression: str, expected: datetime) -> None:
     assert schedule(expression).next_after(START) == expected
 
@@ -63,13 +66,24 @@ def test_aws_weekday_numbers_become_cron_numbers_but_steps_and_nth_counts_do_not
 
 
 def test_schedule_events_are_read_from_both_event_types_and_disabled_ones_are_marked() -> None:
-    functions = {"Fn": SimpleNamespace(logical_id="Fn", code_dir=Path("."), events={
-        "V2": {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 minute)",
-                                                    "ScheduleExpressionTimezone": "Europe/Paris"}},
-        "V1": {"Type": "Schedule", "Properties": {"Schedule": "rate(2 minutes)", "Input": '{"kind": "v1"}'}},
-        "Off": {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 day)", "State": "DISABLED"}},
-        "Http": {"Type": "HttpApi", "Properties": {}},
-    })}
+    functions = {
+        "Fn": SimpleNamespace(
+            logical_id="Fn",
+            code_dir=Path("."),
+            events={
+                "V2": {
+                    "Type": "ScheduleV2",
+                    "Properties": {
+                        "ScheduleExpression": "rate(1 minute)",
+                        "ScheduleExpressionTimezone": "Europe/Paris",
+                    },
+                },
+                "V1": {"Type": "Schedule", "Properties": {"Schedule": "rate(2 minutes)", "Input": '{"kind": "v1"}'}},
+                "Off": {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 day)", "State": "DISABLED"}},
+                "Http": {"Type": "HttpApi", "Properties": {}},
+            },
+        )
+    }
     found = {s.event_name: s for s in schedules_of(functions)}
     assert set(found) == {"V2", "V1", "Off"}
     assert found["V2"].expression == "rate(1 minute)" and found["V2"].timezone == "Europe/Paris"

@@ -67,9 +67,21 @@ def test_function_output_is_labelled_and_metric_lines_condensed_or_hidden() -> N
     # Given the terminal stream, metrics shown
     target = io.StringIO()
     stream = TerminalStream(target, show_metrics=True)
-    emf = json.dumps({"_aws": {"CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["job_type"]],
-                                                      "Metrics": [{"Name": "JobsCompleted", "Unit": "Count"}]}]},
-                      "job_type": "email.send", "JobsCompleted": [1.0]})
+    emf = json.dumps(
+        {
+            "_aws": {
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "N",
+                        "Dimensions": [["job_type"]],
+                        "Metrics": [{"Name": "JobsCompleted", "Unit": "Count"}],
+                    }
+                ]
+            },
+            "job_type": "email.send",
+            "JobsCompleted": [1.0],
+        }
+    )
 
     # When a function prints a line in two writes, and an EMF metric line
     def function() -> None:

@@ -55,8 +55,10 @@ def test_alarms_notify_one_topic_with_an_optional_email_subscription():
     assert DOC["Parameters"]["AlarmEmail"]["Default"] == ""
 
 
-@pytest.mark.parametrize(("parameter", "variable", "default"), [
-    ("CompletedRetentionDays", "COMPLETED_RETENTION_DAYS", 7), ("FailedRetentionDays", "FAILED_RETENTION_DAYS", 30)])
+@pytest.mark.parametrize(
+    ("parameter", "variable", "default"),
+    [("CompletedRetentionDays", "COMPLETED_RETENTION_DAYS", 7), ("FailedRetentionDays", "FAILED_RETENTION_DAYS", 30)],
+)
 def test_retention_days_are_deployment_parameters_given_to_every_function(parameter, variable, default):
     assert DOC["Parameters"][parameter]["Default"] == default
     assert DOC["Globals"]["Function"]["Environment"]["Variables"][variable] == {"Ref": parameter}
@@ -66,8 +68,9 @@ def test_public_routes_are_exactly_the_apis_public_paths():
     from conveyor.api.app import PUBLIC_PATHS
 
     events = RESOURCES["ApiFunction"]["Properties"]["Events"].values()
-    public = {e["Properties"]["Path"] for e in events
-              if (e["Properties"].get("Auth") or {}).get("Authorizer") == "NONE"}
+    public = {
+        e["Properties"]["Path"] for e in events if (e["Properties"].get("Auth") or {}).get("Authorizer") == "NONE"
+    }
     assert public == set(PUBLIC_PATHS)
     assert {"/health", "/health/ready"} <= public
 

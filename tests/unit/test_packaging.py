@@ -13,8 +13,11 @@ def _names(requirements):
 
 def test_layer_requirements_match_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = [line.strip() for line in (ROOT / "layers/conveyor/requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    layer = [
+        line.strip()
+        for line in (ROOT / "layers/conveyor/requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert _names(project) == _names(layer)
     assert all("==" in r for r in layer), "the layer's dependencies are pinned"
 

@@ -5,8 +5,10 @@ from conveyor.errors import PermanentError, TransientError
 
 
 def _error(code: str, status: int) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "said the provider"},
-                        "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail")
+    return ClientError(
+        {"Error": {"Code": code, "Message": "said the provider"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "SendEmail",
+    )
 
 
 THROTTLING = frozenset({"TooManyRequestsException"})

@@ -9,8 +9,9 @@ def test_reminder_storage_names_the_missing_setting(monkeypatch: pytest.MonkeyPa
     from conveyor.reminders import store
     from conveyor.settings import SettingsError, load_settings
 
-    settings = load_settings({"JOBS_TABLE": "jobs", "API_KEYS_TABLE": "keys", "EMAIL_FROM": "a@example.com",
-                              "QUEUES": "{}"})
+    settings = load_settings(
+        {"JOBS_TABLE": "jobs", "API_KEYS_TABLE": "keys", "EMAIL_FROM": "a@example.com", "QUEUES": "{}"}
+    )
     monkeypatch.setattr(store, "get_settings", lambda: settings)
 
     with pytest.raises(SettingsError, match="REMINDERS_TABLE"):

@@ -73,8 +73,13 @@ def test_times_of_day_are_wall_clock_times_across_dst() -> None:
     doses = list(rule.doses(LONDON, utc("2099-03-01T00:00"), utc("2099-04-30T00:00")))
 
     assert [describe(d, LONDON) for d in doses] == [
-        "Sat 28 Mar 2099, 08:00 GMT", "Sat 28 Mar 2099, 20:00 GMT", "Sun 29 Mar 2099, 08:00 BST",
-        "Sun 29 Mar 2099, 20:00 BST", "Mon 30 Mar 2099, 08:00 BST", "Mon 30 Mar 2099, 20:00 BST"]
+        "Sat 28 Mar 2099, 08:00 GMT",
+        "Sat 28 Mar 2099, 20:00 GMT",
+        "Sun 29 Mar 2099, 08:00 BST",
+        "Sun 29 Mar 2099, 20:00 BST",
+        "Mon 30 Mar 2099, 08:00 BST",
+        "Mon 30 Mar 2099, 20:00 BST",
+    ]
 
 
 def test_a_dose_in_the_skipped_hour_moves_forward_and_a_repeated_hour_counts_once() -> None:
@@ -83,7 +88,8 @@ def test_a_dose_in_the_skipped_hour_moves_forward_and_a_repeated_hour_counts_onc
 
     assert list(skipped.doses(LONDON, utc("2099-03-28T00:00"), utc("2099-03-30T00:00"))) == [utc("2099-03-29T01:30")]
     assert list(repeated.doses(LONDON, utc("2099-10-24T00:00"), utc("2099-10-26T00:00"))) == [
-        utc("2099-10-25T00:30")]  # 01:30 BST, the first of the two
+        utc("2099-10-25T00:30")
+    ]  # 01:30 BST, the first of the two
 
 
 def test_every_n_hours_is_elapsed_time_from_the_first_dose() -> None:
@@ -91,8 +97,14 @@ def test_every_n_hours_is_elapsed_time_from_the_first_dose() -> None:
 
     doses = list(rule.doses(LONDON, utc("2099-03-01T00:00"), utc("2099-04-01T00:00")))
 
-    assert doses == [utc("2099-03-28T06:00"), utc("2099-03-28T14:00"), utc("2099-03-28T22:00"),
-                     utc("2099-03-29T06:00"), utc("2099-03-29T14:00"), utc("2099-03-29T22:00")]
+    assert doses == [
+        utc("2099-03-28T06:00"),
+        utc("2099-03-28T14:00"),
+        utc("2099-03-28T22:00"),
+        utc("2099-03-29T06:00"),
+        utc("2099-03-29T14:00"),
+        utc("2099-03-29T22:00"),
+    ]
     assert describe(doses[3], LONDON) == "Sun 29 Mar 2099, 07:00 BST"  # elapsed hours, not wall-clock ones
 
 
@@ -116,4 +128,3 @@ def test_zone_accepts_iana_names_only() -> None:
     for bad in ("CEST", "Europe/Londn", "../etc/passwd", "localtime"):
         with pytest.raises(ValueError, match="IANA"):
             zone(bad)
-

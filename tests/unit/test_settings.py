@@ -2,8 +2,12 @@ import pytest
 
 from conveyor.settings import SettingsError, load_settings
 
-VALID = {"JOBS_TABLE": "jobs", "API_KEYS_TABLE": "keys", "EMAIL_FROM": "no-reply@example.com",
-         "QUEUES": '{"email": "https://sqs.us-east-1.amazonaws.com/123456789012/conveyor-EmailQueue-AbC"}'}
+VALID = {
+    "JOBS_TABLE": "jobs",
+    "API_KEYS_TABLE": "keys",
+    "EMAIL_FROM": "no-reply@example.com",
+    "QUEUES": '{"email": "https://sqs.us-east-1.amazonaws.com/123456789012/conveyor-EmailQueue-AbC"}',
+}
 
 
 def test_settings_read_from_the_environment():

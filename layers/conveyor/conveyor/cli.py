@@ -30,11 +30,19 @@ def _table(args: argparse.Namespace) -> str:
 def _create(args: argparse.Namespace) -> None:
     from conveyor.auth import keys
 
-    key, record = keys.create(args.tenant, {s.strip() for s in args.scopes.split(",") if s.strip()},
-                              name=args.name, expires_in_days=args.expires_in_days, table=_table(args))
+    key, record = keys.create(
+        args.tenant,
+        {s.strip() for s in args.scopes.split(",") if s.strip()},
+        name=args.name,
+        expires_in_days=args.expires_in_days,
+        table=_table(args),
+    )
     print(key)
-    print(f"key id {record.key_id} for tenant {record.tenant_id}, scopes {','.join(sorted(record.scopes))}"
-          " (the key is shown only this once)", file=sys.stderr)
+    print(
+        f"key id {record.key_id} for tenant {record.tenant_id}, scopes {','.join(sorted(record.scopes))}"
+        " (the key is shown only this once)",
+        file=sys.stderr,
+    )
 
 
 def _revoke(args: argparse.Namespace) -> None:

@@ -30,8 +30,19 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MetricUnit", "count", "cron_checkin", "init_sentry", "logger", "metrics", "report_exception",
-           "report_job_failure", "scrub_event", "timing", "tracer"]
+__all__ = [
+    "MetricUnit",
+    "count",
+    "cron_checkin",
+    "init_sentry",
+    "logger",
+    "metrics",
+    "report_exception",
+    "report_job_failure",
+    "scrub_event",
+    "timing",
+    "tracer",
+]
 
 
 def count(name: str, job_type: str, value: float = 1) -> None:
@@ -67,9 +78,30 @@ _PHONE = re.compile(
     r"|0\d{2,4}[\s-]?\d{3,4}[\s-]?\d{3,4})(?![\w:-]|\.\d)"
 )
 # Parts of an event that are the SDK's own bookkeeping, not data: left as they are.
-_UNTOUCHED = frozenset({"sdk", "stacktrace", "timestamp", "start_timestamp", "event_id", "release", "environment",
-                        "fingerprint", "trace_id", "span_id", "parent_span_id", "debug_meta", "modules", "level",
-                        "platform", "type", "mechanism", "monitor_config", "check_in_id", "monitor_slug"})
+_UNTOUCHED = frozenset(
+    {
+        "sdk",
+        "stacktrace",
+        "timestamp",
+        "start_timestamp",
+        "event_id",
+        "release",
+        "environment",
+        "fingerprint",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "debug_meta",
+        "modules",
+        "level",
+        "platform",
+        "type",
+        "mechanism",
+        "monitor_config",
+        "check_in_id",
+        "monitor_slug",
+    }
+)
 
 
 def traces_sample_rate(environment: str) -> float:
@@ -100,8 +132,9 @@ def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
         include_local_variables=False,  # a frame's locals may hold a job's payload
         max_request_body_size="never",
         traces_sample_rate=traces_sample_rate(settings.environment),
-        event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, "x-api-key", "api-key", "notes", "diagnosis",
-                                               "treatment"], recursive=True),
+        event_scrubber=EventScrubber(
+            denylist=[*DEFAULT_DENYLIST, "x-api-key", "api-key", "notes", "diagnosis", "treatment"], recursive=True
+        ),
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         transport=transport,
@@ -127,9 +160,14 @@ def _sentry_dsn(settings: Settings) -> str | None:
         return str(json.loads(value)["dsn"]) if value.lstrip().startswith("{") else value.strip() or None
     except (BotoCoreError, ClientError, KeyError, ValueError) as exc:
         # Error reporting must not take the function down with it: say so loudly and run without it.
-        logger.error("Sentry DSN could not be read; running without Sentry",
-                     extra={"parameter": settings.sentry_dsn_parameter, "secret": settings.sentry_dsn_secret,
-                            "problem": type(exc).__name__})
+        logger.error(
+            "Sentry DSN could not be read; running without Sentry",
+            extra={
+                "parameter": settings.sentry_dsn_parameter,
+                "secret": settings.sentry_dsn_secret,
+                "problem": type(exc).__name__,
+            },
+        )
         return None
 
 
@@ -196,8 +234,9 @@ def report_exception(exc: BaseException, *, tags: dict[str, Any]) -> None:
         sentry_sdk.capture_exception(exc)
 
 
-def report_job_failure(error_type: str, reason: str, *, tags: dict[str, Any], final: bool,
-                       exc: BaseException | None = None) -> None:
+def report_job_failure(
+    error_type: str, reason: str, *, tags: dict[str, Any], final: bool, exc: BaseException | None = None
+) -> None:
     """A job attempt failed: `final` (the job is failed) or not (it will be retried). Tagged with the job's
     id, type, tenant and attempt so Sentry can search and group by them; grouped by job type + error type."""
     if not _sentry_on:
@@ -226,7 +265,11 @@ def cron_checkin(slug: str = SCHEDULER_MONITOR) -> Iterator[None]:
         return
     from sentry_sdk.crons import monitor
 
-    config = {"schedule": {"type": "interval", "value": 1, "unit": "minute"}, "checkin_margin": 2,
-              "max_runtime": 2, "timezone": "UTC"}
+    config = {
+        "schedule": {"type": "interval", "value": 1, "unit": "minute"},
+        "checkin_margin": 2,
+        "max_runtime": 2,
+        "timezone": "UTC",
+    }
     with monitor(monitor_slug=slug, monitor_config=config):  # type: ignore[arg-type]
         yield

@@ -48,8 +48,9 @@ class Settings(BaseModel):
                 raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
         return value
 
-    @field_validator("sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function",
-                     mode="before")
+    @field_validator(
+        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return value or None

@@ -27,8 +27,14 @@ def contact(rapi: Any):
     """contact(id="c1", **fields) -> the stored contact (asserts it was accepted)."""
 
     def make(contact_id: str = "c1", **fields: Any) -> dict[str, Any]:
-        body = {"name": "Ada", "email": "ada@example.com", "phone": "+447700900123", "timezone": "Europe/London",
-                "channels": ["email", "sms", "in_app"], **fields}
+        body = {
+            "name": "Ada",
+            "email": "ada@example.com",
+            "phone": "+447700900123",
+            "timezone": "Europe/London",
+            "channels": ["email", "sms", "in_app"],
+            **fields,
+        }
         response = rapi.request("PUT", f"/v1/contacts/{contact_id}", body)
         assert response.status in (200, 201), response.json()
         return response.json()
@@ -41,8 +47,13 @@ def appointment(rapi: Any):
     """appointment(id, starts_at, contact_id="c1", **fields) -> the stored appointment."""
 
     def make(appointment_id: str, starts_at: str, contact_id: str = "c1", **fields: Any) -> dict[str, Any]:
-        body = {"contact_id": contact_id, "subject_name": "Rex", "starts_at": starts_at, "location": "Main St",
-                **fields}
+        body = {
+            "contact_id": contact_id,
+            "subject_name": "Rex",
+            "starts_at": starts_at,
+            "location": "Main St",
+            **fields,
+        }
         response = rapi.request("PUT", f"/v1/appointments/{appointment_id}", body)
         assert response.status in (200, 201), response.json()
         return response.json()

@@ -24,7 +24,8 @@ def reminder(reminders: list[dict[str, Any]], lead: str) -> dict[str, Any]:
 
 
 def test_a_due_reminder_is_emailed_once_at_its_time_on_the_reminders_queue(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     # Given an appointment whose 24 h reminder is due at 09:00 UTC the day before
     contact("c1", name="Ada", email="ada@example.com")
     appointment("a1", APPOINTMENT)
@@ -55,7 +56,8 @@ def test_a_due_reminder_is_emailed_once_at_its_time_on_the_reminders_queue(
 
 
 def test_cancelled_appointment_sends_nothing(
-        contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
     contact("c1")
     appointment("a1", APPOINTMENT)
     appointment("a1", APPOINTMENT, status="cancelled")
@@ -68,7 +70,8 @@ def test_cancelled_appointment_sends_nothing(
 
 
 def test_cancel_after_the_sweep_queued_the_job_still_sends_nothing(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
     # Given the sweep has already queued the reminder's job
     contact("c1")
     appointment("a1", APPOINTMENT)
@@ -86,7 +89,8 @@ def test_cancel_after_the_sweep_queued_the_job_still_sends_nothing(
 
 
 def test_worker_rechecks_the_appointment_and_expires_a_reminder_whose_appointment_started(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
     from conveyor.reminders import store
 
     # Given a queued reminder
@@ -105,8 +109,7 @@ def test_worker_rechecks_the_appointment_and_expires_a_reminder_whose_appointmen
     assert (expired["state"], expired["note"]) == ("expired", "the appointment had already started")
 
 
-def test_two_overlapping_sweeps_send_once(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any) -> None:
+def test_two_overlapping_sweeps_send_once(stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any) -> None:
     from conveyor.reminders import store
     from conveyor.reminders.sweep import fire
 
@@ -129,7 +132,8 @@ def test_two_overlapping_sweeps_send_once(
 
 
 def test_a_sweep_that_runs_twice_for_the_same_minute_sends_once(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any
+) -> None:
     contact("c1")
     appointment("a1", APPOINTMENT)
 
@@ -142,8 +146,8 @@ def test_a_sweep_that_runs_twice_for_the_same_minute_sends_once(
 
 
 def test_a_sweep_that_failed_after_creating_the_job_reuses_it_next_time(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from conveyor.reminders import store
 
     # Given a sweep that created the job but failed to mark the reminder queued (e.g. DynamoDB erred, or it died)
@@ -163,7 +167,8 @@ def test_a_sweep_that_failed_after_creating_the_job_reuses_it_next_time(
 
 
 def test_duplicate_sqs_delivery_sends_once(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
     # Given the sweep queued the reminder's job
     contact("c1")
     appointment("a1", APPOINTMENT)
@@ -173,8 +178,9 @@ def test_duplicate_sqs_delivery_sends_once(
     # When SQS delivers its message twice (at-least-once delivery)
     sqs = stack.client("sqs")
     queue = json.loads(stack.functions["WorkerFunction"].environment["QUEUES"])["reminders"]
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
-        {"tenant_id": "tenant-a", "job_id": job_id, "type": "notification.send"}))
+    sqs.send_message(
+        QueueUrl=queue, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id, "type": "notification.send"})
+    )
     delivered = stack.drain()
 
     # Then both copies were delivered to the worker, and one email went out
@@ -183,7 +189,8 @@ def test_duplicate_sqs_delivery_sends_once(
 
 
 def test_a_job_redelivered_after_a_crash_does_not_resend_a_channel_that_succeeded(
-        stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
     from conveyor.jobs.store import ACTIVE, _jobs
 
     # Given a reminder that was emailed, by a worker that then died before finishing the job
@@ -198,8 +205,9 @@ def test_a_job_redelivered_after_a_crash_does_not_resend_a_channel_that_succeede
     # When the message comes back and another worker claims the job
     sqs = stack.client("sqs")
     queue = json.loads(stack.functions["WorkerFunction"].environment["QUEUES"])["reminders"]
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(
-        {"tenant_id": "tenant-a", "job_id": job_id, "type": "notification.send"}))
+    sqs.send_message(
+        QueueUrl=queue, MessageBody=json.dumps({"tenant_id": "tenant-a", "job_id": job_id, "type": "notification.send"})
+    )
     stack.drain()
 
     # Then it finishes the job without sending again
@@ -208,13 +216,14 @@ def test_a_job_redelivered_after_a_crash_does_not_resend_a_channel_that_succeede
 
 
 def test_after_a_three_hour_outage_due_reminders_go_out_and_stale_ones_expire(
-        rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     # Given three appointments on one morning (2 h reminders at 09:00, 10:00 and 13:00 UTC)
     assert rapi.request("PUT", "/v1/reminder-policy", {"appointment_lead_times": ["PT2H"]}).status == 200
     contact("c1", timezone="UTC")
-    appointment("early", "2099-01-10T11:00:00Z")   # reminder 09:00, appointment 11:00
-    appointment("late", "2099-01-10T12:00:00Z")    # reminder 10:00, appointment 12:00
-    appointment("later", "2099-01-10T15:00:00Z")   # reminder 13:00
+    appointment("early", "2099-01-10T11:00:00Z")  # reminder 09:00, appointment 11:00
+    appointment("late", "2099-01-10T12:00:00Z")  # reminder 10:00, appointment 12:00
+    appointment("later", "2099-01-10T15:00:00Z")  # reminder 13:00
     sweep(datetime(2099, 1, 10, 8, 59, tzinfo=UTC))  # the last run before the scheduler stopped
 
     # When the scheduler comes back at 11:30 (no run from 09:00 to 11:29)
@@ -224,13 +233,16 @@ def test_after_a_three_hour_outage_due_reminders_go_out_and_stale_ones_expire(
     two_hours = {a: reminder(reminders_of(a), "PT2H") for a in ("early", "late", "later")}
     assert two_hours["late"]["state"] == "sent"
     assert (two_hours["early"]["state"], two_hours["early"]["note"]) == (
-        "expired", "the appointment had already started")
+        "expired",
+        "the appointment had already started",
+    )
     assert two_hours["later"]["state"] == "pending"
     assert len(outbox.emails) == 1
 
 
 def test_quiet_hours_set_after_planning_defer_the_reminder_at_the_sweep(
-        rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     # Given a reminder planned for 07:00 London time (06:00 UTC) before a 09:00 appointment
     assert rapi.request("PUT", "/v1/reminder-policy", {"appointment_lead_times": ["PT2H"]}).status == 200
     contact("c1")
@@ -249,7 +261,8 @@ def test_quiet_hours_set_after_planning_defer_the_reminder_at_the_sweep(
 
 # --- channels ----------------------------------------------------------------------------------------------
 def test_falls_back_to_the_next_channel_when_the_preferred_one_has_no_address(
-        contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     contact("c1", channels=["sms", "email"], phone=None)
     appointment("a1", APPOINTMENT)
 
@@ -257,12 +270,15 @@ def test_falls_back_to_the_next_channel_when_the_preferred_one_has_no_address(
 
     sent = reminder(reminders_of("a1"), "PT24H")
     assert [(a["channel"], a["status"], a["detail"]) for a in sent["attempts"]] == [
-        ("sms", "skipped", "no phone number"), ("email", "sent", None)]
+        ("sms", "skipped", "no phone number"),
+        ("email", "sent", None),
+    ]
     assert len(outbox.emails) == 1 and outbox.sms == []
 
 
 def test_falls_back_to_sms_when_email_fails_permanently(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     # Given SES refuses to send (the sender identity is no longer verified)
     contact("c1", channels=["email", "sms", "in_app"], phone="+447700900123")
     appointment("a1", APPOINTMENT)
@@ -281,7 +297,8 @@ def test_falls_back_to_sms_when_email_fails_permanently(
 
 
 def test_opted_out_channels_are_skipped(
-        contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     contact("c1", channels=["email", "sms"], opted_out=["email"])
     appointment("a1", APPOINTMENT)
 
@@ -290,11 +307,14 @@ def test_opted_out_channels_are_skipped(
     assert outbox.emails == [] and len(outbox.sms) == 1
     sent = reminder(reminders_of("a1"), "PT24H")
     assert [(a["channel"], a["status"], a["detail"]) for a in sent["attempts"]] == [
-        ("email", "skipped", "opted out"), ("sms", "sent", None)]
+        ("email", "skipped", "opted out"),
+        ("sms", "sent", None),
+    ]
 
 
 def test_a_contact_opted_out_of_everything_gets_nothing(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     contact("c1", channels=["email", "sms"], opted_out=["sms", "email"])
     appointment("a1", APPOINTMENT)
 
@@ -307,7 +327,8 @@ def test_a_contact_opted_out_of_everything_gets_nothing(
 
 
 def test_no_usable_channel_fails_the_reminder_and_its_job_with_the_reason(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     contact("c1", channels=["sms"], phone=None)
     appointment("a1", APPOINTMENT)
 
@@ -321,7 +342,8 @@ def test_no_usable_channel_fails_the_reminder_and_its_job_with_the_reason(
 
 
 def test_in_app_reminders_land_in_the_contacts_feed(
-        rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    rapi: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     # Given a contact who prefers in-app notifications
     contact("c1", channels=["in_app", "email"])
     appointment("a1", APPOINTMENT)
@@ -347,8 +369,14 @@ def test_in_app_reminders_land_in_the_contacts_feed(
 
 
 def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Any,
+    contact: Any,
+    appointment: Any,
+    reminders_of: Any,
+    sweep: Any,
+    outbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import time
 
     from botocore.awsrequest import AWSResponse
@@ -358,16 +386,26 @@ def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
 
     # Given SES throttles the first send (fault injected into the real client), and retries come back in ~1 s
     kind = registry.get("notification.send")
-    monkeypatch.setitem(registry._TYPES, "notification.send",
-                        registry.JobType(kind.name, kind.queue, kind.payload_model, kind.handler,
-                                         registry.RetryPolicy(max_attempts=5, base_seconds=1, cap_seconds=1)))
+    monkeypatch.setitem(
+        registry._TYPES,
+        "notification.send",
+        registry.JobType(
+            kind.name,
+            kind.queue,
+            kind.payload_model,
+            kind.handler,
+            registry.RetryPolicy(max_attempts=5, base_seconds=1, cap_seconds=1),
+        ),
+    )
     calls = {"n": 0}
 
     def throttle_once(**_: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
-            error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
-                     "ResponseMetadata": {"HTTPStatusCode": 429}}
+            error = {
+                "Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+                "ResponseMetadata": {"HTTPStatusCode": 429},
+            }
             return AWSResponse("https://email.local", 429, {}, None), error
         return None
 
@@ -391,7 +429,8 @@ def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
 
 
 def test_a_reminder_the_sweep_cannot_handle_does_not_hold_back_the_others(
-        contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
+) -> None:
     from conveyor.reminders import store
 
     # Given two due reminders, one of whose contact records is corrupt (a zone that does not exist)
@@ -412,8 +451,14 @@ def test_a_reminder_the_sweep_cannot_handle_does_not_hold_back_the_others(
 
 
 def test_on_the_last_attempt_a_throttled_channel_falls_back_to_the_next(
-        stack: Any, contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Any,
+    contact: Any,
+    appointment: Any,
+    reminders_of: Any,
+    sweep: Any,
+    outbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from botocore.awsrequest import AWSResponse
 
     from conveyor.aws import client
@@ -421,13 +466,17 @@ def test_on_the_last_attempt_a_throttled_channel_falls_back_to_the_next(
 
     # Given SES keeps throttling, and notification jobs get a single attempt
     kind = registry.get("notification.send")
-    monkeypatch.setitem(registry._TYPES, "notification.send",
-                        registry.JobType(kind.name, kind.queue, kind.payload_model, kind.handler,
-                                         registry.RetryPolicy(max_attempts=1)))
+    monkeypatch.setitem(
+        registry._TYPES,
+        "notification.send",
+        registry.JobType(kind.name, kind.queue, kind.payload_model, kind.handler, registry.RetryPolicy(max_attempts=1)),
+    )
 
     def throttle(**_: Any) -> Any:
-        error = {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
-                 "ResponseMetadata": {"HTTPStatusCode": 429}}
+        error = {
+            "Error": {"Code": "TooManyRequestsException", "Message": "slow down"},
+            "ResponseMetadata": {"HTTPStatusCode": 429},
+        }
         return AWSResponse("https://email.local", 429, {}, None), error
 
     client("sesv2").meta.events.register("before-call.sesv2.SendEmail", throttle)

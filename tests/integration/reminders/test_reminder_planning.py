@@ -13,7 +13,8 @@ def pending(reminders: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_default_lead_times_make_two_reminders_at_exact_utc_instants_across_a_dst_change(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given a London contact and an appointment the morning after the clocks go forward
     contact("c1", timezone="Europe/London")
 
@@ -26,12 +27,15 @@ def test_default_lead_times_make_two_reminders_at_exact_utc_instants_across_a_ds
     # And there are two reminders: exactly 24 h before (08:00 GMT on Saturday) and 2 h before (07:00 BST)
     reminders = reminders_of("a1")
     assert [(r["lead_time"], r["remind_at"]) for r in reminders] == [
-        ("PT24H", "2099-03-28T08:00:00Z"), ("PT2H", "2099-03-29T06:00:00Z")]
+        ("PT24H", "2099-03-28T08:00:00Z"),
+        ("PT2H", "2099-03-29T06:00:00Z"),
+    ]
     assert {r["state"] for r in reminders} == {"pending"}
 
 
 def test_a_day_lead_time_is_a_calendar_day_in_the_contacts_zone(
-        rapi: Any, contact: Any, appointment: Any, reminders_of: Any) -> None:
+    rapi: Any, contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given a policy that reminds one calendar day before (P1D) and 90 minutes before
     assert rapi.request("PUT", "/v1/reminder-policy", {"appointment_lead_times": ["P1D", "PT90M"]}).status == 200
     contact("c1", timezone="Europe/London")
@@ -42,11 +46,14 @@ def test_a_day_lead_time_is_a_calendar_day_in_the_contacts_zone(
     # Then the day-before reminder is at 09:00 local on Saturday (09:00 GMT: only 23 hours earlier)
     reminders = reminders_of("a1")
     assert [(r["lead_time"], r["remind_at"]) for r in reminders] == [
-        ("P1D", "2099-03-28T09:00:00Z"), ("PT90M", "2099-03-29T06:30:00Z")]
+        ("P1D", "2099-03-28T09:00:00Z"),
+        ("PT90M", "2099-03-29T06:30:00Z"),
+    ]
 
 
 def test_new_york_contact_gets_reminders_in_utc_across_the_us_change(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given a New York contact (EST -> EDT on 2099-03-08 at 07:00 UTC)
     contact("c1", timezone="America/New_York")
 
@@ -58,7 +65,8 @@ def test_new_york_contact_gets_reminders_in_utc_across_the_us_change(
 
 
 def test_reschedule_cancels_the_old_reminders_and_plans_new_ones(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given an appointment with its two reminders
     contact("c1")
     first = appointment("a1", "2099-06-10T10:00:00+01:00")
@@ -76,7 +84,8 @@ def test_reschedule_cancels_the_old_reminders_and_plans_new_ones(
 
 
 def test_an_edit_that_does_not_move_the_time_keeps_the_reminders(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     contact("c1")
     first = appointment("a1", "2099-06-10T10:00:00+01:00")
 
@@ -108,7 +117,8 @@ def test_lead_times_already_past_at_booking_are_not_planned(contact: Any, appoin
 
 
 def test_quiet_hours_move_a_reminder_to_their_end_when_that_is_before_the_appointment(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given a contact who wants nothing between 21:00 and 08:00 London time
     contact("c1", quiet_hours={"start": "21:00", "end": "08:00"})
 
@@ -122,7 +132,8 @@ def test_quiet_hours_move_a_reminder_to_their_end_when_that_is_before_the_appoin
 
 
 def test_quiet_hours_ending_after_the_appointment_do_not_hold_the_reminder_back(
-        contact: Any, appointment: Any, reminders_of: Any) -> None:
+    contact: Any, appointment: Any, reminders_of: Any
+) -> None:
     # Given quiet hours until 08:00 and an appointment at 07:30: the end of the quiet period is too late
     contact("c1", quiet_hours={"start": "21:00", "end": "08:00"})
     appointment("a1", "2099-06-10T07:30:00+01:00")

@@ -17,7 +17,12 @@ def test_openapi_and_the_template_list_the_same_routes(stack: Any) -> None:
 
     # Then every documented route is deployed (and the reminders ones are all there)
     assert documented <= declared, documented - declared
-    reminder_prefixes = ("/v1/contacts", "/v1/appointments", "/v1/medication-schedules", "/v1/reminder",
-                         "/v1/notifications")
+    reminder_prefixes = (
+        "/v1/contacts",
+        "/v1/appointments",
+        "/v1/medication-schedules",
+        "/v1/reminder",
+        "/v1/notifications",
+    )
     reminders = {r for r in documented if r[1].startswith(reminder_prefixes)}
     assert len(reminders) == 14

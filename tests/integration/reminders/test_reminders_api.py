@@ -50,33 +50,47 @@ def test_a_contact_is_created_then_replaced(rapi: Any) -> None:
 
 def test_invalid_appointments_are_422(rapi: Any, contact: Any, subtests: Any) -> None:
     contact("c1")
-    for change, field in [({"starts_at": "2099-06-10T10:00:00"}, "body.starts_at"),  # no offset: ambiguous
-                          ({"status": "maybe"}, "body.status"),
-                          ({"contact_id": "has#hash"}, "body.contact_id")]:
+    for change, field in [
+        ({"starts_at": "2099-06-10T10:00:00"}, "body.starts_at"),  # no offset: ambiguous
+        ({"status": "maybe"}, "body.status"),
+        ({"contact_id": "has#hash"}, "body.contact_id"),
+    ]:
         with subtests.test(msg=str(change)):
-            response = rapi.request("PUT", "/v1/appointments/a1", {
-                "contact_id": "c1", "subject_name": "Rex", "starts_at": APPOINTMENT, **change})
+            response = rapi.request(
+                "PUT",
+                "/v1/appointments/a1",
+                {"contact_id": "c1", "subject_name": "Rex", "starts_at": APPOINTMENT, **change},
+            )
             assert response.status == 422 and field in fields(response)
 
 
 def test_invalid_medication_schedules_are_422(rapi: Any, contact: Any, subtests: Any) -> None:
     contact("c1")
-    for change in [{"times_of_day": ["08:00"], "every_hours": 8}, {}, {"times_of_day": ["8am"]},
-                   {"times_of_day": ["08:00"], "end_date": "2099-01-01"}]:
+    for change in [
+        {"times_of_day": ["08:00"], "every_hours": 8},
+        {},
+        {"times_of_day": ["8am"]},
+        {"times_of_day": ["08:00"], "end_date": "2099-01-01"},
+    ]:
         with subtests.test(msg=str(change)):
-            response = rapi.request("PUT", "/v1/medication-schedules/m1", {
-                "contact_id": "c1", "medication": "A", "dose": "1", "start_date": "2099-02-01", **change})
+            response = rapi.request(
+                "PUT",
+                "/v1/medication-schedules/m1",
+                {"contact_id": "c1", "medication": "A", "dose": "1", "start_date": "2099-02-01", **change},
+            )
             assert response.status == 422
 
 
 def test_invalid_policies_are_422(rapi: Any, subtests: Any) -> None:
-    for policy, field in [({"appointment_lead_times": ["24h"]}, "body.appointment_lead_times"),
-                          ({"appointment_lead_times": ["P90D"]}, "body.appointment_lead_times"),
-                          ({"appointment_lead_times": []}, "body.appointment_lead_times"),
-                          ({"templates": {"appointment": "nope"}}, "body.templates.appointment"),
-                          # renders only with a report_name, which an appointment reminder does not have
-                          ({"templates": {"appointment": "report-ready"}}, "body.templates.appointment"),
-                          ({"templates": {"medication": "appointment-reminder"}}, "body.templates.medication")]:
+    for policy, field in [
+        ({"appointment_lead_times": ["24h"]}, "body.appointment_lead_times"),
+        ({"appointment_lead_times": ["P90D"]}, "body.appointment_lead_times"),
+        ({"appointment_lead_times": []}, "body.appointment_lead_times"),
+        ({"templates": {"appointment": "nope"}}, "body.templates.appointment"),
+        # renders only with a report_name, which an appointment reminder does not have
+        ({"templates": {"appointment": "report-ready"}}, "body.templates.appointment"),
+        ({"templates": {"medication": "appointment-reminder"}}, "body.templates.medication"),
+    ]:
         with subtests.test(msg=str(policy)):
             response = rapi.request("PUT", "/v1/reminder-policy", policy)
             assert response.status == 422 and field in fields(response)
@@ -85,7 +99,8 @@ def test_invalid_policies_are_422(rapi: Any, subtests: Any) -> None:
 def test_the_policy_has_defaults_until_set(rapi: Any) -> None:
     assert rapi.get("/v1/reminder-policy").json() == {
         "appointment_lead_times": ["PT24H", "PT2H"],
-        "templates": {"appointment": "appointment-reminder", "medication": "medication-reminder"}}
+        "templates": {"appointment": "appointment-reminder", "medication": "medication-reminder"},
+    }
     rapi.request("PUT", "/v1/reminder-policy", {"appointment_lead_times": ["P2D", "PT1H"]})
     assert rapi.get("/v1/reminder-policy").json()["appointment_lead_times"] == ["P2D", "PT1H"]
 
@@ -95,17 +110,29 @@ def test_another_tenants_ids_are_404(rapi: Any, other_tenant: Any, contact: Any,
     # Given tenant-a's contact, appointment and schedule
     contact("c1")
     appointment("a1", APPOINTMENT)
-    rapi.request("PUT", "/v1/medication-schedules/m1", {"contact_id": "c1", "medication": "A", "dose": "1",
-                                              "times_of_day": ["08:00"], "start_date": "2099-01-01"})
+    rapi.request(
+        "PUT",
+        "/v1/medication-schedules/m1",
+        {"contact_id": "c1", "medication": "A", "dose": "1", "times_of_day": ["08:00"], "start_date": "2099-01-01"},
+    )
 
     # Then tenant-b cannot see or use any of them
-    for path in ("/v1/contacts/c1", "/v1/appointments/a1", "/v1/appointments/a1/reminders",
-                 "/v1/medication-schedules/m1", "/v1/contacts/c1/notifications"):
+    for path in (
+        "/v1/contacts/c1",
+        "/v1/appointments/a1",
+        "/v1/appointments/a1/reminders",
+        "/v1/medication-schedules/m1",
+        "/v1/contacts/c1/notifications",
+    ):
         response = other_tenant.get(path)
         assert (path, response.status, response.json()["error"]["code"]) == (path, 404, "not_found")
     assert other_tenant.request("DELETE", "/v1/medication-schedules/m1").status == 404
-    assert other_tenant.request("PUT", "/v1/appointments/a9", {"contact_id": "c1", "subject_name": "Rex",
-                                                     "starts_at": APPOINTMENT}).status == 404
+    assert (
+        other_tenant.request(
+            "PUT", "/v1/appointments/a9", {"contact_id": "c1", "subject_name": "Rex", "starts_at": APPOINTMENT}
+        ).status
+        == 404
+    )
     assert other_tenant.post("/v1/notifications", {"contact_id": "c1", "subject": "Hi", "text": "x"}).status == 404
     assert other_tenant.get("/v1/reminders").json()["items"] == []
     # And tenant-a still has its own
@@ -132,7 +159,9 @@ def test_reminders_list_by_time_window_and_state_with_pages(rapi: Any, contact: 
 
     window = rapi.get("/v1/reminders?from=2099-06-09T12:00:00Z&to=2099-06-11T23:00:00Z").json()
     assert [(r["appointment_id"], r["remind_at"]) for r in window["items"]] == [
-        ("a1", "2099-06-10T07:00:00Z"), ("a2", "2099-06-11T09:00:00Z")]
+        ("a1", "2099-06-10T07:00:00Z"),
+        ("a2", "2099-06-11T09:00:00Z"),
+    ]
     assert [r["appointment_id"] for r in rapi.get("/v1/reminders?state=pending").json()["items"]] == ["a1", "a1"]
 
     first = rapi.get("/v1/reminders?limit=3").json()
@@ -147,8 +176,9 @@ def test_reminders_list_by_time_window_and_state_with_pages(rapi: Any, contact: 
 def test_send_now_goes_over_the_preferred_channel(stack: Any, rapi: Any, contact: Any, outbox: Any) -> None:
     contact("c1", channels=["sms", "email"])
 
-    accepted = rapi.post("/v1/notifications", {"contact_id": "c1", "subject": "Clinic closed",
-                                               "text": "We are closed on Friday."})
+    accepted = rapi.post(
+        "/v1/notifications", {"contact_id": "c1", "subject": "Clinic closed", "text": "We are closed on Friday."}
+    )
     stack.drain()
 
     assert accepted.status == 202
@@ -163,8 +193,9 @@ def test_send_now_goes_over_the_preferred_channel(stack: Any, rapi: Any, contact
 def test_send_now_with_a_template_renders_it_for_the_contact(stack: Any, rapi: Any, contact: Any, outbox: Any) -> None:
     contact("c1", name="Ada", channels=["email"])
 
-    rapi.post("/v1/notifications", {"contact_id": "c1", "template": "welcome",
-                                    "context": {"practice_name": "Purple Cross"}})
+    rapi.post(
+        "/v1/notifications", {"contact_id": "c1", "template": "welcome", "context": {"practice_name": "Purple Cross"}}
+    )
     stack.drain()
 
     [email] = outbox.emails
@@ -186,10 +217,12 @@ def test_send_now_is_idempotent_with_a_key(stack: Any, rapi: Any, contact: Any, 
 
 def test_send_now_rejects_bad_requests(rapi: Any, contact: Any, subtests: Any) -> None:
     contact("c1")
-    for body, status in [({"contact_id": "nobody", "subject": "Hi", "text": "x"}, 404),
-                         ({"contact_id": "c1"}, 422),
-                         ({"contact_id": "c1", "subject": "Hi"}, 422),
-                         ({"contact_id": "c1", "template": "no-such-template"}, 422)]:
+    for body, status in [
+        ({"contact_id": "nobody", "subject": "Hi", "text": "x"}, 404),
+        ({"contact_id": "c1"}, 422),
+        ({"contact_id": "c1", "subject": "Hi"}, 422),
+        ({"contact_id": "c1", "template": "no-such-template"}, 422),
+    ]:
         with subtests.test(msg=str(body)):
             assert rapi.post("/v1/notifications", body).status == status
 

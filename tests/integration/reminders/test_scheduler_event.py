@@ -12,7 +12,8 @@ SAMPLE = Path(__file__).resolve().parents[3] / "events" / "scheduler-minute.json
 
 
 def test_the_minute_event_sends_a_reminder_that_just_became_due(
-        stack: Any, rapi: Any, contact: Any, appointment: Any, reminders_of: Any, outbox: Any) -> None:
+    stack: Any, rapi: Any, contact: Any, appointment: Any, reminders_of: Any, outbox: Any
+) -> None:
     # Given a reminder due in about a second: an appointment 2 h from now, reminded 2 h before
     rapi.request("PUT", "/v1/reminder-policy", {"appointment_lead_times": ["PT2H"]})
     contact("c1", email="ada@example.com", channels=["email"])

@@ -22,13 +22,15 @@ def readiness() -> Readiness:
     dead_letters: dict[str, int] = {}
     checks = {"dynamodb": _timed(_dynamodb), "sqs": _timed(lambda: dead_letters.update(_sqs()))}
     failing = sorted(name for name, check in checks.items() if not check.ok)
-    return Readiness(status="unavailable" if failing else "ready", failing=failing, checks=checks,
-                     dead_letters=dead_letters)
+    return Readiness(
+        status="unavailable" if failing else "ready", failing=failing, checks=checks, dead_letters=dead_letters
+    )
 
 
 def _dynamodb() -> None:
-    probe_client("dynamodb").get_item(TableName=get_settings().jobs_table, Key=PROBE_KEY,
-                                      ProjectionExpression="tenant_id")
+    probe_client("dynamodb").get_item(
+        TableName=get_settings().jobs_table, Key=PROBE_KEY, ProjectionExpression="tenant_id"
+    )
 
 
 def _sqs() -> dict[str, int]:

@@ -19,7 +19,8 @@ class Messages(BaseModel):
 class DeadLetters(BaseModel):
     depth: int = Field(description="Messages in the queue's dead-letter queue (all tenants).")
     oldest_age_seconds: int | None = Field(
-        default=None, description="Age of the oldest of up to 10 sampled DLQ messages, since first sent.")
+        default=None, description="Age of the oldest of up to 10 sampled DLQ messages, since first sent."
+    )
 
 
 class JobCounts(BaseModel):
@@ -39,8 +40,10 @@ class QueueStatus(BaseModel):
 
 class CountWindow(BaseModel):
     since: datetime = Field(description="Jobs created at or after this instant are counted.")
-    complete: bool = Field(description="False when the window held more jobs than one call counts; the counts "
-                                       "then cover the newest jobs from `since` on.")
+    complete: bool = Field(
+        description="False when the window held more jobs than one call counts; the counts "
+        "then cover the newest jobs from `since` on."
+    )
     counted: int
 
 
@@ -88,8 +91,9 @@ class RedriveResult(BaseModel):
     remaining: int = Field(description="Approximate DLQ depth afterwards (all tenants).")
     done: bool = Field(description="Nothing of yours was left to move when the call stopped; if false, call again.")
     method: Literal["receive_send_delete", "move_task"]
-    task_handle: str | None = Field(default=None, description="With method=move_task: SQS moves the messages "
-                                                              "asynchronously (ListMessageMoveTasks).")
+    task_handle: str | None = Field(
+        default=None, description="With method=move_task: SQS moves the messages asynchronously (ListMessageMoveTasks)."
+    )
 
 
 class PauseResult(BaseModel):

@@ -17,8 +17,12 @@ from conveyor.aws import client, error_code
 from conveyor.settings import get_settings
 
 HOLD_SECONDS = 30  # how long received DLQ messages stay invisible while an operation looks at them
-RECEIVE = {"MaxNumberOfMessages": 10, "WaitTimeSeconds": 0, "MessageAttributeNames": ["All"],
-           "MessageSystemAttributeNames": ["SentTimestamp", "ApproximateReceiveCount"]}
+RECEIVE = {
+    "MaxNumberOfMessages": 10,
+    "WaitTimeSeconds": 0,
+    "MessageAttributeNames": ["All"],
+    "MessageSystemAttributeNames": ["SentTimestamp", "ApproximateReceiveCount"],
+}
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,11 @@ def queue_ref(family: str, sqs: Any = None) -> QueueRef:
 
 
 def depths(url: str, sqs: Any = None) -> dict[str, int]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-             "ApproximateNumberOfMessagesDelayed"]
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
     attributes = (sqs or client("sqs")).get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return {name: int(attributes.get(name, 0)) for name in names}
 
@@ -106,15 +113,18 @@ class _Held:
     handles: dict[str, str] = field(default_factory=dict)  # message id -> receipt handle
 
     def release(self) -> None:
-        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                   for i, handle in enumerate(self.handles.values())]
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+            for i, handle in enumerate(self.handles.values())
+        ]
         for start in range(0, len(entries), 10):
-            client("sqs").change_message_visibility_batch(QueueUrl=self.url, Entries=entries[start:start + 10])
+            client("sqs").change_message_visibility_batch(QueueUrl=self.url, Entries=entries[start : start + 10])
         self.handles.clear()
 
 
-def peek(url: str, wanted: Callable[[Message], bool], limit: int, *,
-         max_receives: int = 10) -> tuple[list[Message], int]:
+def peek(
+    url: str, wanted: Callable[[Message], bool], limit: int, *, max_receives: int = 10
+) -> tuple[list[Message], int]:
     """Up to `limit` messages `wanted` accepts, without consuming any: every message received is made visible
     again before returning. Returns (messages, how many were looked at)."""
     held = _Held(url)
@@ -143,8 +153,15 @@ class Moved:
     exhausted: bool = False  # the DLQ had nothing more to look at when the operation stopped
 
 
-def move(source_url: str, target_url: str, wanted: Callable[[Message], bool], limit: int, *,
-         seconds: float = 5.0, max_receives: int = 50) -> Moved:
+def move(
+    source_url: str,
+    target_url: str,
+    wanted: Callable[[Message], bool],
+    limit: int,
+    *,
+    seconds: float = 5.0,
+    max_receives: int = 50,
+) -> Moved:
     """Move up to `limit` accepted messages from `source_url` to `target_url`: send, then delete (a failure in
     between leaves a duplicate, never a loss; the worker's claim makes duplicates harmless). Messages not
     accepted are made visible again at the end. Bounded by `limit`, receives and wall-clock `seconds`."""
@@ -177,8 +194,10 @@ def move(source_url: str, target_url: str, wanted: Callable[[Message], bool], li
                     held.handles[message.raw["MessageId"]] = message.raw["ReceiptHandle"]
             done = [chosen[i] for i in sorted(ok)]
             if done:
-                sqs.delete_message_batch(QueueUrl=source_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": m.raw["ReceiptHandle"]} for i, m in enumerate(done)])
+                sqs.delete_message_batch(
+                    QueueUrl=source_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m.raw["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
             result.moved += len(done)
     finally:
         held.release()

@@ -30,8 +30,11 @@ def list_queues() -> QueuesOverview:
     return service.overview(principal(router))
 
 
-@router.get("/queues/<name>/dead-letters", middlewares=[ADMIN],
-            summary="Peek at a queue's dead letters (yours; nothing is consumed)")
+@router.get(
+    "/queues/<name>/dead-letters",
+    middlewares=[ADMIN],
+    summary="Peek at a queue's dead letters (yours; nothing is consumed)",
+)
 def dead_letters(
     name: QueueName,
     limit: Annotated[int, Query(ge=1, le=service.PEEK_LIMIT)] = 10,
@@ -67,5 +70,4 @@ def delete_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BulkResult:
-    return service.delete_finished(principal(router).tenant_id, state=state, before=before, limit=limit,
-                                   cursor=cursor)
+    return service.delete_finished(principal(router).tenant_id, state=state, before=before, limit=limit, cursor=cursor)

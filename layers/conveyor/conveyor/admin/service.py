@@ -51,8 +51,9 @@ def _family(name: str) -> str:
 
 def _platform(caller: Principal, what: str) -> None:
     if PLATFORM not in caller.scopes:
-        raise Forbidden(f"{what} acts on every tenant and needs the {PLATFORM!r} scope",
-                        details={"required_scope": PLATFORM})
+        raise Forbidden(
+            f"{what} acts on every tenant and needs the {PLATFORM!r} scope", details={"required_scope": PLATFORM}
+        )
 
 
 def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], bool]:
@@ -74,17 +75,25 @@ def overview(caller: Principal, now: datetime | None = None) -> QueuesOverview:
         depth = queues.depths(ref.url)
         dlq_depth = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"] if ref.dlq_url else 0
         state = states.get(ref.arn)
-        statuses.append(QueueStatus(
-            name=family,
-            messages=Messages(visible=depth["ApproximateNumberOfMessages"],
-                              in_flight=depth["ApproximateNumberOfMessagesNotVisible"],
-                              delayed=depth["ApproximateNumberOfMessagesDelayed"]),
-            dead_letters=DeadLetters(depth=dlq_depth, oldest_age_seconds=(
-                queues.oldest_age_seconds(ref.dlq_url, now) if ref.dlq_url and dlq_depth else None)),
-            paused=(state in queues.PAUSED_STATES) if state else None,
-            mapping_state=state,
-            jobs=counts.get(family) or _no_jobs(),
-        ))
+        statuses.append(
+            QueueStatus(
+                name=family,
+                messages=Messages(
+                    visible=depth["ApproximateNumberOfMessages"],
+                    in_flight=depth["ApproximateNumberOfMessagesNotVisible"],
+                    delayed=depth["ApproximateNumberOfMessagesDelayed"],
+                ),
+                dead_letters=DeadLetters(
+                    depth=dlq_depth,
+                    oldest_age_seconds=(
+                        queues.oldest_age_seconds(ref.dlq_url, now) if ref.dlq_url and dlq_depth else None
+                    ),
+                ),
+                paused=(state in queues.PAUSED_STATES) if state else None,
+                mapping_state=state,
+                jobs=counts.get(family) or _no_jobs(),
+            )
+        )
     return QueuesOverview(queues=statuses, jobs_window=window)
 
 
@@ -103,8 +112,13 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
     recent: dict[str, Counter[str]] = defaultdict(Counter)
     counted, after, oldest = 0, None, since
     while True:
-        items, after, _ = store.walk(tenant_id, created_from=since, after=after, max_examined=COUNT_PAGE,
-                                     attributes=["tenant_id", "sk", "state", "queue", "finished_at", "expires_at"])
+        items, after, _ = store.walk(
+            tenant_id,
+            created_from=since,
+            after=after,
+            max_examined=COUNT_PAGE,
+            attributes=["tenant_id", "sk", "state", "queue", "finished_at", "expires_at"],
+        )
         for job in items:
             by_state[job.queue][job.state] += 1
             if job.state in (COMPLETED, FAILED) and job.finished_at and job.finished_at >= hour_ago:
@@ -116,8 +130,11 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
     if not complete and after:
         oldest = datetime.fromtimestamp(_ulid_ms(after) / 1000, now.tzinfo)
     counts = {
-        family: JobCounts(by_state={s: by_state[family][s] for s in STATES},
-                          completed_last_hour=recent[family][COMPLETED], failed_last_hour=recent[family][FAILED])
+        family: JobCounts(
+            by_state={s: by_state[family][s] for s in STATES},
+            completed_last_hour=recent[family][COMPLETED],
+            failed_last_hour=recent[family][FAILED],
+        )
         for family in by_state
     }
     return counts, CountWindow(since=oldest, complete=complete, counted=counted)
@@ -126,7 +143,7 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
 def _ulid_ms(job_id: str) -> int:
     alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
     value = 0
-    for char in job_id[len(store.JOB_PREFIX):][:10]:
+    for char in job_id[len(store.JOB_PREFIX) :][:10]:
         value = value * 32 + alphabet.index(char)
     return value
 
@@ -140,11 +157,18 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     letters = []
     for message in found:
         job = _job(message.tenant_id, message.job_id) if message.tenant_id == caller.tenant_id else None
-        letters.append(DeadLetter(
-            message_id=message.raw["MessageId"], job_id=message.job_id, tenant_id=message.tenant_id,
-            type=message.job_type, sent_at=message.sent_at, receive_count=message.receive_count,
-            body=message.raw.get("Body") if message.job_id is None else None, job=job,
-        ))
+        letters.append(
+            DeadLetter(
+                message_id=message.raw["MessageId"],
+                job_id=message.job_id,
+                tenant_id=message.tenant_id,
+                type=message.job_type,
+                sent_at=message.sent_at,
+                receive_count=message.receive_count,
+                body=message.raw.get("Body") if message.job_id is None else None,
+                job=job,
+            )
+        )
     depth = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
     return DeadLetterPage(queue=name, messages=letters, examined=examined, depth=depth)
 
@@ -153,8 +177,12 @@ def _job(tenant_id: str | None, job_id: str | None) -> JobSummary | None:
     record = store.get(tenant_id, job_id) if tenant_id and job_id else None
     if record is None:
         return None
-    return JobSummary(state=record.state, attempts=int(record.attempts), max_attempts=int(record.max_attempts),
-                      error=JobError(**record.error.as_dict()) if record.error else None)
+    return JobSummary(
+        state=record.state,
+        attempts=int(record.attempts),
+        max_attempts=int(record.max_attempts),
+        error=JobError(**record.error.as_dict()) if record.error else None,
+    )
 
 
 def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveResult:
@@ -168,14 +196,23 @@ def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveRes
         if handle is not None:
             remaining = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
             logger.info("DLQ move task started", extra={"queue": name, "task": handle})
-            return RedriveResult(queue=name, moved=0, examined=0, remaining=remaining, done=False,
-                                 method="move_task", task_handle=handle)
+            return RedriveResult(
+                queue=name, moved=0, examined=0, remaining=remaining, done=False, method="move_task", task_handle=handle
+            )
     moved = queues.move(ref.dlq_url, ref.url, wanted, request.max or DEFAULT_REDRIVE)
     remaining = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"]
-    logger.info("redrove dead letters", extra={"queue": name, "moved": moved.moved, "examined": moved.examined,
-                                               "all_tenants": request.all_tenants})
-    return RedriveResult(queue=name, moved=moved.moved, examined=moved.examined, remaining=remaining,
-                         done=moved.exhausted, method="receive_send_delete")
+    logger.info(
+        "redrove dead letters",
+        extra={"queue": name, "moved": moved.moved, "examined": moved.examined, "all_tenants": request.all_tenants},
+    )
+    return RedriveResult(
+        queue=name,
+        moved=moved.moved,
+        examined=moved.examined,
+        remaining=remaining,
+        done=moved.exhausted,
+        method="receive_send_delete",
+    )
 
 
 def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
@@ -194,8 +231,9 @@ def retry_failed(tenant_id: str, request: RetryFailedRequest) -> BulkResult:
     condition = model.state == FAILED
     if request.type:
         condition &= model.type == request.type
-    return _bulk(tenant_id, condition, store.requeue, limit=request.limit, cursor=request.cursor,
-                 created_from=request.since)
+    return _bulk(
+        tenant_id, condition, store.requeue, limit=request.limit, cursor=request.cursor, created_from=request.since
+    )
 
 
 def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkResult:
@@ -206,20 +244,35 @@ def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int,
     return _bulk(tenant_id, condition, store.delete_finished, limit=limit, cursor=cursor, created_before=before)
 
 
-def _bulk(tenant_id: str, condition: Any, action: Callable[[JobRecord], bool], *, limit: int, cursor: str | None,
-          created_from: datetime | None = None, created_before: datetime | None = None) -> BulkResult:
+def _bulk(
+    tenant_id: str,
+    condition: Any,
+    action: Callable[[JobRecord], bool],
+    *,
+    limit: int,
+    cursor: str | None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+) -> BulkResult:
     """Apply `action` to the tenant's jobs matching `condition`, newest first, at most `limit` changes and
     MAX_EXAMINED jobs read per call; the cursor resumes exactly after the last job this call handled."""
     after = decode_cursor(cursor)
     changed = skipped = examined = 0
     while True:
-        items, last, scanned = store.walk(tenant_id, created_from=created_from, created_before=created_before,
-                                          after=after, condition=condition, max_examined=BULK_PAGE)
+        items, last, scanned = store.walk(
+            tenant_id,
+            created_from=created_from,
+            created_before=created_before,
+            after=after,
+            condition=condition,
+            max_examined=BULK_PAGE,
+        )
         examined += scanned
         for index, job in enumerate(items):
             if changed + skipped >= limit:
-                return BulkResult(changed=changed, skipped=skipped, examined=examined,
-                                  next_cursor=encode_cursor(items[index - 1].id))
+                return BulkResult(
+                    changed=changed, skipped=skipped, examined=examined, next_cursor=encode_cursor(items[index - 1].id)
+                )
             if action(job):
                 changed += 1
             else:

@@ -56,8 +56,9 @@ def health() -> dict[str, str]:
 def ready() -> Response[Readiness]:
     """DynamoDB and SQS answer (503 naming the failing check otherwise); DLQ depths for the record."""
     report = readiness.readiness()
-    return Response(status_code=503 if report.failing else 200, content_type=content_types.APPLICATION_JSON,
-                    body=report)
+    return Response(
+        status_code=503 if report.failing else 200, content_type=content_types.APPLICATION_JSON, body=report
+    )
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

@@ -24,8 +24,9 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps({"error": error}, default=str))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"error": error}, default=str)
+    )
 
 
 def from_exception(exc: errors.ConveyorError) -> Response:
@@ -42,5 +43,9 @@ def from_validation(problems: list[dict[str, Any]]) -> Response:
 
 def as_proxy_result(response: Response) -> dict[str, Any]:
     """An HTTP API (payload 2.0) result, for answers given before the resolver routes the request."""
-    return {"statusCode": response.status_code, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": response.body, "isBase64Encoded": False}
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }

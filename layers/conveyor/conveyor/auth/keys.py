@@ -74,14 +74,20 @@ def _random(length: int) -> str:
 
 
 def key_id_of(key: str) -> str | None:
-    body = key[len(PREFIX):] if key.startswith(PREFIX) else ""
+    body = key[len(PREFIX) :] if key.startswith(PREFIX) else ""
     if len(body) != KEY_ID_LENGTH + SECRET_LENGTH or not all(c in _ALPHABET for c in body):
         return None
     return body[:KEY_ID_LENGTH]
 
 
-def create(tenant_id: str, scopes: set[str], *, name: str | None = None, expires_in_days: int | None = None,
-           table: str | None = None) -> tuple[str, ApiKeyRecord]:
+def create(
+    tenant_id: str,
+    scopes: set[str],
+    *,
+    name: str | None = None,
+    expires_in_days: int | None = None,
+    table: str | None = None,
+) -> tuple[str, ApiKeyRecord]:
     """Mint a key. The plaintext is returned once and never stored."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
@@ -90,7 +96,12 @@ def create(tenant_id: str, scopes: set[str], *, name: str | None = None, expires
     key = PREFIX + key_id + _random(SECRET_LENGTH)
     now = datetime.now(UTC)
     record = _keys(table)(
-        key_id, key_hash=_digest(key), tenant_id=tenant_id, scopes=set(scopes), name=name, created_at=now,
+        key_id,
+        key_hash=_digest(key),
+        tenant_id=tenant_id,
+        scopes=set(scopes),
+        name=name,
+        created_at=now,
         expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days else None,
     )
     record.save(condition=ApiKeyRecord.key_id.does_not_exist())

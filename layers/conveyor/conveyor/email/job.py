@@ -14,8 +14,15 @@ from conveyor.settings import get_settings
 
 MAX_RECIPIENTS = 50  # SES's limit per message, To + Cc + Bcc together
 TRANSIENT_SES_CODES = frozenset(
-    {"TooManyRequestsException", "LimitExceededException", "ThrottlingException", "Throttling",
-     "InternalFailure", "ServiceUnavailable", "InternalServiceError"}
+    {
+        "TooManyRequestsException",
+        "LimitExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InternalServiceError",
+    }
 )
 
 
@@ -66,15 +73,29 @@ def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
     else:
         subject, text, html = payload.subject, payload.text, payload.html
     message_id = send_via_ses(
-        to=payload.to, cc=payload.cc, bcc=payload.bcc, reply_to=payload.reply_to, subject=subject or "",
-        text=text, html=html, job=job,
+        to=payload.to,
+        cc=payload.cc,
+        bcc=payload.bcc,
+        reply_to=payload.reply_to,
+        subject=subject or "",
+        text=text,
+        html=html,
+        job=job,
     )
     return {"message_id": message_id}
 
 
-def send_via_ses(*, to: list[str], subject: str, text: str | None, html: str | None, job: JobContext,
-                 cc: list[str] | None = None, bcc: list[str] | None = None,
-                 reply_to: list[str] | None = None) -> str:
+def send_via_ses(
+    *,
+    to: list[str],
+    subject: str,
+    text: str | None,
+    html: str | None,
+    job: JobContext,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+    reply_to: list[str] | None = None,
+) -> str:
     """One SES v2 send on behalf of a job (tagged with its id and tenant); returns SES's message id.
 
     Raises TransientError for throttling and 5xx (worth retrying), PermanentError for everything else.

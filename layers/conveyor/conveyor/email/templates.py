@@ -58,5 +58,6 @@ def render(name: str, context: dict[str, Any]) -> RenderedEmail:
 
     subject = (part("subject.txt") or "").strip()
     sms = part("sms.txt")
-    return RenderedEmail(subject=subject, text=part("body.txt"), html=part("body.html"),
-                         sms=sms.strip() if sms else None)
+    return RenderedEmail(
+        subject=subject, text=part("body.txt"), html=part("body.html"), sms=sms.strip() if sms else None
+    )

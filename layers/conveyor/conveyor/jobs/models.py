@@ -65,10 +65,20 @@ class Job(BaseModel):
     @classmethod
     def of(cls, record: JobRecord) -> Job:
         return cls(
-            id=record.id, type=record.type, queue=record.queue, state=record.state, payload=record.payload or {},
-            attempts=int(record.attempts), max_attempts=int(record.max_attempts), progress=int(record.progress),
-            result=record.result, error=record.error.as_dict() if record.error else None, run_at=record.run_at,
-            created_at=record.created_at, updated_at=record.updated_at, started_at=record.started_at,
+            id=record.id,
+            type=record.type,
+            queue=record.queue,
+            state=record.state,
+            payload=record.payload or {},
+            attempts=int(record.attempts),
+            max_attempts=int(record.max_attempts),
+            progress=int(record.progress),
+            result=record.result,
+            error=record.error.as_dict() if record.error else None,
+            run_at=record.run_at,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            started_at=record.started_at,
             finished_at=record.finished_at,
             timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in record.timeline or []],
         )

@@ -21,9 +21,15 @@ def _json(job: Job, status: int) -> Response[Job]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=job)
 
 
-@router.post("/jobs", middlewares=[WRITE], summary="Enqueue a job",
-             responses={202: {"description": "Accepted", "content": {"application/json": {"model": Job}}},
-                        200: {"description": "Replay of an earlier request with the same Idempotency-Key"}})
+@router.post(
+    "/jobs",
+    middlewares=[WRITE],
+    summary="Enqueue a job",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": Job}}},
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+    },
+)
 def enqueue(
     request: EnqueueRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,

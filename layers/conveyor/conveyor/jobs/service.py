@@ -20,8 +20,9 @@ from conveyor.settings import get_settings
 IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
 
 
-def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None = None, *,
-            queue: str | None = None) -> tuple[Job, bool]:
+def enqueue(
+    tenant_id: str, request: EnqueueRequest, idempotency_key: str | None = None, *, queue: str | None = None
+) -> tuple[Job, bool]:
     """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False.
 
     `queue` (domain code only, never the public API) puts the job on another family's queue than its type's
@@ -45,9 +46,19 @@ def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None
     if run_at is not None and run_at <= now:
         run_at = None
     job = JobRecord(
-        tenant_id, new_id("job"), type=kind.name, queue=queue, payload=payload,
-        max_attempts=request.max_attempts or kind.retry.max_attempts, attempts=0, defers=0, progress=0,
-        run_at=run_at, created_at=now, updated_at=now, idempotency_key=idempotency_key,
+        tenant_id,
+        new_id("job"),
+        type=kind.name,
+        queue=queue,
+        payload=payload,
+        max_attempts=request.max_attempts or kind.retry.max_attempts,
+        attempts=0,
+        defers=0,
+        progress=0,
+        run_at=run_at,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=idempotency_key,
     )
     if run_at is not None and (run_at - now).total_seconds() > MAX_DELAY_SECONDS:
         job.state, job.due_shard, job.due_at = SCHEDULED, store.due_shard_for(job.id), int(run_at.timestamp())
@@ -56,8 +67,13 @@ def enqueue(tenant_id: str, request: EnqueueRequest, idempotency_key: str | None
     job.timeline = [store.TimelineEntry(state=job.state, at=now)]
 
     if idempotency_key is not None:
-        claim = IdempotencyRecord(tenant_id, key, job_id=job.id, fingerprint=fingerprint,
-                                  expires_at=int((now + IDEMPOTENCY_WINDOW).timestamp()))
+        claim = IdempotencyRecord(
+            tenant_id,
+            key,
+            job_id=job.id,
+            fingerprint=fingerprint,
+            expires_at=int((now + IDEMPOTENCY_WINDOW).timestamp()),
+        )
     if not store.insert(job, idempotency=claim):
         # Lost a race with a concurrent request carrying the same key: answer with the winner's job.
         existing = _replay(tenant_id, key, fingerprint)
@@ -71,8 +87,10 @@ def _validated_payload(kind: registry.JobType, request: EnqueueRequest) -> dict:
     try:
         model = kind.payload_model.model_validate(request.payload)
     except ValidationError as exc:
-        details = [{"loc": ["body", "payload", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                   for e in exc.errors(include_url=False, include_input=False)]
+        details = [
+            {"loc": ["body", "payload", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
         raise InvalidInput(f"invalid payload for job type {kind.name!r}", details=details) from None
     return model.model_dump(mode="json", exclude_unset=True)
 
@@ -82,8 +100,9 @@ def _replay(tenant_id: str, key: str, fingerprint: str) -> Job | None:
     if claim is None:
         return None
     if claim.fingerprint != fingerprint:
-        raise Conflict("this Idempotency-Key was already used with a different request",
-                       details={"job_id": claim.job_id})
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request", details={"job_id": claim.job_id}
+        )
     job = store.get(tenant_id, claim.job_id, consistent=True)
     if job is None:
         return None
@@ -127,14 +146,17 @@ def cancel(tenant_id: str, job_id: str) -> Job:
     job = _require(tenant_id, job_id)
     if not store.cancel(job):
         current = store.get(tenant_id, job_id, consistent=True) or job
-        raise Conflict(f"job is {current.state}; only scheduled, queued or retrying jobs can be cancelled",
-                       details={"state": current.state})
+        raise Conflict(
+            f"job is {current.state}; only scheduled, queued or retrying jobs can be cancelled",
+            details={"state": current.state},
+        )
     return Job.of(job)
 
 
 def retry(tenant_id: str, job_id: str) -> Job:
     job = _require(tenant_id, job_id)
     if not store.requeue(job):
-        raise Conflict(f"job is {job.state}; only failed or cancelled jobs can be retried",
-                       details={"state": job.state})
+        raise Conflict(
+            f"job is {job.state}; only failed or cancelled jobs can be retried", details={"state": job.state}
+        )
     return Job.of(job)

@@ -432,26 +432,34 @@ def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> JobRecord 
     note = f"stalled: the worker gave no word before its lease ended at {ended:%H:%M:%S}"
     error = {"type": "Stalled", "message": "the worker stopped (timeout or crash) without recording an outcome"}
     job = model(tenant_id, job_id)
-    if _update(job, [
-        model.state.set(QUEUED),
-        model.error.set(error),
-        model.updated_at.set(now),
-        model.lease_until.remove(),
-        model.lease_shard.remove(),
-        _appended(model, _entry(QUEUED, now, note + "; sent again")),
-    ], stalled & (model.attempts < model.max_attempts)):
+    if _update(
+        job,
+        [
+            model.state.set(QUEUED),
+            model.error.set(error),
+            model.updated_at.set(now),
+            model.lease_until.remove(),
+            model.lease_shard.remove(),
+            _appended(model, _entry(QUEUED, now, note + "; sent again")),
+        ],
+        stalled & (model.attempts < model.max_attempts),
+    ):
         return job
     keep = timedelta(days=get_settings().failed_retention_days)
-    if _update(job, [
-        model.state.set(FAILED),
-        model.error.set(error),
-        model.finished_at.set(now),
-        model.updated_at.set(now),
-        model.expires_at.set(int((now + keep).timestamp())),
-        model.lease_until.remove(),
-        model.lease_shard.remove(),
-        _appended(model, _entry(FAILED, now, note + "; that was the last attempt")),
-    ], stalled & (model.attempts >= model.max_attempts)):
+    if _update(
+        job,
+        [
+            model.state.set(FAILED),
+            model.error.set(error),
+            model.finished_at.set(now),
+            model.updated_at.set(now),
+            model.expires_at.set(int((now + keep).timestamp())),
+            model.lease_until.remove(),
+            model.lease_shard.remove(),
+            _appended(model, _entry(FAILED, now, note + "; that was the last attempt")),
+        ],
+        stalled & (model.attempts >= model.max_attempts),
+    ):
         return job
     return None
 
@@ -499,8 +507,11 @@ def walk(
     )
     page = next(results.page_iter, None) or {}
     last = results.page_iter.last_evaluated_key
-    return Page([model.from_raw_data(item) for item in page.get("Items", [])], last["sk"]["S"] if last else None,
-                int(page.get("ScannedCount", 0)))
+    return Page(
+        [model.from_raw_data(item) for item in page.get("Items", [])],
+        last["sk"]["S"] if last else None,
+        int(page.get("ScannedCount", 0)),
+    )
 
 
 def delete_finished(job: JobRecord) -> bool:

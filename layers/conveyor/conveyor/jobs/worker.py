@@ -56,8 +56,9 @@ def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
         raise
     except Exception as exc:
         # The batch processor swallows what escapes a record: say it here, then let the message come back.
-        logger.exception("record could not be processed; the message returns to the queue",
-                         extra={"message_id": record.message_id})
+        logger.exception(
+            "record could not be processed; the message returns to the queue", extra={"message_id": record.message_id}
+        )
         report_exception(exc, tags={"message_id": record.message_id, "queue_arn": record.event_source_arn})
         raise
 
@@ -69,8 +70,10 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
     job = store.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
-        logger.info("job not runnable (duplicate delivery, finished or cancelled); dropped",
-                    extra={"job_id": message.job_id, "message_id": record.message_id})
+        logger.info(
+            "job not runnable (duplicate delivery, finished or cancelled); dropped",
+            extra={"job_id": message.job_id, "message_id": record.message_id},
+        )
         count("DuplicateDeliveries", "unknown")
         return
     logger.append_keys(job_id=job.id, job_type=job.type, tenant_id=job.tenant_id, attempt=job.attempts)
@@ -84,8 +87,10 @@ def _parse(record: SQSRecord) -> JobMessage | None:
     try:
         return JobMessage.model_validate_json(record.body)
     except ValidationError as exc:
-        logger.error("unreadable message dropped: it names no job",
-                     extra={"message_id": record.message_id, "problem": exc.errors(include_input=False)[:3]})
+        logger.error(
+            "unreadable message dropped: it names no job",
+            extra={"message_id": record.message_id, "problem": exc.errors(include_input=False)[:3]},
+        )
         count("PoisonMessages", "unknown")
         return None
 
@@ -107,7 +112,10 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
 
     _record_latency(job)
     context = registry.JobContext(
-        job_id=job.id, tenant_id=job.tenant_id, type=job.type, attempt=job.attempts,
+        job_id=job.id,
+        tenant_id=job.tenant_id,
+        type=job.type,
+        attempt=job.attempts,
         report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
         max_attempts=int(job.max_attempts),
     )
@@ -171,8 +179,10 @@ def _defer(job: JobRecord, policy: registry.RetryPolicy, exc: RetryLater, record
 def _delay_message(record: SQSRecord, seconds: int) -> None:
     family = get_settings().family_for_queue_arn(record.event_source_arn)
     if family is None:
-        logger.error("record from an unknown queue; it returns after the queue's visibility timeout",
-                     extra={"queue_arn": record.event_source_arn})
+        logger.error(
+            "record from an unknown queue; it returns after the queue's visibility timeout",
+            extra={"queue_arn": record.event_source_arn},
+        )
         return
     client("sqs").change_message_visibility(
         QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
@@ -185,4 +195,3 @@ def _record_latency(job: JobRecord) -> None:
         return
     ready_at: datetime = job.run_at or job.created_at
     timing("QueueLatency", job.type, max(0.0, (utcnow() - ready_at).total_seconds() * 1000))
-

@@ -25,9 +25,19 @@ from conveyor.reminders import store
 from conveyor.reminders.store import Attempt, ContactRecord, FeedItemRecord, utcnow
 
 SMS_MAX_CHARS = 600  # several SMS segments at most; longer texts are cut
-TRANSIENT_SNS_CODES = frozenset({"Throttling", "Throttled", "ThrottledException", "ThrottlingException",
-                                 "InternalError", "InternalErrorException", "ServiceUnavailable",
-                                 "KMSThrottling", "KMSThrottlingException"})
+TRANSIENT_SNS_CODES = frozenset(
+    {
+        "Throttling",
+        "Throttled",
+        "ThrottledException",
+        "ThrottlingException",
+        "InternalError",
+        "InternalErrorException",
+        "ServiceUnavailable",
+        "KMSThrottling",
+        "KMSThrottlingException",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +50,9 @@ class Message:
     @classmethod
     def from_template(cls, name: str, context: dict[str, Any]) -> Message:
         rendered = render(name, context)
-        return cls(subject=rendered.subject, text=rendered.text or rendered.subject, html=rendered.html,
-                   sms=rendered.sms)
+        return cls(
+            subject=rendered.subject, text=rendered.text or rendered.subject, html=rendered.html, sms=rendered.sms
+        )
 
     @property
     def short(self) -> str:
@@ -56,23 +67,42 @@ class Outcome:
     opted_out_of_all: bool = False
 
     def as_result(self) -> dict[str, Any]:
-        return {"delivered_via": self.delivered.channel if self.delivered else None,
-                "provider_message_id": self.delivered.provider_message_id if self.delivered else None,
-                "attempts": [attempt_dict(a) for a in self.new_attempts]}
+        return {
+            "delivered_via": self.delivered.channel if self.delivered else None,
+            "provider_message_id": self.delivered.provider_message_id if self.delivered else None,
+            "attempts": [attempt_dict(a) for a in self.new_attempts],
+        }
 
 
 def attempt_dict(attempt: Attempt) -> dict[str, Any]:
-    return {"channel": attempt.channel, "status": attempt.status, "provider_message_id": attempt.provider_message_id,
-            "detail": attempt.detail, "at": attempt.at.isoformat()}
+    return {
+        "channel": attempt.channel,
+        "status": attempt.status,
+        "provider_message_id": attempt.provider_message_id,
+        "detail": attempt.detail,
+        "at": attempt.at.isoformat(),
+    }
 
 
 def _attempt(channel: str, status: str, detail: str | None = None, message_id: str | None = None) -> Attempt:
-    return Attempt(channel=channel, status=status, detail=detail[:300] if detail else None,
-                   provider_message_id=message_id, at=utcnow())
+    return Attempt(
+        channel=channel,
+        status=status,
+        detail=detail[:300] if detail else None,
+        provider_message_id=message_id,
+        at=utcnow(),
+    )
 
 
-def deliver(item: store._Delivery, contact: ContactRecord, message: Message, job: JobContext, *,
-            source: dict[str, Any], on_delivered: list[Any] | None = None) -> Outcome:
+def deliver(
+    item: store._Delivery,
+    contact: ContactRecord,
+    message: Message,
+    job: JobContext,
+    *,
+    source: dict[str, Any],
+    on_delivered: list[Any] | None = None,
+) -> Outcome:
     """Send `message` to `contact` once. On success the attempts and `on_delivered` actions are written with the
     delivery mark (one write); otherwise the new attempts are returned for the caller to record with its outcome."""
     previous = list(item.attempts or [])
@@ -120,18 +150,17 @@ def _address(contact: ContactRecord, channel: str) -> str | None:
     return contact.sk  # in_app: the contact's own feed
 
 
-def _send_email(address: str, contact: ContactRecord, message: Message, job: JobContext,
-                source: dict[str, Any]) -> str:
+def _send_email(address: str, contact: ContactRecord, message: Message, job: JobContext, source: dict[str, Any]) -> str:
     return send_via_ses(to=[address], subject=message.subject, text=message.text, html=message.html, job=job)
 
 
-def _send_sms(address: str, contact: ContactRecord, message: Message, job: JobContext,
-              source: dict[str, Any]) -> str:
+def _send_sms(address: str, contact: ContactRecord, message: Message, job: JobContext, source: dict[str, Any]) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         response = client("sns").publish(
-            PhoneNumber=address, Message=message.short,
+            PhoneNumber=address,
+            Message=message.short,
             MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
         )
     except ClientError as exc:
@@ -141,19 +170,29 @@ def _send_sms(address: str, contact: ContactRecord, message: Message, job: JobCo
     return str(response["MessageId"])
 
 
-def _send_in_app(address: str, contact: ContactRecord, message: Message, job: JobContext,
-                 source: dict[str, Any]) -> str:
+def _send_in_app(
+    address: str, contact: ContactRecord, message: Message, job: JobContext, source: dict[str, Any]
+) -> str:
     """A feed item keyed by the job's ULID: written once even if this runs twice, and newest-first by key."""
     contact_id = contact.sk.removeprefix("contact#")
     feed_id = "ntf_" + job.job_id.removeprefix("job_")
     now = utcnow()
-    item = FeedItemRecord(contact.tenant_id, store.feed_prefix(contact_id) + feed_id, contact_id=contact_id,
-                          title=message.subject, body=message.text, source=source, created_at=now,
-                          expires_at=int((now + store.RETENTION).timestamp()))
+    item = FeedItemRecord(
+        contact.tenant_id,
+        store.feed_prefix(contact_id) + feed_id,
+        contact_id=contact_id,
+        title=message.subject,
+        body=message.text,
+        source=source,
+        created_at=now,
+        expires_at=int((now + store.RETENTION).timestamp()),
+    )
     store.put(item, store.table(FeedItemRecord).sk.does_not_exist())  # False: an earlier try wrote it already
     return feed_id
 
 
 _SENDERS: dict[str, Callable[[str, ContactRecord, Message, JobContext, dict[str, Any]], str]] = {
-    "email": _send_email, "sms": _send_sms, "in_app": _send_in_app,
+    "email": _send_email,
+    "sms": _send_sms,
+    "in_app": _send_in_app,
 }

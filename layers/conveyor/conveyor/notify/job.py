@@ -32,9 +32,12 @@ class NotificationPayload(NotificationRequest):
         return self
 
 
-
-@job_type("notification.send", queue="notifications", payload=NotificationPayload,
-          retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600))
+@job_type(
+    "notification.send",
+    queue="notifications",
+    payload=NotificationPayload,
+    retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600),
+)
 def send_notification(payload: NotificationPayload, job: JobContext) -> dict[str, Any]:
     if payload.reminder_id is not None:
         from conveyor.reminders.sending import send_reminder
@@ -53,10 +56,13 @@ def _send_adhoc(payload: NotificationPayload, job: JobContext) -> dict[str, Any]
         message = Message(subject=payload.subject or "", text=payload.text or "")
     key = f"dlv#{job.job_id}"
     log = store.get(DeliveryLogRecord, job.tenant_id, key, consistent=True) or DeliveryLogRecord(
-        job.tenant_id, key, contact_id=payload.contact_id, attempts=[])
+        job.tenant_id, key, contact_id=payload.contact_id, attempts=[]
+    )
     model = store.table(DeliveryLogRecord)
-    keep = [model.contact_id.set(payload.contact_id),
-            model.expires_at.set(int((store.utcnow() + store.RETENTION).timestamp()))]
+    keep = [
+        model.contact_id.set(payload.contact_id),
+        model.expires_at.set(int((store.utcnow() + store.RETENTION).timestamp())),
+    ]
     earlier = list(log.attempts or [])
     outcome = deliver(log, contact, message, job, source={"job_id": job.job_id}, on_delivered=keep)
     if outcome.delivered is None:

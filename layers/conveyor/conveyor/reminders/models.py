@@ -61,8 +61,12 @@ class ContactIn(BaseModel):
     email: str | None = Field(default=None, max_length=254, json_schema_extra={"format": "email"})
     phone: str | None = Field(default=None, examples=["+447700900123"], description="E.164, e.g. +447700900123")
     timezone: str = Field(examples=["Europe/London"], description="IANA time zone name")
-    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1, max_length=3,
-                                    description="Channels in order of preference")
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(CHANNELS),
+        min_length=1,
+        max_length=3,
+        description="Channels in order of preference",
+    )
     quiet_hours: QuietHours | None = None
     opted_out: list[Channel] = Field(default_factory=list, max_length=3)
 
@@ -83,8 +87,9 @@ class ContactIn(BaseModel):
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value is not None and not E164.match(value):
-            raise ValueError("must be an E.164 phone number: '+', country code and number, digits only "
-                             "(e.g. +447700900123)")
+            raise ValueError(
+                "must be an E.164 phone number: '+', country code and number, digits only (e.g. +447700900123)"
+            )
         return value
 
     @field_validator("timezone")
@@ -108,9 +113,17 @@ class Contact(ContactIn):
     def of(cls, record: store.ContactRecord) -> Contact:
         quiet = QuietHours(start=record.quiet_start, end=record.quiet_end) if record.quiet_start else None
         return cls.model_construct(
-            id=record.sk.removeprefix("contact#"), name=record.name, email=record.email, phone=record.phone,
-            timezone=record.timezone, channels=list(record.channels), quiet_hours=quiet,
-            opted_out=list(record.opted_out or []), created_at=record.created_at, updated_at=record.updated_at)
+            id=record.sk.removeprefix("contact#"),
+            name=record.name,
+            email=record.email,
+            phone=record.phone,
+            timezone=record.timezone,
+            channels=list(record.channels),
+            quiet_hours=quiet,
+            opted_out=list(record.opted_out or []),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
 
 
 # --- appointments -------------------------------------------------------------------------------------
@@ -139,8 +152,13 @@ class MedicationScheduleIn(BaseModel):
     contact_id: Id
     medication: str = Field(min_length=1, max_length=200)
     dose: str = Field(min_length=1, max_length=200, examples=["1 tablet"])
-    times_of_day: list[LocalTime] | None = Field(default=None, min_length=1, max_length=24, examples=[["08:00"]],
-                                                 description="Local times each day (give this or every_hours)")
+    times_of_day: list[LocalTime] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=24,
+        examples=[["08:00"]],
+        description="Local times each day (give this or every_hours)",
+    )
     every_hours: int | None = Field(default=None, ge=1, le=168, description="Elapsed hours between doses")
     start_time: LocalTime = Field(default="08:00", description="With every_hours: the first dose's local time")
     start_date: date = Field(description="First day, in the contact's time zone")
@@ -172,10 +190,18 @@ class MedicationSchedule(MedicationScheduleIn):
 # --- policy -------------------------------------------------------------------------------------------
 # What a reminder's template is rendered with (planning.check builds the real thing); a sample of each kind.
 SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
-    "appointment": {"name": "Ada", "subject_name": "Rex", "starts_at_local": "Wed 10 Jun 2099, 10:00 BST",
-                    "location": None},
-    "medication": {"name": "Ada", "medication": "Carprofen", "dose": "1 chew",
-                   "dose_time_local": "Wed 10 Jun 2099, 08:00 BST"},
+    "appointment": {
+        "name": "Ada",
+        "subject_name": "Rex",
+        "starts_at_local": "Wed 10 Jun 2099, 10:00 BST",
+        "location": None,
+    },
+    "medication": {
+        "name": "Ada",
+        "medication": "Carprofen",
+        "dose": "1 chew",
+        "dose_time_local": "Wed 10 Jun 2099, 08:00 BST",
+    },
 }
 
 
@@ -205,10 +231,13 @@ class ReminderPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     appointment_lead_times: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_LEAD_TIMES), min_length=1, max_length=5,
+        default_factory=lambda: list(DEFAULT_LEAD_TIMES),
+        min_length=1,
+        max_length=5,
         examples=[list(DEFAULT_LEAD_TIMES)],
         description="ISO 8601 durations before an appointment. Hours/minutes are exact (PT24H = 24 h); days are "
-                    "calendar days in the contact's time zone (P1D = same local time the day before).")
+        "calendar days in the contact's time zone (P1D = same local time the day before).",
+    )
     templates: ReminderTemplates = Field(default_factory=ReminderTemplates)
 
     @field_validator("appointment_lead_times")
@@ -251,14 +280,24 @@ class Reminder(BaseModel):
     def of(cls, record: store.ReminderRecord) -> Reminder:
         appointment = record.kind == "appointment"
         return cls(
-            id=record.id, kind=record.kind, contact_id=record.contact_id, revision=int(record.revision),
+            id=record.id,
+            kind=record.kind,
+            contact_id=record.contact_id,
+            revision=int(record.revision),
             appointment_id=record.source_id if appointment else None,
             medication_schedule_id=None if appointment else record.source_id,
-            lead_time=record.lead_time, dose_at=record.dose_at, planned_at=record.planned_at,
-            remind_at=datetime.fromtimestamp(int(record.remind_at), tz=store.UTC), state=record.state,
-            note=record.note, job_id=record.job_id, delivered_via=record.delivered_via,
+            lead_time=record.lead_time,
+            dose_at=record.dose_at,
+            planned_at=record.planned_at,
+            remind_at=datetime.fromtimestamp(int(record.remind_at), tz=store.UTC),
+            state=record.state,
+            note=record.note,
+            job_id=record.job_id,
+            delivered_via=record.delivered_via,
             attempts=[DeliveryAttempt(**a.as_dict()) for a in record.attempts or []],
-            created_at=record.created_at, updated_at=record.updated_at)
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
 
 
 class ReminderPage(BaseModel):
@@ -302,8 +341,14 @@ class FeedItem(BaseModel):
 
     @classmethod
     def of(cls, record: store.FeedItemRecord) -> FeedItem:
-        return cls(id=record.id, title=record.title, body=record.body, source=record.source,
-                   created_at=record.created_at, read_at=record.read_at)
+        return cls(
+            id=record.id,
+            title=record.title,
+            body=record.body,
+            source=record.source,
+            created_at=record.created_at,
+            read_at=record.read_at,
+        )
 
 
 class FeedPage(BaseModel):

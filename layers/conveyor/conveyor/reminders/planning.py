@@ -57,8 +57,7 @@ def quiet_hours(contact: ContactRecord) -> QuietHours | None:
 
 
 # --- appointments --------------------------------------------------------------------------------------
-def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rules: Rules,
-                     now: datetime) -> int:
+def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rules: Rules, now: datetime) -> int:
     """Make sure the appointment's current revision has its reminders (one per lead time still ahead)."""
     if appointment.status != "scheduled":
         return 0
@@ -71,10 +70,19 @@ def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rul
             continue  # this lead time has already passed (a late booking): nothing to remind of
         at = send_time(planned, tz, quiet, deadline=appointment.starts_at)
         reminder = ReminderRecord(
-            appointment.tenant_id, store.appointment_reminder_key(appointment_id, int(appointment.revision), text),
-            kind="appointment", source_id=appointment_id, revision=int(appointment.revision),
-            contact_id=contact.sk.removeprefix("contact#"), template=rules.appointment_template, lead_time=text,
-            planned_at=planned, remind_at=int(at.timestamp()), created_at=now, updated_at=now, attempts=[],
+            appointment.tenant_id,
+            store.appointment_reminder_key(appointment_id, int(appointment.revision), text),
+            kind="appointment",
+            source_id=appointment_id,
+            revision=int(appointment.revision),
+            contact_id=contact.sk.removeprefix("contact#"),
+            template=rules.appointment_template,
+            lead_time=text,
+            planned_at=planned,
+            remind_at=int(at.timestamp()),
+            created_at=now,
+            updated_at=now,
+            attempts=[],
             note="moved out of quiet hours" if at != planned else None,
         )
         created += store.insert_reminder(reminder)
@@ -121,10 +129,19 @@ def roll_medication(med: MedicationRecord, template: str, now: datetime) -> int:
         if count >= MAX_DOSES_PER_ROLL:
             break
         reminder = ReminderRecord(
-            med.tenant_id, store.medication_reminder_key(schedule_id, int(med.revision), dose_at),
-            kind="medication", source_id=schedule_id, revision=int(med.revision), contact_id=med.contact_id,
-            template=template, dose_at=dose_at, planned_at=dose_at, remind_at=int(dose_at.timestamp()),
-            created_at=now, updated_at=now, attempts=[],
+            med.tenant_id,
+            store.medication_reminder_key(schedule_id, int(med.revision), dose_at),
+            kind="medication",
+            source_id=schedule_id,
+            revision=int(med.revision),
+            contact_id=med.contact_id,
+            template=template,
+            dose_at=dose_at,
+            planned_at=dose_at,
+            remind_at=int(dose_at.timestamp()),
+            created_at=now,
+            updated_at=now,
+            attempts=[],
         )
         created += store.insert_reminder(reminder)
         last = dose_at
@@ -138,10 +155,13 @@ def roll_medication(med: MedicationRecord, template: str, now: datetime) -> int:
     else:
         # Roll again a day from now, or when the next dose comes within the horizon if that is later; never in
         # the same minute (a bounded roll that stopped at MAX_DOSES_PER_ROLL continues on the next sweep).
-        next_roll = max(last - MEDICATION_HORIZON + MEDICATION_ROLL_EVERY, upcoming - MEDICATION_HORIZON,
-                        now + timedelta(minutes=1))
-        actions += [model.due_shard.set(store.due_shard(med.tenant_id, med.sk)),
-                    model.due_at.set(int(next_roll.timestamp()))]
+        next_roll = max(
+            last - MEDICATION_HORIZON + MEDICATION_ROLL_EVERY, upcoming - MEDICATION_HORIZON, now + timedelta(minutes=1)
+        )
+        actions += [
+            model.due_shard.set(store.due_shard(med.tenant_id, med.sk)),
+            model.due_at.set(int(next_roll.timestamp())),
+        ]
     store.update(med, actions, (model.revision == med.revision) & (model.horizon_end == med.horizon_end))
     return created
 
@@ -166,8 +186,9 @@ def check(reminder: ReminderRecord, now: datetime, *, quiet: bool = True) -> Ver
 
 
 def _check_appointment(reminder: ReminderRecord, now: datetime, quiet: bool) -> Verdict:
-    appointment = store.get(AppointmentRecord, reminder.tenant_id, store.appointment_key(reminder.source_id),
-                            consistent=True)
+    appointment = store.get(
+        AppointmentRecord, reminder.tenant_id, store.appointment_key(reminder.source_id), consistent=True
+    )
     if appointment is None:
         return Verdict("cancel", "the appointment no longer exists")
     if appointment.status != "scheduled":
@@ -183,8 +204,12 @@ def _check_appointment(reminder: ReminderRecord, now: datetime, quiet: bool) -> 
     at = send_time(now, tz, quiet_hours(contact) if quiet else None, deadline=appointment.starts_at)
     if at > now:
         return Verdict("defer", "moved out of quiet hours", until=at)
-    context = {"name": contact.name, "subject_name": appointment.subject_name,
-               "starts_at_local": describe(appointment.starts_at, tz), "location": appointment.location}
+    context = {
+        "name": contact.name,
+        "subject_name": appointment.subject_name,
+        "starts_at_local": describe(appointment.starts_at, tz),
+        "location": appointment.location,
+    }
     return Verdict("send", contact=contact, template=reminder.template, context=context)
 
 
@@ -201,7 +226,10 @@ def _check_medication(reminder: ReminderRecord, now: datetime) -> Verdict:
     if contact is None:
         return Verdict("cancel", "the contact no longer exists")
     tz = zone(contact.timezone)
-    context = {"name": contact.name, "medication": med.medication, "dose": med.dose,
-               "dose_time_local": describe(dose_at, tz)}
+    context = {
+        "name": contact.name,
+        "medication": med.medication,
+        "dose": med.dose,
+        "dose_time_local": describe(dose_at, tz),
+    }
     return Verdict("send", contact=contact, template=reminder.template, context=context)
-

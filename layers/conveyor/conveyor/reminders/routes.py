@@ -51,9 +51,15 @@ def _tenant() -> str:
 
 
 # --- contacts -------------------------------------------------------------------------------------------
-@router.put("/contacts/<contact_id>", middlewares=[WRITE], summary="Create or replace a contact",
-            responses={200: {"description": "Replaced", "content": {"application/json": {"model": Contact}}},
-                       201: {"description": "Created", "content": {"application/json": {"model": Contact}}}})
+@router.put(
+    "/contacts/<contact_id>",
+    middlewares=[WRITE],
+    summary="Create or replace a contact",
+    responses={
+        200: {"description": "Replaced", "content": {"application/json": {"model": Contact}}},
+        201: {"description": "Created", "content": {"application/json": {"model": Contact}}},
+    },
+)
 def put_contact(contact_id: ContactId, body: ContactIn) -> Response[Contact]:
     return _upserted(*service.put_contact(_tenant(), contact_id, body))
 
@@ -72,18 +78,26 @@ def list_feed(
     return service.feed(_tenant(), contact_id, limit=limit, cursor=cursor)
 
 
-@router.post("/contacts/<contact_id>/notifications/<notification_id>/read", middlewares=[WRITE],
-             summary="Mark an in-app notification read")
+@router.post(
+    "/contacts/<contact_id>/notifications/<notification_id>/read",
+    middlewares=[WRITE],
+    summary="Mark an in-app notification read",
+)
 def mark_read(contact_id: ContactId, notification_id: NotificationId) -> FeedItem:
     return service.mark_read(_tenant(), contact_id, notification_id)
 
 
 # --- appointments ---------------------------------------------------------------------------------------
-@router.put("/appointments/<appointment_id>", middlewares=[WRITE],
-            summary="Create or replace an appointment (a new starts_at reschedules its reminders; "
-                    "status=cancelled cancels them)",
-            responses={200: {"description": "Replaced", "content": {"application/json": {"model": Appointment}}},
-                       201: {"description": "Created", "content": {"application/json": {"model": Appointment}}}})
+@router.put(
+    "/appointments/<appointment_id>",
+    middlewares=[WRITE],
+    summary="Create or replace an appointment (a new starts_at reschedules its reminders; "
+    "status=cancelled cancels them)",
+    responses={
+        200: {"description": "Replaced", "content": {"application/json": {"model": Appointment}}},
+        201: {"description": "Created", "content": {"application/json": {"model": Appointment}}},
+    },
+)
 def put_appointment(appointment_id: AppointmentId, body: AppointmentIn) -> Response[Appointment]:
     return _upserted(*service.put_appointment(_tenant(), appointment_id, body))
 
@@ -93,19 +107,25 @@ def get_appointment(appointment_id: AppointmentId) -> Appointment:
     return service.get_appointment(_tenant(), appointment_id)
 
 
-@router.get("/appointments/<appointment_id>/reminders", middlewares=[READ],
-            summary="An appointment's reminders, including cancelled ones of earlier times")
+@router.get(
+    "/appointments/<appointment_id>/reminders",
+    middlewares=[READ],
+    summary="An appointment's reminders, including cancelled ones of earlier times",
+)
 def appointment_reminders(appointment_id: AppointmentId) -> list[Reminder]:
     return service.appointment_reminders(_tenant(), appointment_id)
 
 
 # --- medication schedules -------------------------------------------------------------------------------
-@router.put("/medication-schedules/<schedule_id>", middlewares=[WRITE],
-            summary="Create or replace a medication schedule",
-            responses={200: {"description": "Replaced",
-                             "content": {"application/json": {"model": MedicationSchedule}}},
-                       201: {"description": "Created",
-                             "content": {"application/json": {"model": MedicationSchedule}}}})
+@router.put(
+    "/medication-schedules/<schedule_id>",
+    middlewares=[WRITE],
+    summary="Create or replace a medication schedule",
+    responses={
+        200: {"description": "Replaced", "content": {"application/json": {"model": MedicationSchedule}}},
+        201: {"description": "Created", "content": {"application/json": {"model": MedicationSchedule}}},
+    },
+)
 def put_medication(schedule_id: ScheduleId, body: MedicationScheduleIn) -> Response[MedicationSchedule]:
     return _upserted(*service.put_medication(_tenant(), schedule_id, body))
 
@@ -115,9 +135,12 @@ def get_medication(schedule_id: ScheduleId) -> MedicationSchedule:
     return service.get_medication(_tenant(), schedule_id)
 
 
-@router.delete("/medication-schedules/<schedule_id>", middlewares=[WRITE],
-               summary="Delete a medication schedule and cancel its pending reminders",
-               responses={204: {"description": "Deleted"}})
+@router.delete(
+    "/medication-schedules/<schedule_id>",
+    middlewares=[WRITE],
+    summary="Delete a medication schedule and cancel its pending reminders",
+    responses={204: {"description": "Deleted"}},
+)
 def delete_medication(schedule_id: ScheduleId) -> Response[None]:
     service.delete_medication(_tenant(), schedule_id)
     return Response(status_code=204)
@@ -146,10 +169,15 @@ def put_policy(body: ReminderPolicy) -> ReminderPolicy:
 
 
 # --- notifications --------------------------------------------------------------------------------------
-@router.post("/notifications", middlewares=[WRITE], summary="Send a notification now over the preferred channels",
-             responses={202: {"description": "Accepted: a notification.send job",
-                              "content": {"application/json": {"model": Job}}},
-                        200: {"description": "Replay of an earlier request with the same Idempotency-Key"}})
+@router.post(
+    "/notifications",
+    middlewares=[WRITE],
+    summary="Send a notification now over the preferred channels",
+    responses={
+        202: {"description": "Accepted: a notification.send job", "content": {"application/json": {"model": Job}}},
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+    },
+)
 def send_notification(
     body: NotificationRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,

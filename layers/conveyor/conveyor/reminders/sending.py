@@ -49,9 +49,15 @@ def send_reminder(reminder_id: str, job: JobContext) -> dict[str, Any]:
     except PermanentError as exc:  # e.g. a template that needs more than a reminder provides
         store.close_reminder(reminder, store.FAILED, exc.message, now=now)
         raise
-    sent = [model.state.set(store.SENT), model.job_id.set(job.job_id), model.updated_at.set(now),
-            model.note.remove(), model.expires_at.set(int((now + store.RETENTION).timestamp())),
-            model.due_shard.remove(), model.due_at.remove()]
+    sent = [
+        model.state.set(store.SENT),
+        model.job_id.set(job.job_id),
+        model.updated_at.set(now),
+        model.note.remove(),
+        model.expires_at.set(int((now + store.RETENTION).timestamp())),
+        model.due_shard.remove(),
+        model.due_at.remove(),
+    ]
     earlier = list(reminder.attempts or [])
     source = {"reminder_id": reminder_id, "kind": reminder.kind, "source_id": reminder.source_id}
     outcome = deliver(reminder, verdict.contact, message, job, source=source, on_delivered=sent)
@@ -60,12 +66,24 @@ def send_reminder(reminder_id: str, job: JobContext) -> dict[str, Any]:
         return {**result, "state": store.SENT, **outcome.as_result()}
 
     state = store.SKIPPED if outcome.opted_out_of_all else store.FAILED
-    reason = "the contact opted out of every channel" if state == store.SKIPPED else undeliverable(
-        [*earlier, *outcome.new_attempts])
-    store.record_attempts(reminder, outcome.new_attempts, extra=[
-        model.state.set(state), model.job_id.set(job.job_id), model.note.set(reason[:500]),
-        model.updated_at.set(now), model.expires_at.set(int((now + store.RETENTION).timestamp())),
-        model.due_shard.remove(), model.due_at.remove()])
+    reason = (
+        "the contact opted out of every channel"
+        if state == store.SKIPPED
+        else undeliverable([*earlier, *outcome.new_attempts])
+    )
+    store.record_attempts(
+        reminder,
+        outcome.new_attempts,
+        extra=[
+            model.state.set(state),
+            model.job_id.set(job.job_id),
+            model.note.set(reason[:500]),
+            model.updated_at.set(now),
+            model.expires_at.set(int((now + store.RETENTION).timestamp())),
+            model.due_shard.remove(),
+            model.due_at.remove(),
+        ],
+    )
     if state == store.SKIPPED:
         return {**result, "state": state, "skipped": reason, **outcome.as_result()}
     raise PermanentError(reason)

@@ -47,11 +47,18 @@ def put_contact(tenant_id: str, contact_id: str, body: ContactIn) -> tuple[Conta
     now = utcnow()
     existing = store.get(ContactRecord, tenant_id, store.contact_key(contact_id), consistent=True)
     record = ContactRecord(
-        tenant_id, store.contact_key(contact_id), name=body.name, email=body.email, phone=body.phone,
-        timezone=body.timezone, channels=list(body.channels), opted_out=list(body.opted_out),
+        tenant_id,
+        store.contact_key(contact_id),
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        timezone=body.timezone,
+        channels=list(body.channels),
+        opted_out=list(body.opted_out),
         quiet_start=body.quiet_hours.start if body.quiet_hours else None,
         quiet_end=body.quiet_hours.end if body.quiet_hours else None,
-        created_at=existing.created_at if existing else now, updated_at=now,
+        created_at=existing.created_at if existing else now,
+        updated_at=now,
     )
     model = store.table(ContactRecord)
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
@@ -75,10 +82,17 @@ def get_contact(tenant_id: str, contact_id: str) -> Contact:
 def _appointment(record: AppointmentRecord, contact: ContactRecord | None) -> Appointment:
     tz = zone(contact.timezone) if contact else UTC
     return Appointment(
-        id=record.sk.removeprefix("appt#"), contact_id=record.contact_id, subject_name=record.subject_name,
-        starts_at=record.starts_at, starts_at_local=record.starts_at.astimezone(tz).isoformat(),
-        location=record.location, status=record.status, revision=int(record.revision),
-        created_at=record.created_at, updated_at=record.updated_at)
+        id=record.sk.removeprefix("appt#"),
+        contact_id=record.contact_id,
+        subject_name=record.subject_name,
+        starts_at=record.starts_at,
+        starts_at_local=record.starts_at.astimezone(tz).isoformat(),
+        location=record.location,
+        status=record.status,
+        revision=int(record.revision),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
 
 
 def put_appointment(tenant_id: str, appointment_id: str, body: AppointmentIn) -> tuple[Appointment, bool]:
@@ -90,13 +104,25 @@ def put_appointment(tenant_id: str, appointment_id: str, body: AppointmentIn) ->
     existing = store.get(AppointmentRecord, tenant_id, key, consistent=True)
     starts_at = body.starts_at.astimezone(UTC)
     revision = int(existing.revision) if existing else 0
-    if existing is None or existing.starts_at != starts_at or existing.contact_id != body.contact_id or (
-            existing.status != "scheduled" and body.status == "scheduled"):
+    if (
+        existing is None
+        or existing.starts_at != starts_at
+        or existing.contact_id != body.contact_id
+        or (existing.status != "scheduled" and body.status == "scheduled")
+    ):
         revision += 1
     record = AppointmentRecord(
-        tenant_id, key, contact_id=body.contact_id, subject_name=body.subject_name, starts_at=starts_at,
-        location=body.location, status=body.status, revision=revision,
-        created_at=existing.created_at if existing else now, updated_at=now)
+        tenant_id,
+        key,
+        contact_id=body.contact_id,
+        subject_name=body.subject_name,
+        starts_at=starts_at,
+        location=body.location,
+        status=body.status,
+        revision=revision,
+        created_at=existing.created_at if existing else now,
+        updated_at=now,
+    )
     model = store.table(AppointmentRecord)
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
     if not store.put(record, expected):
@@ -104,8 +130,12 @@ def put_appointment(tenant_id: str, appointment_id: str, body: AppointmentIn) ->
 
     scheduled = body.status == "scheduled"
     reason = "the appointment was rescheduled" if scheduled else f"the appointment is {body.status}"
-    planning.cancel_open(tenant_id, store.appointment_reminders_prefix(appointment_id),
-                         keep_revision=revision if scheduled else None, reason=reason)
+    planning.cancel_open(
+        tenant_id,
+        store.appointment_reminders_prefix(appointment_id),
+        keep_revision=revision if scheduled else None,
+        reason=reason,
+    )
     planning.plan_appointment(record, contact, planning.policy(tenant_id), now)
     return _appointment(record, contact), existing is None
 
@@ -126,20 +156,34 @@ def appointment_reminders(tenant_id: str, appointment_id: str) -> list[Reminder]
     """The appointment's reminders, current revision last, each revision in send-time order (the latest
     MAX_APPOINTMENT_REMINDERS, if it was rescheduled very often)."""
     _require_appointment(tenant_id, appointment_id)
-    items, _ = store.query_prefix(ReminderRecord, tenant_id, store.appointment_reminders_prefix(appointment_id),
-                                  newest_first=True, limit=MAX_APPOINTMENT_REMINDERS)
+    items, _ = store.query_prefix(
+        ReminderRecord,
+        tenant_id,
+        store.appointment_reminders_prefix(appointment_id),
+        newest_first=True,
+        limit=MAX_APPOINTMENT_REMINDERS,
+    )
     return [Reminder.of(r) for r in sorted(items, key=lambda r: (int(r.revision), int(r.remind_at)))]
 
 
 # --- medication schedules -----------------------------------------------------------------------------
 def _medication(record: MedicationRecord) -> MedicationSchedule:
     return MedicationSchedule(
-        id=record.sk.removeprefix("med#"), contact_id=record.contact_id, medication=record.medication,
-        dose=record.dose, times_of_day=list(record.times_of_day) if record.times_of_day else None,
+        id=record.sk.removeprefix("med#"),
+        contact_id=record.contact_id,
+        medication=record.medication,
+        dose=record.dose,
+        times_of_day=list(record.times_of_day) if record.times_of_day else None,
         every_hours=int(record.every_hours) if record.every_hours else None,
-        start_time=record.start_time or "08:00", start_date=record.start_date, end_date=record.end_date,
-        timezone=record.timezone, revision=int(record.revision), planned_until=record.horizon_end,
-        created_at=record.created_at, updated_at=record.updated_at)
+        start_time=record.start_time or "08:00",
+        start_date=record.start_date,
+        end_date=record.end_date,
+        timezone=record.timezone,
+        revision=int(record.revision),
+        planned_until=record.horizon_end,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
 
 
 def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn) -> tuple[MedicationSchedule, bool]:
@@ -149,30 +193,45 @@ def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn)
     contact = _contact(tenant_id, body.contact_id)
     key = store.medication_key(schedule_id)
     existing = store.get(MedicationRecord, tenant_id, key, consistent=True)
-    timing_fields = body.model_dump(mode="json", include={"contact_id", "times_of_day", "every_hours", "start_date",
-                                                          "end_date"})
+    timing_fields = body.model_dump(
+        mode="json", include={"contact_id", "times_of_day", "every_hours", "start_date", "end_date"}
+    )
     if body.every_hours:
         timing_fields["start_time"] = body.start_time
     fingerprint = planning.fingerprint({**timing_fields, "timezone": contact.timezone})
     replan = existing is None or existing.fingerprint != fingerprint
     revision = (int(existing.revision) if existing else 0) + (1 if replan else 0)
     record = MedicationRecord(
-        tenant_id, key, contact_id=body.contact_id, medication=body.medication, dose=body.dose,
-        times_of_day=body.times_of_day, every_hours=body.every_hours,
-        start_time=body.start_time if body.every_hours else None, start_date=body.start_date.isoformat(),
-        end_date=body.end_date.isoformat() if body.end_date else None, timezone=contact.timezone,
-        revision=revision, fingerprint=fingerprint,
+        tenant_id,
+        key,
+        contact_id=body.contact_id,
+        medication=body.medication,
+        dose=body.dose,
+        times_of_day=body.times_of_day,
+        every_hours=body.every_hours,
+        start_time=body.start_time if body.every_hours else None,
+        start_date=body.start_date.isoformat(),
+        end_date=body.end_date.isoformat() if body.end_date else None,
+        timezone=contact.timezone,
+        revision=revision,
+        fingerprint=fingerprint,
         horizon_end=now if replan else existing.horizon_end,  # type: ignore[union-attr]
         due_shard=store.due_shard(tenant_id, key) if replan else (existing.due_shard if existing else None),
         due_at=int(now.timestamp()) if replan else (existing.due_at if existing else None),
-        created_at=existing.created_at if existing else now, updated_at=now)
+        created_at=existing.created_at if existing else now,
+        updated_at=now,
+    )
     model = store.table(MedicationRecord)
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
     if not store.put(record, expected):
         raise Conflict("the medication schedule changed while this request was applied; retry")
     if replan:
-        planning.cancel_open(tenant_id, store.medication_reminders_prefix(schedule_id), keep_revision=revision,
-                             reason="the medication schedule changed")
+        planning.cancel_open(
+            tenant_id,
+            store.medication_reminders_prefix(schedule_id),
+            keep_revision=revision,
+            reason="the medication schedule changed",
+        )
         # Plan the first horizon now (the sweep would within a minute; the caller sees the reminders at once).
         planning.roll_medication(record, planning.policy(tenant_id).medication_template, now)
         record = store.get(MedicationRecord, tenant_id, key, consistent=True) or record
@@ -190,19 +249,25 @@ def delete_medication(tenant_id: str, schedule_id: str) -> None:
     record = store.get(MedicationRecord, tenant_id, store.medication_key(schedule_id), consistent=True)
     if record is None or not store.delete(record, store.table(MedicationRecord).sk.exists()):
         raise NotFound(f"medication schedule {schedule_id!r} not found")
-    planning.cancel_open(tenant_id, store.medication_reminders_prefix(schedule_id), keep_revision=None,
-                         reason="the medication schedule was deleted")
+    planning.cancel_open(
+        tenant_id,
+        store.medication_reminders_prefix(schedule_id),
+        keep_revision=None,
+        reason="the medication schedule was deleted",
+    )
 
 
 # --- reminders ----------------------------------------------------------------------------------------
-def list_reminders(tenant_id: str, *, state: str | None, start: datetime | None, end: datetime | None,
-                   limit: int, cursor: str | None) -> ReminderPage:
+def list_reminders(
+    tenant_id: str, *, state: str | None, start: datetime | None, end: datetime | None, limit: int, cursor: str | None
+) -> ReminderPage:
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     end = end or datetime(9999, 1, 1, tzinfo=UTC)
     if end < start:
         raise BadRequest("`to` is before `from`")
-    items, last = store.reminders_between(tenant_id, start, end, state=state, limit=limit,
-                                          after=_decode(cursor, tenant_id))
+    items, last = store.reminders_between(
+        tenant_id, start, end, state=state, limit=limit, after=_decode(cursor, tenant_id)
+    )
     return ReminderPage(items=[Reminder.of(r) for r in items], next_cursor=_encode(last) if last else None)
 
 
@@ -227,14 +292,21 @@ def _decode(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
 # --- policy -------------------------------------------------------------------------------------------
 def get_policy(tenant_id: str) -> ReminderPolicy:
     rules = planning.policy(tenant_id)
-    return ReminderPolicy(appointment_lead_times=list(rules.lead_times), templates=ReminderTemplates(
-        appointment=rules.appointment_template, medication=rules.medication_template))
+    return ReminderPolicy(
+        appointment_lead_times=list(rules.lead_times),
+        templates=ReminderTemplates(appointment=rules.appointment_template, medication=rules.medication_template),
+    )
 
 
 def put_policy(tenant_id: str, body: ReminderPolicy) -> ReminderPolicy:
     """Applies to reminders planned from now on (new or rescheduled appointments, new medication doses)."""
-    record = PolicyRecord(tenant_id, store.POLICY_KEY, lead_times=list(body.appointment_lead_times),
-                          templates=body.templates.model_dump(), updated_at=utcnow())
+    record = PolicyRecord(
+        tenant_id,
+        store.POLICY_KEY,
+        lead_times=list(body.appointment_lead_times),
+        templates=body.templates.model_dump(),
+        updated_at=utcnow(),
+    )
     store.put(record)
     return body
 
@@ -264,4 +336,3 @@ def mark_read(tenant_id: str, contact_id: str, notification_id: str) -> FeedItem
     if not store.update(item, [model.read_at.set(model.read_at | utcnow())], model.sk.exists()):
         raise NotFound(f"notification {notification_id!r} not found")
     return FeedItem.of(item)
-

@@ -1,18 +1,18 @@
 """Reminder storage: one single-table design (template.yaml `RemindersTable`), every state change conditional.
 
-  pk tenant_id, sk:
-    contact#<id>                          a contact (channels, addresses, time zone, quiet hours, opt-outs)
-    appt#<id>                             an appointment; `revision` grows when its reminders must be re-planned
-    med#<id>                              a medication schedule; `horizon_end` = doses planned up to here
-    policy                                the tenant's reminder policy (absent = defaults)
-    rem#appt#<appt>#<rev>#<lead>          a reminder; deterministic, so planning twice never makes two
-    rem#med#<med>#<rev>#<YYYYmmddTHHMMZ>
-    dlv#<job id>                          the delivery log of an ad-hoc notification job
-    notif#<contact>#ntf_<ULID>            an in-app feed item (ULID of the job that sent it: newest first)
-  GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: pending reminders, and medication schedules whose
-      horizon must roll forward. Sharded like the jobs table's, so no partition gets hot.
-  GSI time-index (tenant_id, remind_at) sparse, ALL: reminders by send time, for GET /v1/reminders.
-  expires_at: TTL for finished reminders, delivery logs and feed items.
+pk tenant_id, sk:
+  contact#<id>                          a contact (channels, addresses, time zone, quiet hours, opt-outs)
+  appt#<id>                             an appointment; `revision` grows when its reminders must be re-planned
+  med#<id>                              a medication schedule; `horizon_end` = doses planned up to here
+  policy                                the tenant's reminder policy (absent = defaults)
+  rem#appt#<appt>#<rev>#<lead>          a reminder; deterministic, so planning twice never makes two
+  rem#med#<med>#<rev>#<YYYYmmddTHHMMZ>
+  dlv#<job id>                          the delivery log of an ad-hoc notification job
+  notif#<contact>#ntf_<ULID>            an in-app feed item (ULID of the job that sent it: newest first)
+GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: pending reminders, and medication schedules whose
+    horizon must roll forward. Sharded like the jobs table's, so no partition gets hot.
+GSI time-index (tenant_id, remind_at) sparse, ALL: reminders by send time, for GET /v1/reminders.
+expires_at: TTL for finished reminders, delivery logs and feed items.
 """
 
 from __future__ import annotations
@@ -41,7 +41,14 @@ RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed ite
 
 # Reminder states. pending: waiting in the due index; queued: a notification.send job exists for it.
 PENDING, QUEUED, SENT, FAILED, SKIPPED, EXPIRED, CANCELLED = (
-    "pending", "queued", "sent", "failed", "skipped", "expired", "cancelled")
+    "pending",
+    "queued",
+    "sent",
+    "failed",
+    "skipped",
+    "expired",
+    "cancelled",
+)
 REMINDER_STATES = (PENDING, QUEUED, SENT, FAILED, SKIPPED, EXPIRED, CANCELLED)
 OPEN = (PENDING, QUEUED)
 
@@ -313,12 +320,22 @@ def delete(item: Model, condition: Any = None) -> bool:
     return True
 
 
-def query_prefix(model: type[Model], tenant_id: str, prefix: str, *, newest_first: bool = False,
-                 limit: int | None = None, after: str | None = None) -> tuple[list[Any], str | None]:
+def query_prefix(
+    model: type[Model],
+    tenant_id: str,
+    prefix: str,
+    *,
+    newest_first: bool = False,
+    limit: int | None = None,
+    after: str | None = None,
+) -> tuple[list[Any], str | None]:
     """Items of one tenant whose sort key starts with `prefix`; `after` is the last sort key already seen."""
     bound = table(model)
     results = bound.query(
-        tenant_id, bound.sk.startswith(prefix), scan_index_forward=not newest_first, limit=limit,
+        tenant_id,
+        bound.sk.startswith(prefix),
+        scan_index_forward=not newest_first,
+        limit=limit,
         page_size=min(limit, 100) if limit else None,
         last_evaluated_key={"tenant_id": {"S": tenant_id}, "sk": {"S": after}} if after else None,
     )
@@ -336,33 +353,60 @@ def insert_reminder(reminder: ReminderRecord) -> bool:
     return put(reminder, table(ReminderRecord).sk.does_not_exist())
 
 
-def close_reminder(reminder: ReminderRecord, state: str, note: str | None, *, expect: tuple[str, ...] = OPEN,
-                   now: datetime | None = None) -> bool:
+def close_reminder(
+    reminder: ReminderRecord,
+    state: str,
+    note: str | None,
+    *,
+    expect: tuple[str, ...] = OPEN,
+    now: datetime | None = None,
+) -> bool:
     """pending/queued -> cancelled | expired | skipped | failed: leaves the due index, ages out later."""
     model = table(ReminderRecord)
     now = now or utcnow()
-    return update(reminder, [
-        model.state.set(state), model.note.set(note[:500] if note else None), model.updated_at.set(now),
-        model.expires_at.set(_ttl(now)), model.due_shard.remove(), model.due_at.remove(),
-    ], model.state.is_in(*expect))
+    return update(
+        reminder,
+        [
+            model.state.set(state),
+            model.note.set(note[:500] if note else None),
+            model.updated_at.set(now),
+            model.expires_at.set(_ttl(now)),
+            model.due_shard.remove(),
+            model.due_at.remove(),
+        ],
+        model.state.is_in(*expect),
+    )
 
 
 def reschedule_reminder(reminder: ReminderRecord, remind_at: int, note: str) -> bool:
     """A pending reminder moves to a new send time (quiet hours), only if nobody else touched it meanwhile."""
     model = table(ReminderRecord)
-    return update(reminder, [
-        model.remind_at.set(remind_at), model.due_at.set(remind_at), model.note.set(note),
-        model.updated_at.set(utcnow()),
-    ], (model.state == PENDING) & (model.due_at == reminder.due_at))
+    return update(
+        reminder,
+        [
+            model.remind_at.set(remind_at),
+            model.due_at.set(remind_at),
+            model.note.set(note),
+            model.updated_at.set(utcnow()),
+        ],
+        (model.state == PENDING) & (model.due_at == reminder.due_at),
+    )
 
 
 def mark_queued(reminder: ReminderRecord, job_id: str, due_at: int) -> bool:
     """pending -> queued once: overlapping sweeps race on this condition and only one wins."""
     model = table(ReminderRecord)
-    return update(reminder, [
-        model.state.set(QUEUED), model.job_id.set(job_id), model.updated_at.set(utcnow()),
-        model.due_shard.remove(), model.due_at.remove(),
-    ], (model.state == PENDING) & (model.due_at == due_at))
+    return update(
+        reminder,
+        [
+            model.state.set(QUEUED),
+            model.job_id.set(job_id),
+            model.updated_at.set(utcnow()),
+            model.due_shard.remove(),
+            model.due_at.remove(),
+        ],
+        (model.state == PENDING) & (model.due_at == due_at),
+    )
 
 
 def due_keys(now: datetime) -> Iterator[tuple[str, str, int]]:
@@ -373,13 +417,17 @@ def due_keys(now: datetime) -> Iterator[tuple[str, str, int]]:
             yield item.tenant_id, item.sk, int(item.due_at)
 
 
-def reminders_between(tenant_id: str, start: datetime, end: datetime, *, state: str | None, limit: int,
-                      after: dict[str, Any] | None) -> tuple[list[ReminderRecord], dict[str, Any] | None]:
+def reminders_between(
+    tenant_id: str, start: datetime, end: datetime, *, state: str | None, limit: int, after: dict[str, Any] | None
+) -> tuple[list[ReminderRecord], dict[str, Any] | None]:
     """A tenant's reminders by send time (time-index), optionally in one state; `after` is a page's last key."""
     model = table(ReminderRecord)
     results = model.time_index.query(
-        tenant_id, model.remind_at.between(int(start.timestamp()), int(end.timestamp())),
-        filter_condition=(model.state == state) if state else None, limit=limit, page_size=max(limit, 100),
+        tenant_id,
+        model.remind_at.between(int(start.timestamp()), int(end.timestamp())),
+        filter_condition=(model.state == state) if state else None,
+        limit=limit,
+        page_size=max(limit, 100),
         last_evaluated_key=after,
     )
     items = list(results)
@@ -393,15 +441,19 @@ def open_reminders(tenant_id: str, prefix: str) -> list[ReminderRecord]:
 
 
 # --- delivery records (reminders and ad-hoc delivery logs) ---------------------------------------------
-def record_attempts(item: _Delivery, attempts: list[Attempt], *, delivered: Attempt | None = None,
-                    extra: list[Any] | None = None) -> bool:
+def record_attempts(
+    item: _Delivery, attempts: list[Attempt], *, delivered: Attempt | None = None, extra: list[Any] | None = None
+) -> bool:
     """Append attempts; with `delivered`, also mark the item delivered, once (a retried job never re-sends)."""
     model = table(type(item))
     actions = [model.attempts.set((model.attempts | []).append(attempts))] if attempts else []
     condition = None
     if delivered is not None:
-        actions += [model.delivered_via.set(delivered.channel), model.delivered_at.set(delivered.at),
-                    model.provider_message_id.set(delivered.provider_message_id)]
+        actions += [
+            model.delivered_via.set(delivered.channel),
+            model.delivered_at.set(delivered.at),
+            model.provider_message_id.set(delivered.provider_message_id),
+        ]
         condition = model.delivered_via.does_not_exist()
     actions += extra or []
     if not actions:

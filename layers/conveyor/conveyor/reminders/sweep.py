@@ -67,8 +67,9 @@ def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
 
     request = EnqueueRequest(type=JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
     try:
-        job, _ = jobs.enqueue(reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}",
-                              queue=QUEUE)
+        job, _ = jobs.enqueue(
+            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}", queue=QUEUE
+        )
     except Conflict:
         return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
     if not store.mark_queued(reminder, job.id, due_at):

@@ -16,7 +16,8 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 _DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d{1,2})W)?(?:(?P<days>\d{1,3})D)?(?:T(?:(?P<hours>\d{1,4})H)?(?:(?P<minutes>\d{1,5})M)?)?$")
+    r"^P(?:(?P<weeks>\d{1,2})W)?(?:(?P<days>\d{1,3})D)?(?:T(?:(?P<hours>\d{1,4})H)?(?:(?P<minutes>\d{1,5})M)?)?$"
+)
 MAX_LEAD = timedelta(days=60)
 
 
