@@ -40,7 +40,7 @@ def moto_stack(root: Path = ROOT) -> Iterator[Any]:
     fake_aws_env()
     from moto import mock_aws
 
-    from conveyor.settings import get_settings
+    from conveyor.platform.settings import get_settings
     from conveyor_local.stack import Stack
 
     saved = dict(os.environ)
@@ -61,7 +61,7 @@ def template_functions(root: Path = ROOT) -> list[Any]:
 
 
 def api_key(tenant: str = TENANT, scopes: str = "jobs:read,jobs:write") -> str:
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     key, _ = keys.create(tenant, set(scopes.split(",")))
     return key

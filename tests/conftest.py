@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from conveyor import capabilities
+
+capabilities.install()  # the job types, as every function that runs jobs wires them
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,7 +34,7 @@ def stack() -> Iterator[Any]:
     """A fresh moto world with every table and queue template.yaml declares, and its function environment."""
     from moto import mock_aws
 
-    from conveyor.settings import get_settings
+    from conveyor.platform.settings import get_settings
     from conveyor_local.stack import Stack
 
     with mock_aws():
@@ -72,7 +76,7 @@ class Api:
 @pytest.fixture
 def new_key(stack: Any):
     """Mint an API key: new_key("tenant-a", "jobs:read,jobs:write")."""
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     def mint(tenant: str = "tenant-a", scopes: str = "jobs:read,jobs:write", **kw: Any) -> str:
         key, _ = keys.create(tenant, set(scopes.split(",")), **kw)
@@ -106,7 +110,7 @@ def sent_emails(stack: Any):
 @pytest.fixture
 def aws_calls(stack: Any):
     """Record the API calls made through conveyor's shared boto3 clients: aws_calls("sqs", "SendMessageBatch")."""
-    from conveyor.aws import client
+    from conveyor.platform.aws import client
 
     seen: list[tuple[str, str, dict[str, Any]]] = []
     hooks = []

@@ -1,8 +1,8 @@
 """API function: HTTP API (payload 2.0) -> the Conveyor API resolver."""
 
 from conveyor.api.app import handle
-from conveyor.observability import init_sentry, logger
-from conveyor.settings import get_settings
+from conveyor.platform.observability import init_sentry, logger
+from conveyor.platform.settings import get_settings
 
 init_sentry(get_settings())
 

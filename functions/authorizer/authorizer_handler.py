@@ -1,8 +1,8 @@
 """Authorizer function: HTTP API Lambda REQUEST authorizer (payload 2.0, simple responses)."""
 
-from conveyor.auth.authorizer import authorize
-from conveyor.observability import init_sentry, logger
-from conveyor.settings import get_settings
+from conveyor.platform.auth.authorizer import authorize
+from conveyor.platform.observability import init_sentry, logger
+from conveyor.platform.settings import get_settings
 
 init_sentry(get_settings())
 

@@ -1,8 +1,8 @@
 """Dispatcher function: the jobs table's stream -> SQS, for every job that became `queued`."""
 
 from conveyor.jobs.dispatch import dispatch
-from conveyor.observability import init_sentry, logger
-from conveyor.settings import get_settings
+from conveyor.platform.observability import init_sentry, logger
+from conveyor.platform.settings import get_settings
 
 init_sentry(get_settings())
 

@@ -1,8 +1,8 @@
 """Scheduler function: the one-minute EventBridge schedule -> every sweep (delayed jobs, ...)."""
 
 from conveyor import scheduler
-from conveyor.observability import init_sentry, logger
-from conveyor.settings import get_settings
+from conveyor.platform.observability import init_sentry, logger
+from conveyor.platform.settings import get_settings
 
 init_sentry(get_settings())
 

@@ -1,10 +1,12 @@
 """Worker function: SQS batches from every job queue -> one job per record, partial batch failures."""
 
+from conveyor import capabilities
 from conveyor.jobs.worker import handle_batch
-from conveyor.observability import init_sentry, logger
-from conveyor.settings import get_settings
+from conveyor.platform.observability import init_sentry, logger
+from conveyor.platform.settings import get_settings
 
 init_sentry(get_settings())
+capabilities.install()
 
 
 @logger.inject_lambda_context(clear_state=True)

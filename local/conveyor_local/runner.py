@@ -207,9 +207,9 @@ class LocalStack:
     def _demo_key(self) -> str | None:
         """A fresh API key for the demo tenant, minted with the project's own key module (as `conveyor keys` does)."""
         try:
-            from conveyor.auth import keys
+            from conveyor.platform.auth import keys
         except ImportError:
-            log.warning("no conveyor.auth.keys module: no demo API key")
+            log.warning("no conveyor.platform.auth.keys module: no demo API key")
             return None
         key, _ = keys.create(self.options.demo_tenant, set(self.options.demo_scopes), name="conveyor-local demo")
         return key

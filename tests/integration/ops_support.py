@@ -25,8 +25,8 @@ def make_job(
     payload: dict[str, Any] | None = None,
 ) -> Any:
     """A job stored directly in a given state (as the engine would have left it)."""
-    from conveyor.ids import ulid
     from conveyor.jobs import store
+    from conveyor.platform.ids import ulid
 
     now = datetime.now(UTC)
     created = created or now

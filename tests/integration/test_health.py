@@ -49,7 +49,7 @@ def test_not_ready_names_dynamodb_when_the_jobs_table_is_gone(stack, api):
 @pytest.fixture
 def dynamodb_unreachable(monkeypatch):
     """DynamoDB's endpoint is a local port nothing listens on (connection refused)."""
-    from conveyor.aws import probe_client
+    from conveyor.platform.aws import probe_client
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

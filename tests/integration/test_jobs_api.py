@@ -72,7 +72,7 @@ def test_requests_without_a_key_are_401_from_the_gateway(api):
 
 
 def test_unknown_malformed_and_revoked_keys_are_401_json(api, new_key):
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     revoked = new_key()
     keys.revoke(revoked)

@@ -18,7 +18,7 @@ def short_retention():
     """A deployment whose retention parameters differ from the defaults (template Parameters -> env)."""
     from moto import mock_aws
 
-    from conveyor.settings import get_settings
+    from conveyor.platform.settings import get_settings
     from conveyor_local.stack import Stack
 
     with mock_aws():
@@ -36,7 +36,7 @@ def record(tenant: str, job_id: str):
 
 
 def test_finished_jobs_expire_after_the_deployments_retention_days(short_retention):
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     api = Api(short_retention, keys.create("tenant-a", {"jobs:read", "jobs:write"})[0])
     # Given one job that completes and one that fails at once (SES rejects an unverified sender)
@@ -54,7 +54,7 @@ def test_finished_jobs_expire_after_the_deployments_retention_days(short_retenti
 
 
 def test_default_retention_is_seven_days_for_completed_and_thirty_for_failed(stack):
-    from conveyor.settings import get_settings
+    from conveyor.platform.settings import get_settings
 
     assert (get_settings().completed_retention_days, get_settings().failed_retention_days) == (7, 30)
 

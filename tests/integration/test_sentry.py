@@ -45,8 +45,8 @@ def sentry(stack, monkeypatch):
     """Sentry on, as a function with SENTRY_DSN would start it, but delivering to memory."""
     import sentry_sdk
 
-    from conveyor import observability
-    from conveyor.settings import load_settings
+    from conveyor.platform import observability
+    from conveyor.platform.settings import load_settings
 
     monkeypatch.setattr(observability, "_sentry_on", False)
     transport = CapturingTransport()
@@ -200,7 +200,7 @@ def test_each_scheduler_run_is_a_cron_check_in(stack, sentry):
 
 
 def test_traces_are_sampled_by_environment():
-    from conveyor.observability import traces_sample_rate
+    from conveyor.platform.observability import traces_sample_rate
 
     assert traces_sample_rate("production") == 0.1
     assert traces_sample_rate("dev") == 1.0
@@ -211,7 +211,7 @@ def test_traces_are_sampled_by_environment():
 def sentry_off(monkeypatch):
     import sentry_sdk
 
-    from conveyor import observability
+    from conveyor.platform import observability
 
     monkeypatch.setattr(observability, "_sentry_on", False)
     yield observability
@@ -220,7 +220,7 @@ def sentry_off(monkeypatch):
 
 
 def test_the_dsn_can_come_from_an_ssm_parameter(stack, sentry_off):
-    from conveyor.settings import load_settings
+    from conveyor.platform.settings import load_settings
 
     stack.client("ssm").put_parameter(Name="/conveyor/sentry-dsn", Value=DSN, Type="SecureString")
     settings = load_settings({**_env(stack), "SENTRY_DSN_PARAMETER": "/conveyor/sentry-dsn"})
@@ -231,7 +231,7 @@ def test_the_dsn_can_come_from_an_ssm_parameter(stack, sentry_off):
 
 
 def test_the_dsn_can_come_from_a_secrets_manager_secret(stack, sentry_off):
-    from conveyor.settings import load_settings
+    from conveyor.platform.settings import load_settings
 
     stack.client("secretsmanager").create_secret(Name="conveyor/sentry", SecretString=json.dumps({"dsn": DSN}))
     settings = load_settings({**_env(stack), "SENTRY_DSN_SECRET": "conveyor/sentry"})
@@ -239,14 +239,14 @@ def test_the_dsn_can_come_from_a_secrets_manager_secret(stack, sentry_off):
 
 
 def test_an_unreadable_dsn_parameter_leaves_sentry_off_without_failing_the_function(stack, sentry_off):
-    from conveyor.settings import load_settings
+    from conveyor.platform.settings import load_settings
 
     settings = load_settings({**_env(stack), "SENTRY_DSN_PARAMETER": "/conveyor/missing"})
     assert sentry_off.init_sentry(settings, transport=CapturingTransport()) is False
 
 
 def test_without_any_dsn_sentry_stays_off(stack, sentry_off):
-    from conveyor.settings import load_settings
+    from conveyor.platform.settings import load_settings
 
     assert sentry_off.init_sentry(load_settings(_env(stack))) is False
 

@@ -10,9 +10,9 @@ import pytest
 from factories import email_job, sqs_record
 from pydantic import BaseModel
 
-from conveyor.errors import PermanentError, RetryLater
 from conveyor.jobs import store
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.platform.errors import PermanentError, RetryLater
 
 CALLS: Counter[str] = Counter()
 SEEN_PROGRESS: dict[str, int] = {}
@@ -224,7 +224,7 @@ def test_progress_reported_by_a_handler_is_visible_while_it_runs(api, stack):
 
 
 def _insert_job(stack: Any, job_type: str, payload: dict[str, Any], queue: str = "sync") -> str:
-    from conveyor.ids import new_id
+    from conveyor.platform.ids import new_id
 
     now = store.utcnow()
     record = store.JobRecord(

@@ -1,5 +1,5 @@
-from conveyor.auth.authorizer import principal_from
-from conveyor.auth.keys import KEY_ID_LENGTH, PREFIX, Principal, key_id_of
+from conveyor.platform.auth.authorizer import principal_from
+from conveyor.platform.auth.keys import KEY_ID_LENGTH, PREFIX, Principal, key_id_of
 
 
 def test_key_id_is_read_only_from_well_formed_keys():

@@ -3,7 +3,7 @@ from pydantic import ValidationError
 
 from conveyor.email.job import EmailPayload
 from conveyor.email.templates import render, template_names
-from conveyor.errors import PermanentError
+from conveyor.platform.errors import PermanentError
 
 
 def test_shipped_templates():

@@ -1,7 +1,7 @@
 from botocore.exceptions import ClientError
 
-from conveyor.aws import provider_failure
-from conveyor.errors import PermanentError, TransientError
+from conveyor.platform.aws import provider_failure
+from conveyor.platform.errors import PermanentError, TransientError
 
 
 def _error(code: str, status: int) -> ClientError:

@@ -6,8 +6,8 @@ import pytest
 
 
 def test_reminder_storage_names_the_missing_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conveyor.platform.settings import SettingsError, load_settings
     from conveyor.reminders import store
-    from conveyor.settings import SettingsError, load_settings
 
     settings = load_settings(
         {"JOBS_TABLE": "jobs", "API_KEYS_TABLE": "keys", "EMAIL_FROM": "a@example.com", "QUEUES": "{}"}

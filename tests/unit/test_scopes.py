@@ -1,6 +1,6 @@
 """Scopes: a tenant's admin key can do everything in its tenant, but acting on every tenant is `platform`."""
 
-from conveyor.auth.keys import Principal
+from conveyor.platform.auth.keys import Principal
 
 
 def test_admin_implies_every_tenant_scope_but_not_platform():

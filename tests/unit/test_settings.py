@@ -1,6 +1,6 @@
 import pytest
 
-from conveyor.settings import SettingsError, load_settings
+from conveyor.platform.settings import SettingsError, load_settings
 
 VALID = {
     "JOBS_TABLE": "jobs",

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from conveyor.errors import ConveyorError
+from conveyor.platform.errors import ConveyorError
 
 
 def _table(args: argparse.Namespace) -> str:
@@ -18,7 +18,7 @@ def _table(args: argparse.Namespace) -> str:
     if os.environ.get("API_KEYS_TABLE"):
         return os.environ["API_KEYS_TABLE"]
     if args.stack:
-        from conveyor.aws import client
+        from conveyor.platform.aws import client
 
         outputs = client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
         for output in outputs:
@@ -28,7 +28,7 @@ def _table(args: argparse.Namespace) -> str:
 
 
 def _create(args: argparse.Namespace) -> None:
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     key, record = keys.create(
         args.tenant,
@@ -46,7 +46,7 @@ def _create(args: argparse.Namespace) -> None:
 
 
 def _revoke(args: argparse.Namespace) -> None:
-    from conveyor.auth import keys
+    from conveyor.platform.auth import keys
 
     record = keys.revoke(args.key, table=_table(args))
     print(f"revoked key {record.key_id} of tenant {record.tenant_id}")

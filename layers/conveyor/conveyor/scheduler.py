@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
-from conveyor.jobs.store import utcnow
-from conveyor.jobs.sweep import recover_stalled_jobs, release_due_jobs
-from conveyor.observability import cron_checkin, logger, report_exception
-from conveyor.reminders.sweep import sweep_reminders
+from conveyor import capabilities
+from conveyor.platform.clock import utcnow
+from conveyor.platform.observability import cron_checkin, logger, report_exception
 
-Sweep = Callable[[datetime], int]
-
-SWEEPS: tuple[Sweep, ...] = (release_due_jobs, recover_stalled_jobs, sweep_reminders)
+capabilities.install()  # sweeps enqueue jobs, which the registry validates
 
 
 class SweepsFailed(RuntimeError):
@@ -25,7 +21,7 @@ def run(now: datetime | None = None) -> dict[str, int]:
     with cron_checkin():
         results: dict[str, int] = {}
         failed: list[str] = []
-        for sweep in SWEEPS:
+        for sweep in capabilities.sweeps():
             try:
                 results[sweep.__name__] = sweep(at)
             except Exception as exc:  # noqa: BLE001 - reported here, then the run fails as a whole below

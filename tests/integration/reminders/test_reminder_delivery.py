@@ -381,8 +381,8 @@ def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
 
     from botocore.awsrequest import AWSResponse
 
-    from conveyor.aws import client
     from conveyor.jobs import registry
+    from conveyor.platform.aws import client
 
     # Given SES throttles the first send (fault injected into the real client), and retries come back in ~1 s
     kind = registry.get("notification.send")
@@ -461,8 +461,8 @@ def test_on_the_last_attempt_a_throttled_channel_falls_back_to_the_next(
 ) -> None:
     from botocore.awsrequest import AWSResponse
 
-    from conveyor.aws import client
     from conveyor.jobs import registry
+    from conveyor.platform.aws import client
 
     # Given SES keeps throttling, and notification jobs get a single attempt
     kind = registry.get("notification.send")

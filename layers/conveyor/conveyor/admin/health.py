@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from conveyor.admin import queues
 from conveyor.admin.models import Check, Readiness
-from conveyor.aws import error_code, probe_client
-from conveyor.settings import get_settings
+from conveyor.platform.aws import error_code, probe_client
+from conveyor.platform.settings import get_settings
 
 # A key no job can have (job ids are "job_<ULID>"): reading it proves the table answers, and costs 0.5 RCU.
 PROBE_KEY = {"tenant_id": {"S": "__health__"}, "sk": {"S": "job_readiness_probe"}}

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.aws import client, error_code
-from conveyor.settings import get_settings
+from conveyor.platform.aws import client, error_code
+from conveyor.platform.settings import get_settings
 
 HOLD_SECONDS = 30  # how long received DLQ messages stay invisible while an operation looks at them
 RECEIVE = {

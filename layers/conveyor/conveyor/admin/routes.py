@@ -18,7 +18,7 @@ from conveyor.admin.models import (
     RedriveResult,
     RetryFailedRequest,
 )
-from conveyor.api.security import principal, requires
+from conveyor.platform.http.security import principal, requires
 
 router = Router()
 ADMIN = requires("admin")

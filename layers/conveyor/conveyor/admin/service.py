@@ -24,14 +24,14 @@ from conveyor.admin.models import (
     RedriveResult,
     RetryFailedRequest,
 )
-from conveyor.auth.keys import PLATFORM, Principal
-from conveyor.errors import BadRequest, Conflict, Forbidden, NotFound
 from conveyor.jobs import store
 from conveyor.jobs.models import JobError
 from conveyor.jobs.service import decode_cursor, encode_cursor
 from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
-from conveyor.observability import logger
-from conveyor.settings import get_settings
+from conveyor.platform.auth.keys import PLATFORM, Principal
+from conveyor.platform.errors import BadRequest, Conflict, Forbidden, NotFound
+from conveyor.platform.observability import logger
+from conveyor.platform.settings import get_settings
 
 COUNT_WINDOW = timedelta(hours=24)
 MAX_COUNTED = 10_000  # jobs read per overview: bounds its cost and time (the window then shrinks)

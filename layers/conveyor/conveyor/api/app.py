@@ -12,15 +12,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
+from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
-from conveyor.admin.routes import router as admin_router
-from conveyor.api import errors as http_errors
-from conveyor.api.security import authenticate
-from conveyor.errors import ConveyorError, PayloadTooLarge
-from conveyor.jobs.routes import router as jobs_router
-from conveyor.observability import logger
-from conveyor.reminders.routes import router as reminders_router
+from conveyor.platform.errors import ConveyorError, PayloadTooLarge
+from conveyor.platform.http import errors as http_errors
+from conveyor.platform.http.security import authenticate
+from conveyor.platform.observability import logger
 
 MAX_BODY_BYTES = 256 * 1024
 # Everything else needs an API key.
@@ -28,10 +26,10 @@ PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/v1/docs", "/v1/openapi.j
 TITLE, VERSION = "Conveyor API", "1.0.0"
 DOCS_PATH = "/v1/docs"
 
+capabilities.install()
 app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
-app.include_router(jobs_router, prefix="/v1")
-app.include_router(admin_router, prefix="/v1")
-app.include_router(reminders_router, prefix="/v1")
+for router in capabilities.routers():
+    app.include_router(router, prefix="/v1")
 
 
 def _security() -> dict[str, Any]:

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from conveyor.aws import client, provider_failure
 from conveyor.email.templates import render, template_names
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
-from conveyor.settings import get_settings
+from conveyor.platform.aws import client, provider_failure
+from conveyor.platform.settings import get_settings
 
 MAX_RECIPIENTS = 50  # SES's limit per message, To + Cc + Bcc together
 TRANSIENT_SES_CODES = frozenset(

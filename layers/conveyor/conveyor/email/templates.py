@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conveyor.errors import PermanentError
+from conveyor.platform.errors import PermanentError
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 

@@ -12,10 +12,10 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from conveyor.aws import client
 from conveyor.jobs.store import QUEUED, JobRecord, utcnow
-from conveyor.observability import logger
-from conveyor.settings import get_settings
+from conveyor.platform.aws import client
+from conveyor.platform.observability import logger
+from conveyor.platform.settings import get_settings
 
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; later jobs wait as `scheduled` for the sweep
 SEND_BATCH = 10

@@ -1,6 +1,7 @@
 """The job type registry: type name -> payload model, queue family, handler and retry policy.
 
-Adding a job type is one module (payload model + handler + `@job_type(...)`) and one line in JOB_MODULES.
+Adding a job type is one module (payload model + handler + `@job_type(...)`) named in its capability's
+`job_modules` (conveyor/capabilities.py, which hands the list to `use_modules`).
 Handler modules import their heavy dependencies inside the handler, so the API can validate payloads cheaply.
 """
 
@@ -14,10 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from conveyor.errors import InvalidInput
-
-# One line per job type module.
-JOB_MODULES = ("conveyor.email.job", "conveyor.notify.job")
+from conveyor.platform.errors import InvalidInput
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's ceiling for a message's visibility timeout
 
@@ -62,7 +60,15 @@ class JobType:
 
 
 _TYPES: dict[str, JobType] = {}
+_modules: tuple[str, ...] = ()
 _loaded = False
+
+
+def use_modules(modules: tuple[str, ...]) -> None:
+    """The job type modules to import on first lookup (given by the composition root, conveyor.capabilities)."""
+    global _modules, _loaded
+    if modules != _modules:
+        _modules, _loaded = modules, False
 
 
 def job_type(name: str, *, queue: str, payload: type[BaseModel], retry: RetryPolicy | None = None):
@@ -78,7 +84,7 @@ def job_type(name: str, *, queue: str, payload: type[BaseModel], retry: RetryPol
 def _load() -> dict[str, JobType]:
     global _loaded
     if not _loaded:
-        for module in JOB_MODULES:
+        for module in _modules:
             importlib.import_module(module)
         _loaded = True
     return _TYPES

@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 
-from conveyor.api.security import principal, requires
 from conveyor.jobs import service
 from conveyor.jobs.models import EnqueueRequest, Job, JobPage, JobState
+from conveyor.platform.http.security import principal, requires
 
 router = Router()
 READ, WRITE = requires("jobs:read"), requires("jobs:write")

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from conveyor.errors import BadRequest, Conflict, InvalidInput, NotFound
-from conveyor.ids import new_id
 from conveyor.jobs import registry, store
 from conveyor.jobs.dispatch import MAX_DELAY_SECONDS
 from conveyor.jobs.models import EnqueueRequest, Job, JobPage
 from conveyor.jobs.store import QUEUED, SCHEDULED, IdempotencyRecord, JobRecord, utcnow
-from conveyor.settings import get_settings
+from conveyor.platform.errors import BadRequest, Conflict, InvalidInput, NotFound
+from conveyor.platform.ids import new_id
+from conveyor.platform.settings import get_settings
 
 IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
 

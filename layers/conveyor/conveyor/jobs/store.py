@@ -31,9 +31,10 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, U
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from conveyor.dynamo import bind
-from conveyor.ids import ulid_floor
-from conveyor.settings import get_settings
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import bind
+from conveyor.platform.ids import ulid_floor
+from conveyor.platform.settings import get_settings
 
 JOB_PREFIX = "job_"
 DUE_SHARDS = 8  # the due index is spread over a few partitions so large schedules never make one hot
@@ -41,10 +42,6 @@ DUE_SHARDS = 8  # the due index is spread over a few partitions so large schedul
 SCHEDULED, QUEUED, ACTIVE, RETRYING = "scheduled", "queued", "active", "retrying"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
 STATES = (SCHEDULED, QUEUED, ACTIVE, RETRYING, COMPLETED, FAILED, CANCELLED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class TimelineEntry(MapAttribute):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from conveyor.jobs import store
-from conveyor.observability import count, logger, report_job_failure
+from conveyor.platform.observability import count, logger, report_job_failure
 
 
 def release_due_jobs(now: datetime) -> int:

@@ -21,12 +21,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
-from conveyor.aws import client
-from conveyor.errors import PermanentError, RetryLater
 from conveyor.jobs import registry, store
 from conveyor.jobs.store import JobRecord, utcnow
-from conveyor.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
-from conveyor.settings import get_settings
+from conveyor.platform.aws import client
+from conveyor.platform.errors import PermanentError, RetryLater
+from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
+from conveyor.platform.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
 _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")

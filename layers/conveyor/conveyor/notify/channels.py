@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.aws import client, provider_failure
 from conveyor.email.job import send_via_ses
 from conveyor.email.templates import render
-from conveyor.errors import PermanentError, TransientError
 from conveyor.jobs.registry import JobContext
+from conveyor.platform.aws import client, provider_failure
+from conveyor.platform.errors import PermanentError, TransientError
 from conveyor.reminders import store
 from conveyor.reminders.store import Attempt, ContactRecord, FeedItemRecord, utcnow
 

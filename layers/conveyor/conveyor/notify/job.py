@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from conveyor.errors import PermanentError
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
 from conveyor.notify.channels import Message, deliver
+from conveyor.platform.errors import PermanentError
 from conveyor.reminders import store
 from conveyor.reminders.models import NotificationRequest
 from conveyor.reminders.store import ContactRecord, DeliveryLogRecord

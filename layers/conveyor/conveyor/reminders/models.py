@@ -216,7 +216,7 @@ class ReminderTemplates(BaseModel):
     def _renders(cls, value: str, info: ValidationInfo) -> str:
         """Known, and renders with what a reminder of this kind provides (checked now, not at send time)."""
         from conveyor.email.templates import render
-        from conveyor.errors import PermanentError
+        from conveyor.platform.errors import PermanentError
 
         if value not in template_names():
             raise ValueError(f"unknown template; available: {', '.join(sorted(template_names()))}")

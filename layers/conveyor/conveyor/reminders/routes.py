@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import AwareDatetime, BaseModel
 
-from conveyor.api.security import principal, requires
 from conveyor.jobs.models import Job
+from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import service
 from conveyor.reminders.models import (
     ID_PATTERN,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conveyor.errors import PermanentError
 from conveyor.jobs.registry import JobContext
 from conveyor.notify.channels import Message, deliver
 from conveyor.notify.job import undeliverable
-from conveyor.observability import count, logger
+from conveyor.platform.errors import PermanentError
+from conveyor.platform.observability import count, logger
 from conveyor.reminders import planning, store
 from conveyor.reminders.store import OPEN, PENDING, QUEUED, ReminderRecord, utcnow
 

@@ -9,9 +9,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.errors import BadRequest, Conflict, NotFound
 from conveyor.jobs import service as jobs
 from conveyor.jobs.models import EnqueueRequest, Job
+from conveyor.platform.errors import BadRequest, Conflict, NotFound
 from conveyor.reminders import planning, store
 from conveyor.reminders.models import (
     Appointment,

@@ -33,9 +33,10 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from conveyor.dynamo import bind
 from conveyor.jobs.store import DUE_SHARDS, due_shard_for
-from conveyor.settings import SettingsError, get_settings
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import bind
+from conveyor.platform.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
 
@@ -51,10 +52,6 @@ PENDING, QUEUED, SENT, FAILED, SKIPPED, EXPIRED, CANCELLED = (
 )
 REMINDER_STATES = (PENDING, QUEUED, SENT, FAILED, SKIPPED, EXPIRED, CANCELLED)
 OPEN = (PENDING, QUEUED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _ttl(now: datetime) -> int:

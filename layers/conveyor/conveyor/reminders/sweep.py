@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from conveyor.errors import Conflict
 from conveyor.jobs import service as jobs
 from conveyor.jobs.models import EnqueueRequest
-from conveyor.observability import count, logger, report_exception
+from conveyor.platform.errors import Conflict
+from conveyor.platform.observability import count, logger, report_exception
 from conveyor.reminders import planning, store
 from conveyor.reminders.store import PENDING, MedicationRecord, ReminderRecord
 

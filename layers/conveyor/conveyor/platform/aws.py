@@ -43,7 +43,7 @@ def http_status(exc: Exception) -> int:
 
 def provider_failure(service: str, exc: Exception, transient_codes: frozenset[str]) -> Exception:
     """A provider's ClientError as a job outcome: throttling and 5xx may pass (TransientError), the rest cannot."""
-    from conveyor.errors import PermanentError, TransientError
+    from conveyor.platform.errors import PermanentError, TransientError
 
     code = error_code(exc)
     message = f"{service} {code}: {(getattr(exc, 'response', None) or {}).get('Error', {}).get('Message', '')}"

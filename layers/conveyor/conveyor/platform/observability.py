@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from conveyor.settings import Settings
+from conveyor.platform.settings import Settings
 
 logger = Logger()
 metrics = Metrics()
@@ -150,7 +150,7 @@ def _sentry_dsn(settings: Settings) -> str | None:
         return None
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from conveyor.aws import client
+    from conveyor.platform.aws import client
 
     try:
         if settings.sentry_dsn_parameter:

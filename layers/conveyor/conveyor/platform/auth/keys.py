@@ -16,8 +16,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAtt
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from conveyor.dynamo import bind
-from conveyor.errors import InvalidInput, NotFound
+from conveyor.platform.dynamo import bind
+from conveyor.platform.errors import InvalidInput, NotFound
 
 PREFIX = "cvk_"
 KEY_ID_LENGTH = 12
@@ -59,7 +59,7 @@ class Principal:
 
 def _keys(table: str | None = None) -> type[ApiKeyRecord]:
     if table is None:
-        from conveyor.settings import get_settings
+        from conveyor.platform.settings import get_settings
 
         table = get_settings().api_keys_table
     return bind(ApiKeyRecord, table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.auth.keys import Principal, authenticate
+from conveyor.platform.auth.keys import Principal, authenticate
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from conveyor import errors
+from conveyor.platform import errors
 
 STATUS: dict[type[errors.ConveyorError], int] = {
     errors.BadRequest: 400,

@@ -1,4 +1,4 @@
-"""Typed errors. HTTP mapping lives in conveyor.api.errors; queue behaviour in conveyor.jobs.worker."""
+"""Typed errors. HTTP mapping lives in conveyor.platform.http.errors; queue behaviour in conveyor.jobs.worker."""
 
 from __future__ import annotations
 

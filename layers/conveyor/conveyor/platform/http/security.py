@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from conveyor.auth.authorizer import principal_from
-from conveyor.auth.keys import Principal
-from conveyor.errors import Forbidden, Unauthorized
+from conveyor.platform.auth.authorizer import principal_from
+from conveyor.platform.auth.keys import Principal
+from conveyor.platform.errors import Forbidden, Unauthorized
 
 
 def authenticate(event: dict[str, Any]) -> Principal:

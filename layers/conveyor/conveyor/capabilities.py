@@ -1,0 +1,68 @@
+"""The one list of capabilities: each one's router, job type modules and sweeps.
+
+The API, the worker and the scheduler compose themselves from this list. Adding a capability is one package and
+one `Capability(...)` line here. Everything is named by import path and loaded on first use, so a function only
+imports what it serves (the worker never imports routes, the API never imports job handlers' heavy deps).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from conveyor.jobs import registry
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    router: str | None = None  # "module:attribute" of a Powertools Router, mounted under /v1
+    job_modules: tuple[str, ...] = ()  # modules whose @job_type handlers register on import
+    sweeps: tuple[str, ...] = ()  # "module:function" run by the one-minute scheduler, in this order
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "jobs",
+        router="conveyor.jobs.routes:router",
+        job_modules=("conveyor.email.job",),
+        sweeps=("conveyor.jobs.sweep:release_due_jobs", "conveyor.jobs.sweep:recover_stalled_jobs"),
+    ),
+    Capability("notify", job_modules=("conveyor.notify.job",)),
+    Capability(
+        "reminders", router="conveyor.reminders.routes:router", sweeps=("conveyor.reminders.sweep:sweep_reminders",)
+    ),
+    Capability("admin", router="conveyor.admin.routes:router"),
+)
+
+Sweep = Callable[[datetime], int]
+
+
+def _resolve(path: str) -> Any:
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def routers() -> Iterator[Any]:
+    for capability in CAPABILITIES:
+        if capability.router:
+            yield _resolve(capability.router)
+
+
+@cache
+def sweeps() -> tuple[Sweep, ...]:
+    return tuple(_resolve(path) for capability in CAPABILITIES for path in capability.sweeps)
+
+
+def job_modules() -> tuple[str, ...]:
+    return tuple(module for capability in CAPABILITIES for module in capability.job_modules)
+
+
+def install() -> None:
+    """Hand the job registry its modules (imported lazily, on the first lookup). The registry sits below every
+    capability and cannot import this list, so each composition root (API, worker, scheduler) calls this."""
+    registry.use_modules(job_modules())

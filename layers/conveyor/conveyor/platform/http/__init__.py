@@ -1,0 +1,1 @@
+"""HTTP edge: the error table, authentication and per-route scopes."""
