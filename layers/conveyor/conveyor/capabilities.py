@@ -23,6 +23,9 @@ class Capability:
     router: str | None = None  # "module:attribute" of a Powertools Router, mounted under /v1
     job_modules: tuple[str, ...] = ()  # modules whose @job_type handlers register on import
     sweeps: tuple[str, ...] = ()  # "module:function" run by the one-minute scheduler, in this order
+    # "module:function" turning a committed change of this capability's items into domain events
+    # (conveyor.platform.events.EventMapper); the webhooks capability consumes the tables' streams.
+    events: str | None = None
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -56,6 +59,10 @@ def routers() -> Iterator[Any]:
 @cache
 def sweeps() -> tuple[Sweep, ...]:
     return tuple(_resolve(path) for capability in CAPABILITIES for path in capability.sweeps)
+
+
+def event_mappers() -> tuple[Any, ...]:
+    return tuple(_resolve(capability.events) for capability in CAPABILITIES if capability.events)
 
 
 def job_modules() -> tuple[str, ...]:
