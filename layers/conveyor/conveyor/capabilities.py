@@ -26,6 +26,9 @@ class Capability:
     # "module:function" turning a committed change of this capability's items into domain events
     # (conveyor.platform.events.EventMapper); the webhooks capability consumes the tables' streams.
     events: str | None = None
+    # "module:attribute" of the jobs engine's ProcessPort (conveyor.jobs.registry): how processes join the engine
+    # without jobs importing them.
+    process_port: str | None = None
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -40,6 +43,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         "reminders", router="conveyor.reminders.routes:router", sweeps=("conveyor.reminders.sweep:sweep_reminders",)
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
+    Capability(
+        "processes",
+        router="conveyor.processes.api:router",
+        job_modules=("conveyor.processes.jobs",),
+        sweeps=("conveyor.processes.sweeps:sweep_stalled_processes",),
+        events="conveyor.processes.events:from_change",
+        process_port="conveyor.processes.jobs:port",
+    ),
 )
 
 Sweep = Callable[[datetime], int]
@@ -73,3 +84,4 @@ def install() -> None:
     """Hand the job registry its modules (imported lazily, on the first lookup). The registry sits below every
     capability and cannot import this list, so each composition root (API, worker, scheduler) calls this."""
     registry.use_modules(job_modules())
+    registry.use_process_port(next((c.process_port for c in CAPABILITIES if c.process_port), None))

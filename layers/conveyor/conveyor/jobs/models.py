@@ -61,6 +61,7 @@ class Job(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     timeline: list[TimelineEvent] = Field(default_factory=list)
+    process_id: str | None = Field(default=None, description="The process this job runs a part of, if any.")
 
     @classmethod
     def of(cls, record: JobRecord) -> Job:
@@ -81,6 +82,7 @@ class Job(BaseModel):
             started_at=record.started_at,
             finished_at=record.finished_at,
             timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in record.timeline or []],
+            process_id=record.process_id,
         )
 
 

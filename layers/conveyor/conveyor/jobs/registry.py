@@ -11,7 +11,7 @@ import importlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -29,22 +29,72 @@ class RetryPolicy:
     cap_seconds: int = 900
     max_defers: int = 10  # RetryLater deferrals allowed per run, and...
     max_defer_total_seconds: int = 6 * 3600  # ...their total span, so a job cannot be deferred forever
+    max_continues: int = 200  # checkpoint-and-continue runs allowed (Continue), so a job cannot loop forever
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> int:
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1), MAX_VISIBILITY_SECONDS)
         return max(1, int((rng or random).uniform(0, ceiling)))  # noqa: S311 - jitter, not security
 
 
+class Continue(Exception):  # noqa: N818 - a request to the worker, not an error
+    """Raised by a handler whose work outlasts its invocation: the job is requeued with `state` saved (the next
+    run reads it as `ctx.checkpoint`), without spending an attempt. Bounded by RetryPolicy.max_continues."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__("continue from a checkpoint")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What the engine tells the process port about a job that belongs to a process."""
+
+    tenant_id: str
+    job_id: str
+    type: str
+    queue: str
+    payload: dict[str, Any]
+    process_id: str
+    batch_key: str | None  # None: the process's own job (its fetch / driver); else the batch it runs
+
+
+class ProcessPort(Protocol):
+    """The seam through which the processes capability (above jobs) joins in; jobs never imports it.
+
+    admit   before a process's job runs: None to run it, or a reason not to (paused: parked; finished: skipped)
+    handle  the `ctx.process` object handed to the handler
+    failed  the job failed for good (its batch counts as failed; a failed fetch fails the process)
+    """
+
+    def admit(self, job: JobRef) -> str | None: ...
+
+    def handle(self, job: JobRef) -> Any: ...
+
+    def failed(self, job: JobRef, error_type: str, message: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class JobContext:
-    """What a running handler knows about its job, and its one lever: reporting progress."""
+    """What a running handler knows about its job, and its levers.
+
+    report_progress(percent) -> False once this attempt no longer owns the job (lease lost, cancelled): stop.
+    remaining_seconds()      time left in this invocation (before the worker's safety margin).
+    checkpoint               the state saved by the last `Continue`, None on a fresh run.
+    process                  the process this job belongs to (add_batches, fetch_done, record, context), or None.
+    """
 
     job_id: str
     tenant_id: str
     type: str
     attempt: int
-    report_progress: Callable[[int], None] = field(repr=False)
+    report_progress: Callable[[int], bool] = field(repr=False)
     max_attempts: int = 1  # attempt == max_attempts: the last try (a handler may then give up gracefully)
+    checkpoint: Any = None
+    process: Any = field(default=None, repr=False)
+    remaining: Callable[[], float] = field(default=lambda: 60.0, repr=False)
+
+    def remaining_seconds(self) -> float:
+        return max(0.0, self.remaining())
 
 
 Handler = Callable[[Any, JobContext], dict[str, Any] | None]
@@ -62,6 +112,20 @@ class JobType:
 _TYPES: dict[str, JobType] = {}
 _modules: tuple[str, ...] = ()
 _loaded = False
+_process_port: str | None = None  # "module:attribute", resolved on the first job that belongs to a process
+
+
+def use_process_port(path: str | None) -> None:
+    """Name the ProcessPort implementation (given by the composition root, conveyor.capabilities)."""
+    global _process_port
+    _process_port = path
+
+
+def process_port() -> ProcessPort | None:
+    if not _process_port:
+        return None
+    module, _, attribute = _process_port.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def use_modules(modules: tuple[str, ...]) -> None:

@@ -21,12 +21,19 @@ IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
 
 
 def enqueue(
-    tenant_id: str, request: EnqueueRequest, idempotency_key: str | None = None, *, queue: str | None = None
+    tenant_id: str,
+    request: EnqueueRequest,
+    idempotency_key: str | None = None,
+    *,
+    queue: str | None = None,
+    process_id: str | None = None,
+    batch_key: str | None = None,
 ) -> tuple[Job, bool]:
     """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False.
 
     `queue` (domain code only, never the public API) puts the job on another family's queue than its type's
     default, e.g. reminder notifications on `reminders` so a burst of them never delays ad-hoc ones.
+    `process_id` / `batch_key` (domain code only) make it a job of a process (see registry.ProcessPort).
     """
     kind = registry.require(request.type)
     payload = _validated_payload(kind, request)
@@ -59,6 +66,8 @@ def enqueue(
         created_at=now,
         updated_at=now,
         idempotency_key=idempotency_key,
+        process_id=process_id,
+        batch_key=batch_key,
     )
     if run_at is not None and (run_at - now).total_seconds() > MAX_DELAY_SECONDS:
         job.state, job.due_shard, job.due_at = SCHEDULED, store.due_shard_for(job.id), int(run_at.timestamp())

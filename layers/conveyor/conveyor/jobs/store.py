@@ -97,6 +97,10 @@ class JobRecord(Model):
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+    process_id = UnicodeAttribute(null=True)  # the process this job belongs to (conveyor.processes), if any
+    batch_key = UnicodeAttribute(null=True)  # ...and the batch of it that it runs (None: the process's own job)
+    checkpoint = JSONAttribute(null=True)  # state saved by the handler's last Continue
+    continues = NumberAttribute(null=True)
 
     due_index = DueIndex()
     lease_index = LeaseIndex()
@@ -331,6 +335,27 @@ def defer(job: JobRecord, delay_seconds: int, reason: str) -> bool:
             model.lease_until.remove(),
             model.lease_shard.remove(),
             _appended(model, _entry(RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
+        ],
+        _owned(job),
+    )
+
+
+def continue_later(job: JobRecord, state: Any) -> bool:
+    """active -> queued with the handler's checkpoint saved, the attempt given back (the outbox sends it again)."""
+    model = type(job)
+    now = utcnow()
+    return _update(
+        job,
+        [
+            model.state.set(QUEUED),
+            model.attempts.add(-1),
+            model.checkpoint.set(state),
+            model.continues.set(int(job.continues or 0) + 1),
+            model.run_at.remove(),
+            model.updated_at.set(now),
+            model.lease_until.remove(),
+            model.lease_shard.remove(),
+            _appended(model, _entry(QUEUED, now, f"continues from a checkpoint (run {int(job.continues or 0) + 2})")),
         ],
         _owned(job),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conveyor.jobs import store
+from conveyor.jobs import registry, store
 from conveyor.platform.observability import count, logger, report_job_failure
 
 
@@ -41,5 +41,15 @@ def recover_stalled_jobs(now: datetime) -> int:
         if job.state == store.FAILED:
             count("JobsFailed", job.type)
             report_job_failure("Stalled", "the worker stopped during the job's last attempt", tags=tags, final=True)
+            _tell_process(job)
         logger.warning("stalled job recovered", extra={**tags, "state": job.state})
     return recovered
+
+
+def _tell_process(job: store.JobRecord) -> None:
+    """A process's job that failed for good here is reported to its process, as the worker would."""
+    port = registry.process_port() if job.process_id else None
+    if port is None:
+        return
+    ref = registry.JobRef(job.tenant_id, job.id, job.type, job.queue, job.payload or {}, job.process_id, job.batch_key)
+    port.failed(ref, "Stalled", "the worker stopped (timeout or crash) during the last attempt")

@@ -4,6 +4,8 @@ Queue behaviour for every outcome is decided here, and only here:
   success                      -> completed; message acknowledged
   PermanentError / bad payload -> failed at once with the reason; acknowledged (never retried)
   RetryLater(s)                -> retrying without spending an attempt; message returns after s seconds
+  Continue(state)              -> queued again with the checkpoint saved, the attempt given back (outbox resends)
+  a process's job, not admitted -> completed with the reason (process paused: parked by it; finished: skipped)
   any other exception          -> transient: retrying with backoff + full jitter (the message's visibility
                                   timeout is the delay), or failed once attempts are spent; acknowledged then
   unreadable message           -> logged and dropped (nothing to fail); a job someone else holds -> dropped
@@ -29,6 +31,7 @@ from conveyor.platform.observability import count, logger, report_exception, rep
 from conveyor.platform.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
+LEASE_SAFETY_SECONDS = 5  # ctx.remaining_seconds() leaves this much for the worker to record the outcome
 _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
 
 # Retries are paced per message (visibility timeouts), so a batch where every record is retrying is normal:
@@ -68,6 +71,7 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
     if message is None:
         return
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
+    deadline = time.monotonic() + remaining_ms / 1000
     job = store.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
         logger.info(
@@ -78,7 +82,7 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
         return
     logger.append_keys(job_id=job.id, job_type=job.type, tenant_id=job.tenant_id, attempt=job.attempts)
     try:
-        _run(job, record)
+        _run(job, record, deadline)
     finally:
         logger.remove_keys(list(_JOB_KEYS))
 
@@ -95,7 +99,7 @@ def _parse(record: SQSRecord) -> JobMessage | None:
         return None
 
 
-def _run(job: JobRecord, record: SQSRecord) -> None:
+def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
     if job.attempts > job.max_attempts:
         # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
         _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
@@ -111,6 +115,13 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         return
 
     _record_latency(job)
+    port, ref = _process_of(job)
+    if port is not None and ref is not None:
+        refused = port.admit(ref)
+        if refused is not None:
+            if store.complete(job, {"not_run": refused}):
+                logger.info("process job not run", extra={"reason": refused})
+            return
     context = registry.JobContext(
         job_id=job.id,
         tenant_id=job.tenant_id,
@@ -118,6 +129,9 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         attempt=job.attempts,
         report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
         max_attempts=int(job.max_attempts),
+        checkpoint=job.checkpoint,
+        process=port.handle(ref) if port is not None and ref is not None else None,
+        remaining=lambda: deadline - time.monotonic() - LEASE_SAFETY_SECONDS,
     )
     started = time.monotonic()
     try:
@@ -126,6 +140,8 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         _fail(job, type(exc).__name__, exc.message, exc)
     except RetryLater as exc:
         _defer(job, kind.retry, exc, record)
+    except registry.Continue as exc:
+        _continue(job, kind.retry, exc)
     except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
         _retry_or_fail(job, kind.retry, exc, record)
     else:
@@ -143,11 +159,46 @@ def _tags(job: JobRecord) -> dict[str, Any]:
 
 
 def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | None = None) -> None:
-    """The job is failed for good: recorded, counted and reported (batch processing would swallow it)."""
+    """The job is failed for good: recorded, counted and reported (batch processing would swallow it); a
+    process's job tells its process (a failed batch counts as failed, a failed fetch fails the process)."""
     if store.fail(job, error_type, message):
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
+        port, ref = _process_of(job)
+        if port is not None and ref is not None:
+            port.failed(ref, error_type, message)
+
+
+def _process_of(job: JobRecord) -> tuple[registry.ProcessPort | None, registry.JobRef | None]:
+    if not job.process_id:
+        return None, None
+    port = registry.process_port()
+    if port is None:
+        return None, None
+    ref = registry.JobRef(
+        tenant_id=job.tenant_id,
+        job_id=job.id,
+        type=job.type,
+        queue=job.queue,
+        payload=job.payload or {},
+        process_id=job.process_id,
+        batch_key=job.batch_key,
+    )
+    return port, ref
+
+
+def _continue(job: JobRecord, policy: registry.RetryPolicy, exc: registry.Continue) -> None:
+    if int(job.continues or 0) >= policy.max_continues:
+        _fail(
+            job, "ContinuedTooOften", f"continued {int(job.continues or 0)} times; the limit is {policy.max_continues}"
+        )
+        return
+    if store.continue_later(job, exc.state):
+        count("JobsContinued", job.type)
+        logger.info("job continues from a checkpoint", extra={"continues": int(job.continues or 0) + 1})
+    else:
+        logger.warning("job changed state while running (cancelled or lease lost); checkpoint not stored")
 
 
 def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:

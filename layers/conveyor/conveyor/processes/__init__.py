@@ -1,0 +1,22 @@
+"""Processes: long-running work fanned out into batches (jobs) and fanned back in with exact counts.
+
+Public API for other capabilities (sync, reports, reminders campaigns...): declare a process type with
+`process_type(...)` next to its two job types (a driver that declares batches through `ctx.process.add_batches`
+and calls `ctx.process.fetch_done()`, and a batch job that calls `ctx.process.record(...)` once), and start
+processes with `start(...)`. Everything else is private to this package.
+"""
+
+from conveyor.processes.domain import ChildPolicy, ErrorSample, Process, State, Tolerance
+from conveyor.processes.service import ProcessType, StartSpec, process_type, start
+
+__all__ = [
+    "ChildPolicy",
+    "ErrorSample",
+    "Process",
+    "ProcessType",
+    "StartSpec",
+    "State",
+    "Tolerance",
+    "process_type",
+    "start",
+]
