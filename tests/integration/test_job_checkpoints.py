@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from conveyor.jobs import store
+from conveyor.jobs import repository
 from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, job_type
 
 SEEN: list[Any] = []
@@ -56,8 +56,8 @@ LEASE: list[bool] = []
 @job_type("test.lease", queue="sync", payload=Probe, retry=RetryPolicy(max_attempts=1))
 def _lease(payload: Probe, ctx: JobContext) -> None:
     LEASE.append(ctx.report_progress(10))
-    record = store.get(ctx.tenant_id, ctx.job_id, consistent=True)
-    record.update(actions=[type(record).attempts.add(1)])  # another delivery took the job over
+    model = repository._jobs()  # another delivery takes the job over (its attempt number moves on)
+    model(ctx.tenant_id, ctx.job_id).update(actions=[model.attempts.add(1)])
     LEASE.append(ctx.report_progress(20))
 
 

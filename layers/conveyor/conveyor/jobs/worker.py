@@ -5,7 +5,7 @@ Queue behaviour for every outcome is decided here, and only here:
   PermanentError / bad payload -> failed at once with the reason; acknowledged (never retried)
   RetryLater(s)                -> retrying without spending an attempt; message returns after s seconds
   Continue(state)              -> queued again with the checkpoint saved, the attempt given back (outbox resends)
-  a process's job, not admitted -> completed with the reason (process paused: parked by it; finished: skipped)
+  a process's job not admitted -> completed with the reason (process paused: parked by it; finished: skipped)
   any other exception          -> transient: retrying with backoff + full jitter (the message's visibility
                                   timeout is the delay), or failed once attempts are spent; acknowledged then
   unreadable message           -> logged and dropped (nothing to fail); a job someone else holds -> dropped
@@ -23,9 +23,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
-from conveyor.jobs import registry, store
-from conveyor.jobs.store import JobRecord, utcnow
+from conveyor.jobs import registry, repository
+from conveyor.jobs.domain import Job
 from conveyor.platform.aws import client
+from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import PermanentError, RetryLater
 from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
 from conveyor.platform.settings import get_settings
@@ -72,7 +73,7 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
         return
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
     deadline = time.monotonic() + remaining_ms / 1000
-    job = store.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
+    job = repository.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
         logger.info(
             "job not runnable (duplicate delivery, finished or cancelled); dropped",
@@ -99,7 +100,7 @@ def _parse(record: SQSRecord) -> JobMessage | None:
         return None
 
 
-def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
+def _run(job: Job, record: SQSRecord, deadline: float) -> None:
     if job.attempts > job.max_attempts:
         # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
         _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
@@ -119,7 +120,7 @@ def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
     if port is not None and ref is not None:
         refused = port.admit(ref)
         if refused is not None:
-            if store.complete(job, {"not_run": refused}):
+            if repository.complete(job, {"not_run": refused}):
                 logger.info("process job not run", extra={"reason": refused})
             return
     context = registry.JobContext(
@@ -127,7 +128,7 @@ def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
         tenant_id=job.tenant_id,
         type=job.type,
         attempt=job.attempts,
-        report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
+        report_progress=lambda percent: repository.set_progress(job, max(0, min(100, int(percent)))),
         max_attempts=int(job.max_attempts),
         checkpoint=job.checkpoint,
         process=port.handle(ref) if port is not None and ref is not None else None,
@@ -145,7 +146,7 @@ def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
     except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
         _retry_or_fail(job, kind.retry, exc, record)
     else:
-        if store.complete(job, result):
+        if repository.complete(job, result):
             count("JobsCompleted", job.type)
             logger.info("job completed")
         else:
@@ -154,14 +155,14 @@ def _run(job: JobRecord, record: SQSRecord, deadline: float) -> None:
         timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
 
 
-def _tags(job: JobRecord) -> dict[str, Any]:
+def _tags(job: Job) -> dict[str, Any]:
     return {"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "attempt": job.attempts}
 
 
-def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | None = None) -> None:
+def _fail(job: Job, error_type: str, message: str, exc: BaseException | None = None) -> None:
     """The job is failed for good: recorded, counted and reported (batch processing would swallow it); a
-    process's job tells its process (a failed batch counts as failed, a failed fetch fails the process)."""
-    if store.fail(job, error_type, message):
+    process's job tells its process (a failed batch counts as failed, a failed driver fails the process)."""
+    if repository.fail(job, error_type, message):
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
@@ -170,58 +171,46 @@ def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | No
             port.failed(ref, error_type, message)
 
 
-def _process_of(job: JobRecord) -> tuple[registry.ProcessPort | None, registry.JobRef | None]:
-    if not job.process_id:
+def _process_of(job: Job) -> tuple[registry.ProcessPort | None, registry.JobRef | None]:
+    """The process port and this job's reference, when the job belongs to a process."""
+    port = registry.process_port() if job.process_id else None
+    if port is None or job.process_id is None:
         return None, None
-    port = registry.process_port()
-    if port is None:
-        return None, None
-    ref = registry.JobRef(
-        tenant_id=job.tenant_id,
-        job_id=job.id,
-        type=job.type,
-        queue=job.queue,
-        payload=job.payload or {},
-        process_id=job.process_id,
-        batch_key=job.batch_key,
-    )
-    return port, ref
+    return port, registry.JobRef(job.tenant_id, job.id, job.type, job.queue, job.payload, job.process_id, job.batch_key)
 
 
-def _continue(job: JobRecord, policy: registry.RetryPolicy, exc: registry.Continue) -> None:
-    if int(job.continues or 0) >= policy.max_continues:
-        _fail(
-            job, "ContinuedTooOften", f"continued {int(job.continues or 0)} times; the limit is {policy.max_continues}"
-        )
+def _continue(job: Job, policy: registry.RetryPolicy, exc: registry.Continue) -> None:
+    if job.continues >= policy.max_continues:
+        _fail(job, "ContinuedTooOften", f"continued {job.continues} times; the limit is {policy.max_continues}")
         return
-    if store.continue_later(job, exc.state):
+    if repository.continue_later(job, exc.state):
         count("JobsContinued", job.type)
-        logger.info("job continues from a checkpoint", extra={"continues": int(job.continues or 0) + 1})
+        logger.info("job continues from a checkpoint", extra={"continues": job.continues + 1})
     else:
         logger.warning("job changed state while running (cancelled or lease lost); checkpoint not stored")
 
 
-def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
+def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
     message = str(exc) or type(exc).__name__
     if job.attempts >= job.max_attempts:
         _fail(job, type(exc).__name__, message, exc)
         return
     report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
     delay = policy.backoff(job.attempts)
-    if store.schedule_retry(job, type(exc).__name__, message, delay):
+    if repository.schedule_retry(job, type(exc).__name__, message, delay):
         _delay_message(record, delay)
         count("JobsRetried", job.type)
         logger.warning("job will be retried", extra={"delay_seconds": delay, "error": scrub_text(message)})
         raise RetryScheduled(f"retry in {delay}s") from exc
 
 
-def _defer(job: JobRecord, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
+def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
     deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
     if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
         _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
         return
     delay = min(exc.seconds, registry.MAX_VISIBILITY_SECONDS)
-    if store.defer(job, delay, exc.message):
+    if repository.defer(job, delay, exc.message):
         _delay_message(record, delay)
         count("JobsDeferred", job.type)
         raise RetryScheduled(f"deferred {delay}s")
@@ -240,7 +229,7 @@ def _delay_message(record: SQSRecord, seconds: int) -> None:
     )
 
 
-def _record_latency(job: JobRecord) -> None:
+def _record_latency(job: Job) -> None:
     """Queue latency = first start - when the job was due; later attempts would count the backoff they chose."""
     if job.attempts != 1:
         return

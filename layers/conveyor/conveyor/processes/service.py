@@ -16,9 +16,9 @@ from pydantic import BaseModel, ValidationError
 
 from conveyor.jobs import registry as job_registry
 from conveyor.jobs import service as jobs
-from conveyor.jobs.models import EnqueueRequest
+from conveyor.jobs.domain import NewJob
 from conveyor.platform.clock import utcnow
-from conveyor.platform.errors import Conflict, InvalidInput, NotFound
+from conveyor.platform.errors import Conflict, InvalidInput, InvalidState, NotFound
 from conveyor.platform.ids import new_id
 from conveyor.platform.observability import count, logger, report_job_failure
 from conveyor.processes import repository
@@ -76,7 +76,7 @@ def require_type(name: str) -> ProcessType:
     if found is None:
         raise InvalidInput(
             f"unknown process type {name!r}",
-            details=[{"loc": ["body", "type"], "msg": f"must be one of: {', '.join(sorted(_TYPES))}"}],
+            fields=[{"loc": ["type"], "msg": f"must be one of: {', '.join(sorted(_TYPES))}"}],
         )
     return found
 
@@ -84,7 +84,10 @@ def require_type(name: str) -> ProcessType:
 def _bounded(name: str, value: dict[str, Any] | None) -> dict[str, Any]:
     text = json.dumps(value or {}, separators=(",", ":"))
     if len(text.encode()) > MAX_JSON_BYTES:
-        raise InvalidInput(f"{name} is {len(text.encode())} bytes; at most {MAX_JSON_BYTES}")
+        raise InvalidInput(
+            f"{name} is {len(text.encode())} bytes; at most {MAX_JSON_BYTES}",
+            fields=[{"loc": [name], "msg": f"at most {MAX_JSON_BYTES} bytes of JSON"}],
+        )
     return value or {}
 
 
@@ -105,11 +108,11 @@ def _new_process(tenant_id: str, spec: StartSpec, *, parent: Process | None = No
     try:
         params = kind.params.model_validate(spec.params).model_dump(mode="json")
     except ValidationError as exc:
-        details = [
-            {"loc": ["body", "params", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        fields = [
+            {"loc": ["params", *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
-        raise InvalidInput(f"invalid params for process type {kind.name!r}", details=details) from None
+        raise InvalidInput(f"invalid params for process type {kind.name!r}", fields=fields) from None
     tolerance = kind.tolerance
     if spec.tolerated_failure_count is not None or spec.tolerated_failure_percent is not None:
         tolerance = Tolerance(spec.tolerated_failure_count, spec.tolerated_failure_percent)
@@ -159,7 +162,7 @@ def enqueue_driver(process: Process, kind: ProcessType | None = None) -> None:
     kind = kind or require_type(process.type)
     jobs.enqueue(
         process.tenant_id,
-        EnqueueRequest(type=kind.driver, payload={"process_id": process.id}),
+        NewJob(type=kind.driver, payload={"process_id": process.id}),
         f"{process.id}:driver",
         process_id=process.id,
     )
@@ -217,7 +220,7 @@ def resume(tenant_id: str, process_id: str) -> Process:
         raise _illegal(tenant_id, process_id, "resumed", "paused")
     jobs.enqueue(
         tenant_id,
-        EnqueueRequest(type="processes.unpark", payload={"process_id": process_id}),
+        NewJob(type="processes.unpark", payload={"process_id": process_id}),
         f"{process_id}:unpark:{utcnow().isoformat()}",
     )
     settle(tenant_id, process_id)  # everything may have finished while it was paused
@@ -233,10 +236,10 @@ def cancel(tenant_id: str, process_id: str) -> Process:
     return require(tenant_id, process_id, consistent=True)
 
 
-def _illegal(tenant_id: str, process_id: str, verb: str, allowed: str) -> Conflict:
+def _illegal(tenant_id: str, process_id: str, verb: str, allowed: str) -> InvalidState:
     current = repository.get(tenant_id, process_id, consistent=True, live=False)
     state = current.state.value if current else "gone"
-    return Conflict(f"process is {state}; only a {allowed} process can be {verb}", details={"state": state})
+    return InvalidState(f"process is {state}; only a {allowed} process can be {verb}", details={"state": state})
 
 
 def unpark(tenant_id: str, process_id: str) -> int:
@@ -248,7 +251,7 @@ def unpark(tenant_id: str, process_id: str) -> int:
     for job_id, job_type, payload, batch_key in repository.parked_jobs(process):
         job, _ = jobs.enqueue(
             tenant_id,
-            EnqueueRequest(type=job_type, payload=payload),
+            NewJob(type=job_type, payload=payload),
             f"{job_id}:unparked",
             process_id=process_id,
             batch_key=batch_key,
@@ -275,7 +278,7 @@ def add_batches(
     for batch_key, job_type, payload, _ in specs:
         job, _ = jobs.enqueue(
             process.tenant_id,
-            EnqueueRequest(type=job_type, payload=payload),
+            NewJob(type=job_type, payload=payload),
             f"{process.id}:{batch_key}",
             queue=queue,
             process_id=process.id,

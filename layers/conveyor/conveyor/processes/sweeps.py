@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from conveyor.jobs import registry
 from conveyor.jobs import service as jobs
-from conveyor.jobs.models import EnqueueRequest
+from conveyor.jobs.domain import NewJob
 from conveyor.platform.observability import count, logger, report_job_failure
 from conveyor.processes import repository, service
 from conveyor.processes.domain import STALL_AFTER_SECONDS, Process, State
@@ -56,7 +56,7 @@ def recover(process: Process) -> int:
         kind = service.require_type(process.type)
         jobs.enqueue(
             process.tenant_id,
-            EnqueueRequest(type=kind.driver, payload={"process_id": process.id}),
+            NewJob(type=kind.driver, payload={"process_id": process.id}),
             f"{process.id}:driver:{attempt}",
             process_id=process.id,
         )
@@ -70,7 +70,7 @@ def recover(process: Process) -> int:
             queue = registry.require(job_type).queue
         job, _ = jobs.enqueue(
             process.tenant_id,
-            EnqueueRequest(type=job_type, payload=payload),
+            NewJob(type=job_type, payload=payload),
             f"{process.id}:{batch_key}:{attempt}",
             queue=queue,
             process_id=process.id,
