@@ -27,6 +27,13 @@ def run(part: str, quick: bool) -> dict:
         from bench import api_overhead
 
         return api_overhead.run(requests=100 if quick else 400)
+    if part == "processes":
+        from bench import ledger
+
+        ledger.install()  # before any botocore session exists
+        from bench import processes
+
+        return processes.run(records=1000 if quick else 5000)
     if part == "throughput":
         from bench import throughput
 

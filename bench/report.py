@@ -105,6 +105,20 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     elif local:
         rows.append(("Local stack (`make run`) throughput", local.get("pending", "not measured"), "-", "n/a"))
+    procs = results.get("processes") or {}
+    for name in ("process-overhead", "campaign"):
+        s = procs.get(name)
+        if s:
+            b, cost = s["per_batch_of_100"], s["cost_per_million_records"]
+            rows.append(
+                (
+                    f"Processes ({name}): DynamoDB per batch of 100 records; list price per 1M records (core; all-in)",
+                    f"{b['write_requests']} write requests, {b['wru']} WRU; {_money(cost['core'])}; "
+                    f"{_money(cost['total'])}",
+                    "-",
+                    "n/a",
+                )
+            )
     return rows
 
 
@@ -323,6 +337,12 @@ def write(results: dict[str, Any], directory: Path) -> None:
             _throughput(local),
             "",
         ]
+    procs = results.get("processes")
+    if procs:
+        parts += ["## 5. Processes", "", f"_Measured {procs.get('measured_at', '-')}._", ""]
+        for name in ("process-overhead", "campaign"):
+            if name in procs:
+                parts += [_scenario(name, procs[name]), ""]
     notes = directory / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]

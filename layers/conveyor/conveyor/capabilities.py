@@ -40,7 +40,10 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability("notify", job_modules=("conveyor.notify.job",)),
     Capability(
-        "reminders", router="conveyor.reminders.routes:router", sweeps=("conveyor.reminders.sweep:sweep_reminders",)
+        "reminders",
+        router="conveyor.reminders.routes:router",
+        job_modules=("conveyor.reminders.campaign",),
+        sweeps=("conveyor.reminders.sweep:sweep_reminders",),
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
     Capability(

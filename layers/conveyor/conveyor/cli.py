@@ -1,4 +1,5 @@
-"""`conveyor` command line: manage API keys (`conveyor keys create|revoke`); `conveyor demo` tours a local stack.
+"""`conveyor` command line: manage API keys (`conveyor keys create|revoke`); `conveyor demo` tours a local stack;
+`conveyor processes list|watch|campaign-demo` follows processes on it.
 
 The keys table is found from --table, else API_KEYS_TABLE, else the ApiKeysTableName output of --stack.
 """
@@ -60,6 +61,14 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args.url, args.key, timeout=args.timeout)
 
 
+def _processes(args: argparse.Namespace) -> int:
+    try:  # development only, like `demo`
+        from conveyor_local.processes_cli import run
+    except ImportError:
+        raise SystemExit("conveyor processes needs the development install (make install)") from None
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="conveyor", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -86,6 +95,24 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--key", help="an API key (default: CONVEYOR_API_KEY, else the one in .local/stack.json)")
     demo.add_argument("--timeout", type=float, default=90, help="give up after this many seconds")
     demo.set_defaults(run=_demo)
+
+    processes = commands.add_parser("processes", help="follow processes on a running stack (make run)")
+    actions = processes.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("list", "the newest processes"),
+        ("watch", "a progress bar until the process finishes"),
+        ("campaign-demo", "create N contacts, start a reminders.campaign to them, watch it"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--url", help="default: CONVEYOR_URL, else .local/stack.json, else :3000")
+        action.add_argument("--key", help="default: CONVEYOR_API_KEY, else the one in .local/stack.json")
+        action.add_argument("--state-file", default=".local/stack.json", help="what `make run` wrote")
+        if name == "watch":
+            action.add_argument("id")
+            action.add_argument("--every", type=float, default=2.0, help="seconds between polls")
+        if name == "campaign-demo":
+            action.add_argument("--contacts", type=int, default=10_000)
+        action.set_defaults(run=_processes)
     return root
 
 

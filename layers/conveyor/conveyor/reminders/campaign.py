@@ -1,0 +1,162 @@
+"""`reminders.campaign`: one notification to every contact matching a filter, as a process in batches of 100.
+
+The driver (`reminders.campaign.fetch`) pages through the tenant's contacts 100 at a time, keeps the matching
+ones and declares each page as one batch (`p<n>`: a re-run declares the same keys, so nothing counts twice);
+its cursor lives in the process context, and it continues through a checkpoint when its invocation runs
+short. When the contacts are exhausted it declares the total (the ETA becomes determinate).
+Each batch (`reminders.campaign.send`) delivers to its contacts over their preferred channels (notify's
+channels, with fallback) and records one outcome: delivered -> succeeded, opted out of everything or gone ->
+skipped, undeliverable -> failed (with a sample). Each contact's delivery is logged under the process
+(`dlv#<process>.<contact>`), so a retried or re-run batch never notifies anyone twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from conveyor.email.templates import template_names
+from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, job_type
+from conveyor.notify.channels import Message, deliver
+from conveyor.processes import Tolerance, process_type
+from conveyor.reminders import store
+from conveyor.reminders.store import ContactRecord, DeliveryLogRecord
+
+PAGE = 100  # contacts read per page, and so at most 100 per batch
+QUEUE = "notifications"
+
+
+class CampaignFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["email", "sms", "in_app"] | None = Field(default=None, description="Contacts who use it")
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/London"])
+    name_prefix: str | None = Field(default=None, max_length=100)
+
+    def matches(self, contact: ContactRecord) -> bool:
+        if self.channel and self.channel not in (contact.channels or []):
+            return False
+        if self.timezone and contact.timezone != self.timezone:
+            return False
+        return not self.name_prefix or (contact.name or "").startswith(self.name_prefix)
+
+
+class CampaignParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filter: CampaignFilter = Field(default_factory=CampaignFilter)
+    template: str | None = Field(default=None, examples=["welcome"])
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    text: str | None = Field(default=None, min_length=1, max_length=2000)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _content(self) -> CampaignParams:
+        if self.template is not None and self.template not in template_names():
+            raise ValueError(f"unknown template; available: {', '.join(sorted(template_names()))}")
+        if self.template is None and not (self.subject and self.text):
+            raise ValueError("give a template, or a subject and a text")
+        return self
+
+
+class FetchPayload(BaseModel):
+    process_id: str
+
+
+class SendPayload(BaseModel):
+    contact_ids: list[str] = Field(max_length=PAGE)
+
+
+@job_type("reminders.campaign.fetch", queue=QUEUE, payload=FetchPayload, retry=RetryPolicy(max_attempts=5))
+def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
+    process = ctx.process
+    params = CampaignParams.model_validate(process.params)
+    state = process.context
+    page, matched, cursor = int(state.get("page", 0)), int(state.get("matched", 0)), state.get("cursor")
+    while True:
+        if ctx.remaining_seconds() < 5 or process.stopping():
+            raise Continue({"page": page})  # the cursor is in the process context
+        contacts, cursor = store.query_prefix(
+            ContactRecord, ctx.tenant_id, store.contact_key(""), limit=PAGE, after=cursor
+        )
+        ids = [c.sk.removeprefix(store.contact_key("")) for c in contacts if params.filter.matches(c)]
+        if ids:
+            process.add_batches([{"contact_ids": ids}], key=f"p{page}", sizes=[len(ids)])
+        page, matched = page + 1, matched + len(ids)
+        process.update_context(page=page, matched=matched, cursor=cursor)
+        if cursor is None:
+            process.fetch_done(expected_total=matched)
+            return {"contacts": matched, "pages": page}
+
+
+@job_type(
+    "reminders.campaign.send",
+    queue=QUEUE,
+    payload=SendPayload,
+    retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600),
+)
+def send(payload: SendPayload, ctx: JobContext) -> dict[str, Any]:
+    params = CampaignParams.model_validate(ctx.process.params)
+    contacts = _many(ContactRecord, ctx.tenant_id, [store.contact_key(c) for c in payload.contact_ids])
+    logs = _many(DeliveryLogRecord, ctx.tenant_id, [_log_key(ctx, c) for c in payload.contact_ids], consistent=True)
+    succeeded = failed = skipped = 0
+    errors: list[tuple[str, str]] = []
+    for contact_id in payload.contact_ids:
+        contact = contacts.get(store.contact_key(contact_id))
+        result = "skipped" if contact is None else _notify(ctx, params, contact_id, contact, logs)
+        if result is None:
+            succeeded += 1
+        elif result == "skipped":
+            skipped += 1
+        else:
+            failed += 1
+            errors.append((contact_id, result))
+    ctx.process.record(succeeded=succeeded, failed=failed, skipped=skipped, errors=errors)
+    return {"succeeded": succeeded, "failed": failed, "skipped": skipped}
+
+
+def _many(model: Any, tenant_id: str, keys: list[str], *, consistent: bool = False) -> dict[str, Any]:
+    """Items by sort key, read 100 to a BatchGetItem instead of one GetItem each."""
+    bound = store.table(model)
+    return {item.sk: item for item in bound.batch_get([(tenant_id, k) for k in keys], consistent_read=consistent)}
+
+
+def _log_key(ctx: JobContext, contact_id: str) -> str:
+    return f"dlv#{ctx.process.id}.{contact_id}"
+
+
+def _notify(
+    ctx: JobContext, params: CampaignParams, contact_id: str, contact: ContactRecord, logs: dict[str, Any]
+) -> str | None:
+    """None when delivered (now or by an earlier run), "skipped", or why it could not be delivered. A transient
+    provider failure raises: the batch job is retried and contacts already notified are not notified again."""
+    if params.template:
+        message = Message.from_template(params.template, {"name": contact.name, **params.context})
+    else:
+        message = Message(subject=params.subject or "", text=params.text or "")
+    key = _log_key(ctx, contact_id)
+    log = logs.get(key) or DeliveryLogRecord(ctx.tenant_id, key, contact_id=contact_id, attempts=[])
+    model = store.table(DeliveryLogRecord)
+    keep = [
+        model.contact_id.set(contact_id),
+        model.expires_at.set(int((store.utcnow() + store.RETENTION).timestamp())),
+    ]
+    source = {"job_id": ctx.job_id, "process_id": ctx.process.id}
+    outcome = deliver(log, contact, message, ctx, source=source, on_delivered=keep)
+    if outcome.delivered is not None:
+        return None
+    store.record_attempts(log, outcome.new_attempts, extra=keep)
+    if outcome.opted_out_of_all:
+        return "skipped"
+    tried = "; ".join(f"{a.channel} {a.status}" for a in outcome.new_attempts)
+    return f"no channel could deliver ({tried or 'no channels'})"
+
+
+CAMPAIGN = process_type(
+    "reminders.campaign",
+    params=CampaignParams,
+    driver="reminders.campaign.fetch",
+    batch="reminders.campaign.send",
+    tolerance=Tolerance(percent=20),  # more than a fifth undeliverable: the campaign is failed, not "done"
+)

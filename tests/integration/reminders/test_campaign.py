@@ -1,0 +1,82 @@
+"""The `reminders.campaign` process: every matching contact notified once, in batches of 100, counted exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_a_campaign_notifies_every_matching_contact_once_and_counts_each_outcome(
+    api_as, contact, stack, sent_emails, monkeypatch
+):
+    from conveyor.reminders import campaign
+
+    monkeypatch.setattr(campaign, "PAGE", 5)  # pages (and batches) of 5 instead of 100: the same code, fewer contacts
+    for n in range(13):  # three pages of matches: 5 + 5 + 3 (plus the two below)
+        contact(f"c{n:03}", name=f"Client {n}", channels=["in_app"])
+    contact("x-email", channels=["email"])  # filtered out: no in_app
+    contact("x-out", channels=["in_app"], opted_out=["in_app"])  # matches, but opted out of everything
+    api = api_as("tenant-a", "processes:read,processes:write")
+
+    started = api.post(
+        "/v1/processes",
+        {
+            "type": "reminders.campaign",
+            "name": "Closed on Friday",
+            "params": {"filter": {"channel": "in_app"}, "subject": "Closed Friday", "text": "See you Monday"},
+        },
+    )
+    assert started.status == 202, started.body
+    process_id = started.json()["id"]
+    stack.drain(max_rounds=200)
+
+    done = api.get(f"/v1/processes/{process_id}").json()
+    assert done["state"] == "completed", done
+    assert done["counts"] == {"processed": 14, "succeeded": 13, "failed": 0, "skipped": 1}
+    assert done["batches"] == {"total": 3, "done": 3, "fetch_done": True}  # pages of 5 contacts, 15 in all
+    assert done["expected_total"] == 14 and done["progress"]["percent"] == 100.0
+    feed = api_as("tenant-a", "reminders:read").get("/v1/contacts/c007/notifications").json()
+    assert [item["subject"] for item in feed["items"]] == ["Closed Friday"]
+    assert sent_emails() == []  # the email-only contact did not match
+
+
+def test_a_campaign_batch_run_twice_notifies_no_one_twice(api_as, contact, stack, monkeypatch):
+    for n in range(3):
+        contact(f"c{n}", channels=["in_app"])
+    api = api_as("tenant-a", "processes:read,processes:write")
+    from conveyor.reminders import campaign
+
+    sends: list[str] = []
+    original = campaign._notify
+
+    def counted(ctx: Any, params: Any, contact_id: str, *rest: Any) -> str | None:
+        result = original(ctx, params, contact_id, *rest)
+        if result is None:
+            sends.append(contact_id)
+        return result
+
+    monkeypatch.setattr(campaign, "_notify", counted)
+    body = {"type": "reminders.campaign", "params": {"subject": "Hi", "text": "Hello"}}
+    process_id = api.post("/v1/processes", body).json()["id"]
+    stack.drain()
+    # the batch's job re-runs (a redelivery after a lost acknowledgement): same contacts, same process
+    from conveyor.processes import repository
+
+    process = repository.get("tenant-a", process_id, consistent=True)
+    [(_, _, payload, _)] = list(repository.declared_batches(process))
+    feed_before = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]
+
+    from conveyor.jobs.registry import JobRef
+    from conveyor.processes.jobs import ProcessHandle
+
+    class Ctx:
+        job_id, tenant_id, attempt, max_attempts = "job_again", "tenant-a", 1, 5
+        process = ProcessHandle(
+            JobRef("tenant-a", "job_again", "reminders.campaign.send", "notifications", payload, process_id, "p0.0"),
+            process,
+        )
+
+    campaign.send(campaign.SendPayload.model_validate(payload), Ctx())
+
+    feed_after = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]
+    assert len(feed_before) == len(feed_after) == 1
+    assert api.get(f"/v1/processes/{process_id}").json()["counts"]["processed"] == 3  # counted once
