@@ -30,7 +30,7 @@ from conveyor.jobs.service import decode_cursor, encode_cursor
 from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
 from conveyor.platform.auth.keys import PLATFORM, Principal
 from conveyor.platform.errors import BadRequest, Conflict, Forbidden, NotFound
-from conveyor.platform.observability import logger
+from conveyor.platform.observability import logger, scrub_text
 from conveyor.platform.settings import get_settings
 
 COUNT_WINDOW = timedelta(hours=24)
@@ -156,7 +156,9 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     found, examined = queues.peek(ref.dlq_url, _yours(caller, all_tenants), min(limit, PEEK_LIMIT))
     letters = []
     for message in found:
-        job = _job(message.tenant_id, message.job_id) if message.tenant_id == caller.tenant_id else None
+        # Whoever may see a message sees its job's summary: a tenant its own, the platform view (checked by
+        # _yours) every tenant's; the error text of another tenant's job is scrubbed of personal data.
+        job = _job(message.tenant_id, message.job_id, scrub=message.tenant_id != caller.tenant_id)
         letters.append(
             DeadLetter(
                 message_id=message.raw["MessageId"],
@@ -173,15 +175,15 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     return DeadLetterPage(queue=name, messages=letters, examined=examined, depth=depth)
 
 
-def _job(tenant_id: str | None, job_id: str | None) -> JobSummary | None:
+def _job(tenant_id: str | None, job_id: str | None, *, scrub: bool = False) -> JobSummary | None:
     record = store.get(tenant_id, job_id) if tenant_id and job_id else None
     if record is None:
         return None
+    error = JobError(**record.error.as_dict()) if record.error else None
+    if error is not None and scrub:
+        error = JobError(type=error.type, message=scrub_text(error.message))
     return JobSummary(
-        state=record.state,
-        attempts=int(record.attempts),
-        max_attempts=int(record.max_attempts),
-        error=JobError(**record.error.as_dict()) if record.error else None,
+        state=record.state, attempts=int(record.attempts), max_attempts=int(record.max_attempts), error=error
     )
 
 

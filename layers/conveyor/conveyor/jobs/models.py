@@ -60,7 +60,11 @@ class Job(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    timeline: list[TimelineEvent] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(
+        default_factory=list,
+        description="The job's first and last 20 state changes; `timeline_dropped` counts those between them.",
+    )
+    timeline_dropped: int = Field(default=0, ge=0, description="State changes left out of `timeline`.")
 
     @classmethod
     def of(cls, record: JobRecord) -> Job:
@@ -81,6 +85,7 @@ class Job(BaseModel):
             started_at=record.started_at,
             finished_at=record.finished_at,
             timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in record.timeline or []],
+            timeline_dropped=int(record.timeline_dropped or 0),
         )
 
 

@@ -34,7 +34,8 @@ def enqueue(
     request: EnqueueRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,
 ) -> Response[Job]:
-    job, created = service.enqueue(principal(router).tenant_id, request, idempotency_key)
+    caller = principal(router)
+    job, created = service.enqueue(caller.tenant_id, request, idempotency_key, caller=caller)
     return _json(job, 202 if created else 200)
 
 
@@ -45,19 +46,23 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
-    return service.list_jobs(principal(router).tenant_id, state=state, job_type=type, limit=limit, cursor=cursor)
+    caller = principal(router)
+    return service.list_jobs(caller.tenant_id, state=state, job_type=type, limit=limit, cursor=cursor, caller=caller)
 
 
 @router.get("/jobs/<job_id>", middlewares=[READ], summary="Get a job")
 def get_job(job_id: JobId) -> Job:
-    return service.get(principal(router).tenant_id, job_id)
+    caller = principal(router)
+    return service.get(caller.tenant_id, job_id, caller=caller)
 
 
 @router.post("/jobs/<job_id>/cancel", middlewares=[WRITE], summary="Cancel a scheduled, queued or retrying job")
 def cancel_job(job_id: JobId) -> Job:
-    return service.cancel(principal(router).tenant_id, job_id)
+    caller = principal(router)
+    return service.cancel(caller.tenant_id, job_id, caller=caller)
 
 
 @router.post("/jobs/<job_id>/retry", middlewares=[WRITE], summary="Retry a failed or cancelled job")
 def retry_job(job_id: JobId) -> Job:
-    return service.retry(principal(router).tenant_id, job_id)
+    caller = principal(router)
+    return service.retry(caller.tenant_id, job_id, caller=caller)

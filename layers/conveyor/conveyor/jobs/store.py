@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -32,12 +31,13 @@ from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import CompactJSONAttribute, bind
 from conveyor.platform.ids import ulid_floor
 from conveyor.platform.settings import get_settings
 
 JOB_PREFIX = "job_"
 DUE_SHARDS = 8  # the due index is spread over a few partitions so large schedules never make one hot
+TIMELINE_KEEP = 20  # a job's timeline keeps its first and its last this many entries (and counts the rest)
 
 SCHEDULED, QUEUED, ACTIVE, RETRYING = "scheduled", "queued", "active", "retrying"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
@@ -77,12 +77,12 @@ class JobRecord(Model):
     type = UnicodeAttribute()
     queue = UnicodeAttribute()
     state = UnicodeAttribute()
-    payload = JSONAttribute()
+    payload = CompactJSONAttribute()
     attempts = NumberAttribute(default=0)
     max_attempts = NumberAttribute()
     defers = NumberAttribute(default=0)
     progress = NumberAttribute(default=0)
-    result = JSONAttribute(null=True)
+    result = CompactJSONAttribute(null=True)
     error = MapAttribute(null=True)
     run_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -93,6 +93,7 @@ class JobRecord(Model):
     lease_until = NumberAttribute(null=True)
     lease_shard = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=TimelineEntry, default=list)
+    timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
     idempotency_key = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
@@ -129,7 +130,26 @@ def _entry(state: str, now: datetime, note: str | None = None) -> TimelineEntry:
 
 
 def _appended(model: type[JobRecord], entry: TimelineEntry) -> Any:
+    """Append to a timeline this write has not read (release, stalled recovery, cancel, claim): one entry more.
+    The next transition that owns the job trims it again (`_recorded`)."""
     return model.timeline.set(model.timeline.append([entry]))
+
+
+def _recorded(job: JobRecord, entry: TimelineEntry) -> list[Any]:
+    """Append to the timeline `job` holds, keeping it bounded: its first TIMELINE_KEEP entries and its last
+    TIMELINE_KEEP, with the number left out between them in `timeline_dropped`. Only for writes conditional on
+    the job being exactly as read (the worker's own attempt, a retry of the version read), so the whole list
+    can be written back without losing a concurrent entry. Keeps the item far below DynamoDB's 400 KB however
+    many times a job is retried."""
+    model = type(job)
+    entries = [*(job.timeline or []), entry]
+    if len(entries) <= 2 * TIMELINE_KEEP:
+        return [_appended(model, entry)]
+    dropped = len(entries) - 2 * TIMELINE_KEEP
+    return [
+        model.timeline.set(entries[:TIMELINE_KEEP] + entries[-TIMELINE_KEEP:]),
+        model.timeline_dropped.add(dropped),
+    ]
 
 
 def _condition_failed(exc: Exception) -> bool:
@@ -142,8 +162,12 @@ def due_shard_for(job_id: str) -> str:
 
 
 # --- create and read ---------------------------------------------------------------------------------
-def insert(job: JobRecord, *, idempotency: IdempotencyRecord | None = None) -> bool:
-    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken."""
+def insert(job: JobRecord, *, idempotency: IdempotencyRecord | None = None, replacing: str | None = None) -> bool:
+    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken.
+
+    A claim is free when absent, expired, or (`replacing`) still pointing at that job id, which the caller found
+    gone: a deleted job's key may be used again at once, and two such requests still race on the condition.
+    """
     model = _jobs()
     if idempotency is None:
         job.save(condition=model.id.does_not_exist())
@@ -152,6 +176,8 @@ def insert(job: JobRecord, *, idempotency: IdempotencyRecord | None = None) -> b
 
     records = _idempotency()
     claim_free = records.key.does_not_exist() | (records.expires_at <= int(utcnow().timestamp()))
+    if replacing is not None:
+        claim_free |= records.job_id == replacing
     try:
         with TransactWrite(connection=model._get_connection().connection) as tx:
             tx.save(idempotency, condition=claim_free)
@@ -183,7 +209,13 @@ def get(tenant_id: str, job_id: str, *, consistent: bool = False) -> JobRecord |
 
 
 def query(
-    tenant_id: str, *, state: str | None, job_type: str | None, limit: int, after: str | None
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    after: str | None,
+    exclude_types: list[str] | None = None,
 ) -> tuple[list[JobRecord], str | None]:
     """A tenant's jobs newest first. Filters apply within the tenant's partition; `after` is the last id seen."""
     model = _jobs()
@@ -192,6 +224,8 @@ def query(
         condition &= model.state == state
     if job_type:
         condition &= model.type == job_type
+    if exclude_types:
+        condition &= ~model.type.is_in(*exclude_types)
     results = model.query(
         tenant_id,
         model.id.startswith(JOB_PREFIX),
@@ -272,7 +306,7 @@ def complete(job: JobRecord, result: Any) -> bool:
             model.expires_at.set(int((now + keep).timestamp())),
             model.lease_until.remove(),
             model.lease_shard.remove(),
-            _appended(model, _entry(COMPLETED, now)),
+            *_recorded(job, _entry(COMPLETED, now)),
         ],
         _owned(job),
     )
@@ -292,7 +326,7 @@ def fail(job: JobRecord, error_type: str, message: str) -> bool:
             model.expires_at.set(int((now + keep).timestamp())),
             model.lease_until.remove(),
             model.lease_shard.remove(),
-            _appended(model, _entry(FAILED, now, f"{error_type}: {message}")),
+            *_recorded(job, _entry(FAILED, now, f"{error_type}: {message}")),
         ],
         _owned(job),
     )
@@ -310,7 +344,7 @@ def schedule_retry(job: JobRecord, error_type: str, message: str, delay_seconds:
             model.updated_at.set(now),
             model.lease_until.remove(),
             model.lease_shard.remove(),
-            _appended(model, _entry(RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
+            *_recorded(job, _entry(RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
         ],
         _owned(job),
     )
@@ -330,7 +364,7 @@ def defer(job: JobRecord, delay_seconds: int, reason: str) -> bool:
             model.updated_at.set(now),
             model.lease_until.remove(),
             model.lease_shard.remove(),
-            _appended(model, _entry(RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
+            *_recorded(job, _entry(RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
         ],
         _owned(job),
     )
@@ -373,7 +407,7 @@ def requeue(job: JobRecord) -> bool:
             model.finished_at.remove(),
             model.first_deferred_at.remove(),
             model.expires_at.remove(),
-            _appended(model, _entry(QUEUED, now, "retried by request")),
+            *_recorded(job, _entry(QUEUED, now, "retried by request")),
         ],
         model.state.is_in(FAILED, CANCELLED) & (model.updated_at == job.updated_at),
     )

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -35,7 +34,7 @@ from pynamodb.models import Model
 
 from conveyor.jobs.store import DUE_SHARDS, due_shard_for
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import CompactJSONAttribute, bind
 from conveyor.platform.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
@@ -212,7 +211,7 @@ class FeedItemRecord(_Item):
     contact_id = UnicodeAttribute()
     title = UnicodeAttribute()
     body = UnicodeAttribute()
-    source = JSONAttribute(null=True)
+    source = CompactJSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     read_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
