@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import Api
@@ -185,15 +187,16 @@ def test_only_a_platform_key_may_see_every_tenants_dead_letters(admin, operator,
 
 
 def test_the_platform_view_shows_each_dead_letters_job_with_personal_data_scrubbed(stack, operator, dead_letters):
-    from conveyor.jobs import store
-
-    mine, theirs = dead_letters
-    job = store.get("tenant-b", theirs[0], consistent=True)
-    job.update(actions=[type(job).error.set({"type": "PermanentError", "message": "SES refused ann@example.com"})])
-    messages = operator.get("/v1/queues/email/dead-letters?all_tenants=true").json()["messages"]
-    theirs_seen = next(m for m in messages if m["job_id"] == theirs[0])
-    assert theirs_seen["job"]["state"] == "queued"
-    assert theirs_seen["job"]["error"] == {"type": "PermanentError", "message": "SES refused [email]"}
+    # Given tenant-b's failed job, whose error names a recipient, has a message in the email DLQ
+    failed = make_job("tenant-b", "failed", error="SES refused ann@example.com")
+    body = json.dumps({"tenant_id": "tenant-b", "job_id": failed.id, "type": "email.send"})
+    stack.client("sqs").send_message(QueueUrl=dlq_url(stack, "email"), MessageBody=body)
+    # When the platform operator peeks at every tenant's dead letters
+    messages = operator.get("/v1/queues/email/dead-letters?all_tenants=true&limit=10").json()["messages"]
+    # Then the job is shown with its state, and the address in its error is masked
+    seen = next(m for m in messages if m["job_id"] == failed.id)
+    assert seen["job"]["state"] == "failed"
+    assert seen["job"]["error"] == {"type": "PermanentError", "message": "SES refused [email]"}
 
 
 # --- redrive ----------------------------------------------------------------------------------------------

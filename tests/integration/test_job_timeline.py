@@ -8,10 +8,10 @@ from factories import email_job
 def test_a_job_retried_many_times_keeps_its_first_and_last_timeline_entries_and_counts_the_rest(
     api, stack, monkeypatch
 ):
-    from conveyor.jobs import store
+    from conveyor.jobs import domain
 
-    TIMELINE_KEEP = 4  # noqa: N806 - the store's bound (20), made small so a few cycles pass it
-    monkeypatch.setattr(store, "TIMELINE_KEEP", TIMELINE_KEEP)
+    TIMELINE_KEEP = 4  # noqa: N806 - the engine's bound (20), made small so a few cycles pass it
+    monkeypatch.setattr(domain, "TIMELINE_KEEP", TIMELINE_KEEP)
     # Given an email job that fails permanently every time (SES refuses the sender)
     stack.client("sesv2").delete_email_identity(EmailIdentity=stack.template.parameters["EmailFrom"])
     job_id = api.post("/v1/jobs", email_job()).json()["id"]
