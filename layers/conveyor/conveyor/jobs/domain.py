@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 JOB_PREFIX = "job_"
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; jobs due later wait as `scheduled` for the sweep
+TIMELINE_KEEP = 20  # a job's timeline keeps its first and its last this many entries (and counts the rest)
 
 
 class JobState(StrEnum):
@@ -83,6 +84,7 @@ class Job:
     batch_key: str | None = None  # ...and the batch of it that it runs (None: the process's own job)
     checkpoint: Any = None  # state saved by the handler's last Continue
     continues: int = 0
+    timeline_dropped: int = 0  # entries left out between the first and the last TIMELINE_KEEP
 
     @property
     def finished(self) -> bool:

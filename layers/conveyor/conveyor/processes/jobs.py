@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from conveyor.jobs.registry import Continue, JobContext, JobRef, RetryPolicy, job_type
+from conveyor.jobs.registry import Continue, JobContext, JobRef, RetryPolicy, Scopes, job_type
 from conveyor.platform.clock import utcnow
 from conveyor.processes import repository, service
 from conveyor.processes.domain import ChildPolicy, ErrorSample, Outcome, Process, State
@@ -155,7 +155,13 @@ class UnparkPayload(BaseModel):
     process_id: str = Field(min_length=1, max_length=64)
 
 
-@job_type("processes.unpark", queue="sync", payload=UnparkPayload, retry=RetryPolicy(max_attempts=5))
+@job_type(
+    "processes.unpark",
+    queue="sync",
+    payload=UnparkPayload,
+    retry=RetryPolicy(max_attempts=5),
+    scopes=Scopes(read="processes:read", write="processes:write"),
+)
 def unpark(payload: UnparkPayload, job: JobContext) -> dict[str, Any]:
     """Re-enqueue the jobs a paused process parked (idempotent: each parked job maps to one fresh job)."""
     if job.remaining_seconds() < 1:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conveyor.email.templates import template_names
-from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, job_type
+from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, Scopes, job_type
 from conveyor.notify.channels import Message, deliver
+from conveyor.platform.errors import PermanentError
 from conveyor.processes import Tolerance, process_type
 from conveyor.reminders import store
 from conveyor.reminders.store import ContactRecord, DeliveryLogRecord
@@ -68,9 +69,22 @@ class SendPayload(BaseModel):
     contact_ids: list[str] = Field(max_length=PAGE)
 
 
-@job_type("reminders.campaign.fetch", queue=QUEUE, payload=FetchPayload, retry=RetryPolicy(max_attempts=5))
+# Jobs of a process: /v1/jobs may only show or start them with the processes scopes (and a started one fails:
+# it has no process).
+SCOPES = Scopes(read="processes:read", write="processes:write")
+
+
+def _process_of(ctx: JobContext) -> Any:
+    if ctx.process is None:
+        raise PermanentError("this job runs only as part of a reminders.campaign process (POST /v1/processes)")
+    return ctx.process
+
+
+@job_type(
+    "reminders.campaign.fetch", queue=QUEUE, payload=FetchPayload, retry=RetryPolicy(max_attempts=5), scopes=SCOPES
+)
 def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
-    process = ctx.process
+    process = _process_of(ctx)
     params = CampaignParams.model_validate(process.params)
     state = process.context
     page, matched, cursor = int(state.get("page", 0)), int(state.get("matched", 0)), state.get("cursor")
@@ -95,9 +109,10 @@ def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
     queue=QUEUE,
     payload=SendPayload,
     retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600),
+    scopes=SCOPES,
 )
 def send(payload: SendPayload, ctx: JobContext) -> dict[str, Any]:
-    params = CampaignParams.model_validate(ctx.process.params)
+    params = CampaignParams.model_validate(_process_of(ctx).params)
     contacts = _many(ContactRecord, ctx.tenant_id, [store.contact_key(c) for c in payload.contact_ids])
     logs = _many(DeliveryLogRecord, ctx.tenant_id, [_log_key(ctx, c) for c in payload.contact_ids], consistent=True)
     succeeded = failed = skipped = 0
