@@ -35,7 +35,8 @@ def test_a_campaign_notifies_every_matching_contact_once_and_counts_each_outcome
     assert done["batches"] == {"total": 3, "done": 3, "fetch_done": True}  # pages of 5 contacts, 15 in all
     assert done["expected_total"] == 14 and done["progress"]["percent"] == 100.0
     feed = api_as("tenant-a", "reminders:read").get("/v1/contacts/c007/notifications").json()
-    assert [item["subject"] for item in feed["items"]] == ["Closed Friday"]
+    assert [item["title"] for item in feed["items"]] == ["Closed Friday"]
+    assert feed["items"][0]["source"]["process_id"] == process_id
     assert sent_emails() == []  # the email-only contact did not match
 
 
@@ -68,14 +69,14 @@ def test_a_campaign_batch_run_twice_notifies_no_one_twice(api_as, contact, stack
     from conveyor.jobs.registry import JobRef
     from conveyor.processes.jobs import ProcessHandle
 
+    ref = JobRef("tenant-a", "job_again", "reminders.campaign.send", "notifications", payload, process_id, "p0.0")
+
     class Ctx:
         job_id, tenant_id, attempt, max_attempts = "job_again", "tenant-a", 1, 5
-        process = ProcessHandle(
-            JobRef("tenant-a", "job_again", "reminders.campaign.send", "notifications", payload, process_id, "p0.0"),
-            process,
-        )
 
-    campaign.send(campaign.SendPayload.model_validate(payload), Ctx())
+    ctx = Ctx()
+    ctx.process = ProcessHandle(ref, process)
+    campaign.send(campaign.SendPayload.model_validate(payload), ctx)
 
     feed_after = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]
     assert len(feed_before) == len(feed_after) == 1

@@ -25,7 +25,6 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -38,7 +37,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import CompactJSONAttribute, bind
 from conveyor.platform.ids import ulid
 from conveyor.platform.settings import SettingsError, get_settings
 from conveyor.processes.domain import (
@@ -78,10 +77,10 @@ class ProcessRecord(_Item):
     type = UnicodeAttribute()
     name = UnicodeAttribute()
     state = UnicodeAttribute()
-    params = JSONAttribute(null=True)
-    context = JSONAttribute(null=True)
+    params = CompactJSONAttribute(null=True)
+    context = CompactJSONAttribute(null=True)
     context_version = NumberAttribute(default=0)
-    results = JSONAttribute(null=True)
+    results = CompactJSONAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)
     parent_tenant = UnicodeAttribute(null=True)
     child_policy = UnicodeAttribute(null=True)
@@ -141,7 +140,7 @@ class LiveRecord(_Item):
 
 class BatchRecord(_Item):
     job_type = UnicodeAttribute()
-    payload = JSONAttribute()
+    payload = CompactJSONAttribute()
     job_id = UnicodeAttribute(null=True)
     size = NumberAttribute(null=True)  # records in the batch, when known: a batch that fails for good counts them
     requeues = NumberAttribute(default=0)
@@ -179,7 +178,7 @@ class ChildLinkRecord(_Item):
 
 class ParkedRecord(_Item):
     job_type = UnicodeAttribute()
-    payload = JSONAttribute()
+    payload = CompactJSONAttribute()
     batch_key = UnicodeAttribute(null=True)
 
 
