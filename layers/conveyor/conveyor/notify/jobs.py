@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from conveyor import email
-from conveyor.jobs import JobContext, RetryPolicy, job_type
+from conveyor.jobs import JobContext, RetryPolicy, Scopes, job_type
 from conveyor.notify import service
 from conveyor.notify.domain import ID_PATTERN, SEND_JOB_TYPE, Message, undeliverable
 from conveyor.platform.errors import PermanentError
@@ -64,6 +64,9 @@ class NotificationPayload(NotificationContent):
     queue="notifications",
     payload=NotificationPayload,
     retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600),
+    # Over /v1/jobs as over /v1/notifications: messaging a tenant's contacts needs reminders:write, reading
+    # what was sent to them needs reminders:read.
+    scopes=Scopes(read="reminders:read", write="reminders:write"),
 )
 def send_notification(payload: NotificationPayload, job: JobContext) -> dict[str, Any]:
     if payload.reminder_id is not None:

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -26,7 +25,7 @@ from pynamodb.models import Model
 
 from conveyor.notify.domain import Attempt, Contact, Delivery, FeedItem
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind_to, conditional, expires_at, start_key
+from conveyor.platform.dynamo import CompactJSONAttribute, bind_to, conditional, expires_at, start_key
 from conveyor.platform.settings import get_settings
 
 RETENTION = timedelta(days=90)  # delivery logs and feed items age out after this
@@ -83,7 +82,7 @@ class _FeedItemRecord(_Item):
     contact_id = UnicodeAttribute()
     title = UnicodeAttribute()
     body = UnicodeAttribute()
-    source = JSONAttribute(null=True)
+    source = CompactJSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     read_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
