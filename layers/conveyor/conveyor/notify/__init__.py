@@ -18,7 +18,15 @@ from conveyor.notify.domain import (
     Outcome,
     undeliverable,
 )
-from conveyor.notify.service import deliver, delivered, find_contact, get_contact, message_from_template, on_behalf_of
+from conveyor.notify.service import (
+    deliver,
+    delivered,
+    find_contact,
+    get_contact,
+    message_from_template,
+    on_behalf_of,
+    on_contact_changed,
+)
 
 __all__ = [
     "CHANNELS",
@@ -34,5 +42,6 @@ __all__ = [
     "get_contact",
     "message_from_template",
     "on_behalf_of",
+    "on_contact_changed",
     "undeliverable",
 ]

@@ -38,7 +38,20 @@ def put_contact(tenant_id: str, contact_id: str, fields: dict[str, Any]) -> tupl
     )
     if not repository.put_contact(contact, replaces=existing):
         raise Conflict("the contact changed while this request was applied; retry")
+    for listener in _LISTENERS:
+        listener(existing, contact)
     return contact, existing is None
+
+
+ContactListener = Callable[[Contact | None, Contact], None]  # (before, after)
+_LISTENERS: list[ContactListener] = []
+
+
+def on_contact_changed(listener: ContactListener) -> None:
+    """Let a capability above notify follow contact changes as they are stored (e.g. reminders re-plans a
+    contact's medication doses when their time zone changes). Registered when its service module loads."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 def find_contact(tenant_id: str, contact_id: str) -> Contact | None:

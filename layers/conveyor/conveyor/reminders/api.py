@@ -27,7 +27,7 @@ from conveyor.platform.clock import zone
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import domain, service
 from conveyor.reminders.domain import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
-from conveyor.reminders.timing import LeadTime
+from conveyor.reminders.timing import LeadTime, plannable_day, plannable_instant
 
 ReminderState = Literal["pending", "queued", "sent", "failed", "skipped", "expired", "cancelled"]
 assert set(get_args(ReminderState)) == set(domain.REMINDER_STATES)  # noqa: S101 - the two lists must not drift
@@ -44,6 +44,11 @@ class AppointmentIn(BaseModel):
     starts_at: AwareDatetime = Field(description="With its UTC offset; stored in UTC")
     location: str | None = Field(default=None, max_length=300)
     status: AppointmentStatus = "scheduled"
+
+    @field_validator("starts_at")
+    @classmethod
+    def _plannable(cls, value: datetime) -> datetime:
+        return plannable_instant(value)
 
 
 class Appointment(AppointmentIn):
@@ -93,6 +98,11 @@ class MedicationScheduleIn(BaseModel):
     @classmethod
     def _no_repeats(cls, value: list[str] | None) -> list[str] | None:
         return sorted(no_repeats(value, "times_of_day")) if value else value
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _plannable(cls, value: date | None) -> date | None:
+        return plannable_day(value) if value is not None else value
 
     @model_validator(mode="after")
     def _one_rule(self) -> MedicationScheduleIn:

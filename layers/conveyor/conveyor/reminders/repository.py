@@ -512,6 +512,19 @@ def reminders_between(
     return items, ((last["sk"]["S"], int(last["remind_at"]["N"])) if last else None)
 
 
+def last_reminder_revision(tenant_id: str, prefix: str) -> int:
+    """The highest revision among a source's reminders (0: none). Keys sort by revision, so one item is read."""
+    found = reminders_under(tenant_id, prefix, limit=1)
+    return found[0].revision if found else 0
+
+
+def medications_of(tenant_id: str, contact_id: str) -> list[Medication]:
+    """A contact's medication schedules (a query over the tenant's schedules)."""
+    model = _table(_MedicationRecord)
+    found = model.query(tenant_id, model.sk.startswith(medication_key("")))
+    return [m for m in map(_medication, found) if m.contact_id == contact_id]
+
+
 def open_reminders(tenant_id: str, prefix: str) -> list[Reminder]:
     """The pending or queued reminders under a source's prefix (an appointment's or a schedule's)."""
     model = _table(_ReminderRecord)

@@ -58,6 +58,8 @@ def put_appointment(
         updated_at=now,
         location=location,
     )
+    # Plan before storing: what cannot be planned is refused, never stored.
+    planned = planning.appointment_reminders(appointment, contact, planning.policy(tenant_id), now)
     if not repository.put_appointment(appointment, replaces=existing):
         raise InvalidState("the appointment changed while this request was applied; retry")
 
@@ -69,7 +71,8 @@ def put_appointment(
         keep_revision=revision if scheduled else None,
         reason=reason,
     )
-    planning.plan_appointment(appointment, contact, planning.policy(tenant_id), now)
+    for reminder in planned:
+        repository.insert_reminder(reminder)
     return appointment, contact, existing is None
 
 
@@ -125,7 +128,14 @@ def put_medication(
         timing_fields["start_time"] = start_time
     fingerprint = planning.fingerprint({**timing_fields, "timezone": contact.timezone})
     replan = existing is None or existing.fingerprint != fingerprint
-    revision = (existing.revision if existing else 0) + (1 if replan else 0)
+    # A schedule created again under a deleted one's id continues its revisions: its reminders' keys (and the
+    # jobs keyed by them) never collide with the cancelled reminders of the deleted schedule.
+    base = (
+        existing.revision
+        if existing
+        else repository.last_reminder_revision(tenant_id, repository.medication_reminders_prefix(schedule_id))
+    )
+    revision = base + (1 if replan else 0)
     kept_horizon = existing.horizon_end if existing else now
     med = Medication(
         tenant_id=tenant_id,
@@ -146,6 +156,7 @@ def put_medication(
         end_date=end_date.isoformat() if end_date else None,
         due_at=int(now.timestamp()) if replan else (existing.due_at if existing else None),
     )
+    planning.check_plannable(med, now)  # before storing: a schedule that cannot be planned is never stored
     if not repository.put_medication(med, replaces=existing):
         raise InvalidState("the medication schedule changed while this request was applied; retry")
     if replan:
@@ -210,3 +221,30 @@ def put_policy(tenant_id: str, rules: Rules) -> Rules:
     """Applies to reminders planned from now on (new or rescheduled appointments, new medication doses)."""
     repository.put_policy(tenant_id, rules, utcnow())
     return rules
+
+
+# --- a contact's changes (notify tells) -----------------------------------------------------------------
+def _contact_changed(before: Contact | None, after: Contact) -> None:
+    """A contact's new time zone moves their doses: an 08:00 dose stays 08:00 on the contact's (new) clock.
+    Each of their schedules is re-planned as a PUT of the same schedule would (the zone is part of its
+    fingerprint): a new revision, the old revision's open reminders cancelled, the next horizon planned.
+    Appointment reminders keep their instants (an appointment is an instant, not a wall-clock time); their
+    quiet hours and the local time in their text follow the contact's zone when they are swept and sent."""
+    if before is None or before.timezone == after.timezone:
+        return
+    for med in repository.medications_of(after.tenant_id, after.id):
+        put_medication(
+            after.tenant_id,
+            med.id,
+            contact_id=med.contact_id,
+            medication=med.medication,
+            dose=med.dose,
+            times_of_day=list(med.times_of_day) if med.times_of_day else None,
+            every_hours=med.every_hours,
+            start_time=med.start_time or "08:00",
+            start_date=date.fromisoformat(med.start_date),
+            end_date=date.fromisoformat(med.end_date) if med.end_date else None,
+        )
+
+
+notify.on_contact_changed(_contact_changed)
