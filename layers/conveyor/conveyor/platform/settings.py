@@ -22,7 +22,7 @@ class Settings(BaseModel):
     jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
     api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
     # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.reminders.store.table), naming the variable.
+    # to run without it (conveyor.platform.dynamo.bind_to), naming the variable.
     reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
     # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
     queues: dict[str, str] = Field(alias="QUEUES")
