@@ -45,6 +45,12 @@ class InvalidInput(ConveyorError):
     code = "validation_error"
 
 
+class Unavailable(ConveyorError):
+    """A dependency is failing right now; the caller may try again shortly."""
+
+    code = "unavailable"
+
+
 # --- job execution (mapped to queue behaviour) ---------------------------------------------------
 class PermanentError(ConveyorError):
     """Retrying cannot help (bad address, unknown template...): the job fails at once."""

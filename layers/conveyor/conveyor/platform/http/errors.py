@@ -17,6 +17,7 @@ STATUS: dict[type[errors.ConveyorError], int] = {
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
+    errors.Unavailable: 503,
 }
 
 
