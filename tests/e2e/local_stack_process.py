@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # a deadline, not a wait: a loaded 2-core CI machine can take a minute to import and provision
 SETTLED = ("completed", "failed", "cancelled")
 
 
