@@ -36,7 +36,7 @@ def test_banner_curl_enqueues_an_email_that_completes_with_its_eml(local_stack: 
     )
     job_id = re.search(r'"id":"(job_[0-9A-Z]+)"', output.stdout).group(1)
 
-    # Then the job completes (how fast is `make bench`'s business) and its email is in the outbox, addressed as requested
+    # Then the job completes (its speed is make bench's to measure) and its email is in the outbox, as addressed
     job = local_stack.wait_for_job(job_id, timeout=30)
     assert job["state"] == "completed", job
     eml = wait_until(lambda: (local_stack.outbox / f"{job_id}.eml").exists(), 10, "the .eml") and (
