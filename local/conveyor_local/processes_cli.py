@@ -2,7 +2,7 @@
 
 watch          polls GET /v1/processes/{id} every 2 s with If-None-Match (an unchanged process answers 304) and
                draws a progress bar with counts, rate and ETA until the process finishes.
-campaign-demo  seeds N in-app contacts straight into the local emulator (through the reminders store's own model:
+campaign-demo  seeds N in-app contacts straight into the local emulator (in notify's own item format:
                10,000 PUTs one at a time would take minutes), then starts a `reminders.campaign` to all of
                them over HTTP and watches it.
 """
@@ -87,11 +87,11 @@ def seed_contacts(contacts: int, state_file: Path = Path(".local/stack.json")) -
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ["AWS_ENDPOINT_URL"] = saved["endpoint_url"]
+    from conveyor.notify.repository import _ContactRecord, contact_key  # dev-only seeding, in notify's own format
     from conveyor.platform.clock import utcnow
     from conveyor.platform.dynamo import bind
-    from conveyor.reminders.store import ContactRecord, contact_key
 
-    model = bind(ContactRecord, saved["resources"]["RemindersTable"])
+    model = bind(_ContactRecord, saved["resources"]["RemindersTable"])
     tenant, now = saved["tenant"], utcnow()
     with model.batch_write() as batch:
         for n in range(contacts):

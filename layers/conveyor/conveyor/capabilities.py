@@ -35,15 +35,15 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "jobs",
         router="conveyor.jobs.api:router",
-        job_modules=("conveyor.email.job",),
+        job_modules=("conveyor.email.jobs",),
         sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
     ),
-    Capability("notify", job_modules=("conveyor.notify.job",)),
+    Capability("notify", router="conveyor.notify.api:router", job_modules=("conveyor.notify.jobs",)),
     Capability(
         "reminders",
-        router="conveyor.reminders.routes:router",
-        job_modules=("conveyor.reminders.campaign",),
-        sweeps=("conveyor.reminders.sweep:sweep_reminders",),
+        router="conveyor.reminders.api:router",
+        job_modules=("conveyor.reminders.jobs", "conveyor.reminders.campaign"),
+        sweeps=("conveyor.reminders.sweeps:sweep_reminders",),
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
     Capability(

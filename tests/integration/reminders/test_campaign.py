@@ -66,16 +66,13 @@ def test_a_campaign_batch_run_twice_notifies_no_one_twice(api_as, contact, stack
     [(_, _, payload, _)] = list(repository.declared_batches(process))
     feed_before = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]
 
-    from conveyor.jobs.registry import JobRef
+    from conveyor.jobs.registry import JobContext, JobRef
     from conveyor.processes.jobs import ProcessHandle
 
     ref = JobRef("tenant-a", "job_again", "reminders.campaign.send", "notifications", payload, process_id, "p0.0")
-
-    class Ctx:
-        job_id, tenant_id, attempt, max_attempts = "job_again", "tenant-a", 1, 5
-
-    ctx = Ctx()
-    ctx.process = ProcessHandle(ref, process)
+    ctx = JobContext(
+        "job_again", "tenant-a", "reminders.campaign.send", 1, lambda _: True, 5, process=ProcessHandle(ref, process)
+    )
     campaign.send(campaign.SendPayload.model_validate(payload), ctx)
 
     feed_after = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]

@@ -1,14 +1,10 @@
 """The worker: one SQS record -> claim the job, run its handler, record the outcome.
 
-Queue behaviour for every outcome is decided here, and only here:
-  success                      -> completed; message acknowledged
-  PermanentError / bad payload -> failed at once with the reason; acknowledged (never retried)
-  RetryLater(s)                -> retrying without spending an attempt; message returns after s seconds
-  Continue(state)              -> queued again with the checkpoint saved, the attempt given back (outbox resends)
-  a process's job not admitted -> completed with the reason (process paused: parked by it; finished: skipped)
-  any other exception          -> transient: retrying with backoff + full jitter (the message's visibility
-                                  timeout is the delay), or failed once attempts are spent; acknowledged then
-  unreadable message           -> logged and dropped (nothing to fail); a job someone else holds -> dropped
+What a handler's outcome does is decided by the outcome policy (conveyor.jobs.outcomes, pure) and carried out
+here: completed, failed, retrying with backoff (the message's visibility timeout is the delay) or deferred.
+Before the handler runs:
+  unknown job type / bad payload -> failed at once with the reason; acknowledged (never retried)
+  unreadable message             -> logged and dropped (nothing to fail); a job someone else holds -> dropped
 Anything that escapes (DynamoDB down, a crash) leaves the message on the queue; the redrive policy moves it to
 the DLQ after maxReceiveCount receives, which is set well above any job's attempts.
 """
@@ -23,11 +19,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
-from conveyor.jobs import registry, repository
+from conveyor.jobs import outcomes, registry, repository
 from conveyor.jobs.domain import Job
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
-from conveyor.platform.errors import PermanentError, RetryLater
 from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
 from conveyor.platform.settings import get_settings
 
@@ -100,10 +95,15 @@ def _parse(record: SQSRecord) -> JobMessage | None:
         return None
 
 
+def _attempts(job: Job) -> outcomes.Attempts:
+    deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
+    return outcomes.Attempts(job.attempts, job.max_attempts, job.defers, deferred_for, job.continues)
+
+
 def _run(job: Job, record: SQSRecord, deadline: float) -> None:
-    if job.attempts > job.max_attempts:
-        # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
-        _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
+    spent = outcomes.exhausted(_attempts(job))
+    if spent is not None:
+        _fail(job, spent.error_type, spent.message)
         return
     kind = registry.get(job.type)
     if kind is None:
@@ -118,7 +118,7 @@ def _run(job: Job, record: SQSRecord, deadline: float) -> None:
     _record_latency(job)
     port, ref = _process_of(job)
     if port is not None and ref is not None:
-        refused = port.admit(ref)
+        refused = port.admit(ref)  # a process's job runs only while its process runs
         if refused is not None:
             if repository.complete(job, {"not_run": refused}):
                 logger.info("process job not run", extra={"reason": refused})
@@ -135,24 +135,47 @@ def _run(job: Job, record: SQSRecord, deadline: float) -> None:
         remaining=lambda: deadline - time.monotonic() - LEASE_SAFETY_SECONDS,
     )
     started = time.monotonic()
+    result: Any = None
+    error: Exception | None = None
     try:
         result = kind.handler(payload, context)
-    except PermanentError as exc:
-        _fail(job, type(exc).__name__, exc.message, exc)
-    except RetryLater as exc:
-        _defer(job, kind.retry, exc, record)
-    except registry.Continue as exc:
-        _continue(job, kind.retry, exc)
-    except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
-        _retry_or_fail(job, kind.retry, exc, record)
-    else:
+    except Exception as exc:  # noqa: BLE001 - every failure of a handler has an outcome (conveyor.jobs.outcomes)
+        error = exc
+    try:
+        _apply(job, outcomes.decide(error, _attempts(job), kind.retry), result, error, record)
+    finally:
+        timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
+
+
+def _apply(job: Job, decision: outcomes.Decision, result: Any, error: Exception | None, record: SQSRecord) -> None:
+    """Carry out the outcome policy's decision: each a conditional write on this attempt still owning the job."""
+    if decision.action == outcomes.Action.COMPLETE:
         if repository.complete(job, result):
             count("JobsCompleted", job.type)
             logger.info("job completed")
         else:
             logger.warning("job changed state while running (cancelled or lease lost); result not stored")
-    finally:
-        timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
+    elif decision.action == outcomes.Action.CONTINUE:
+        state = error.state if isinstance(error, registry.Continue) else None
+        if repository.continue_later(job, state):
+            count("JobsContinued", job.type)
+            logger.info("job continues from a checkpoint", extra={"continues": job.continues + 1})
+        else:
+            logger.warning("job changed state while running (cancelled or lease lost); checkpoint not stored")
+    elif decision.action == outcomes.Action.FAIL:
+        _fail(job, decision.error_type, decision.message, error if decision.with_exception else None)
+    elif decision.action == outcomes.Action.RETRY:
+        report_job_failure(decision.error_type, decision.message, tags=_tags(job), final=False, exc=error)
+        if repository.schedule_retry(job, decision.error_type, decision.message, decision.delay_seconds):
+            _delay_message(record, decision.delay_seconds)
+            count("JobsRetried", job.type)
+            extra = {"delay_seconds": decision.delay_seconds, "error": scrub_text(decision.message)}
+            logger.warning("job will be retried", extra=extra)
+            raise RetryScheduled(f"retry in {decision.delay_seconds}s") from error
+    elif repository.defer(job, decision.delay_seconds, decision.message):
+        _delay_message(record, decision.delay_seconds)
+        count("JobsDeferred", job.type)
+        raise RetryScheduled(f"deferred {decision.delay_seconds}s")
 
 
 def _tags(job: Job) -> dict[str, Any]:
@@ -177,43 +200,6 @@ def _process_of(job: Job) -> tuple[registry.ProcessPort | None, registry.JobRef 
     if port is None or job.process_id is None:
         return None, None
     return port, registry.JobRef(job.tenant_id, job.id, job.type, job.queue, job.payload, job.process_id, job.batch_key)
-
-
-def _continue(job: Job, policy: registry.RetryPolicy, exc: registry.Continue) -> None:
-    if job.continues >= policy.max_continues:
-        _fail(job, "ContinuedTooOften", f"continued {job.continues} times; the limit is {policy.max_continues}")
-        return
-    if repository.continue_later(job, exc.state):
-        count("JobsContinued", job.type)
-        logger.info("job continues from a checkpoint", extra={"continues": job.continues + 1})
-    else:
-        logger.warning("job changed state while running (cancelled or lease lost); checkpoint not stored")
-
-
-def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
-    message = str(exc) or type(exc).__name__
-    if job.attempts >= job.max_attempts:
-        _fail(job, type(exc).__name__, message, exc)
-        return
-    report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
-    delay = policy.backoff(job.attempts)
-    if repository.schedule_retry(job, type(exc).__name__, message, delay):
-        _delay_message(record, delay)
-        count("JobsRetried", job.type)
-        logger.warning("job will be retried", extra={"delay_seconds": delay, "error": scrub_text(message)})
-        raise RetryScheduled(f"retry in {delay}s") from exc
-
-
-def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
-    deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
-    if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
-        _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
-        return
-    delay = min(exc.seconds, registry.MAX_VISIBILITY_SECONDS)
-    if repository.defer(job, delay, exc.message):
-        _delay_message(record, delay)
-        count("JobsDeferred", job.type)
-        raise RetryScheduled(f"deferred {delay}s")
 
 
 def _delay_message(record: SQSRecord, seconds: int) -> None:

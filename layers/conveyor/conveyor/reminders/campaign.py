@@ -12,17 +12,17 @@ skipped, undeliverable -> failed (with a sample). Each contact's delivery is log
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from conveyor import notify
 from conveyor.email.templates import template_names
 from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, Scopes, job_type
-from conveyor.notify.channels import Message, deliver
+from conveyor.notify import Contact, Message
 from conveyor.platform.errors import PermanentError
 from conveyor.processes import Tolerance, process_type
-from conveyor.reminders import store
-from conveyor.reminders.store import ContactRecord, DeliveryLogRecord
 
 PAGE = 100  # contacts read per page, and so at most 100 per batch
 QUEUE = "notifications"
@@ -35,7 +35,7 @@ class CampaignFilter(BaseModel):
     timezone: str | None = Field(default=None, max_length=64, examples=["Europe/London"])
     name_prefix: str | None = Field(default=None, max_length=100)
 
-    def matches(self, contact: ContactRecord) -> bool:
+    def matches(self, contact: Contact) -> bool:
         if self.channel and self.channel not in (contact.channels or []):
             return False
         if self.timezone and contact.timezone != self.timezone:
@@ -91,10 +91,8 @@ def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
     while True:
         if ctx.remaining_seconds() < 5 or process.stopping():
             raise Continue({"page": page})  # the cursor is in the process context
-        contacts, cursor = store.query_prefix(
-            ContactRecord, ctx.tenant_id, store.contact_key(""), limit=PAGE, after=cursor
-        )
-        ids = [c.sk.removeprefix(store.contact_key("")) for c in contacts if params.filter.matches(c)]
+        contacts, cursor = notify.contacts_page(ctx.tenant_id, after=cursor, limit=PAGE)
+        ids = [c.id for c in contacts if params.filter.matches(c)]
         if ids:
             process.add_batches([{"contact_ids": ids}], key=f"p{page}", sizes=[len(ids)])
         page, matched = page + 1, matched + len(ids)
@@ -113,13 +111,10 @@ def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
 )
 def send(payload: SendPayload, ctx: JobContext) -> dict[str, Any]:
     params = CampaignParams.model_validate(_process_of(ctx).params)
-    contacts = _many(ContactRecord, ctx.tenant_id, [store.contact_key(c) for c in payload.contact_ids])
-    logs = _many(DeliveryLogRecord, ctx.tenant_id, [_log_key(ctx, c) for c in payload.contact_ids], consistent=True)
     succeeded = failed = skipped = 0
     errors: list[tuple[str, str]] = []
     for contact_id in payload.contact_ids:
-        contact = contacts.get(store.contact_key(contact_id))
-        result = "skipped" if contact is None else _notify(ctx, params, contact_id, contact, logs)
+        result = _notify(ctx, params, contact_id)
         if result is None:
             succeeded += 1
         elif result == "skipped":
@@ -131,41 +126,26 @@ def send(payload: SendPayload, ctx: JobContext) -> dict[str, Any]:
     return {"succeeded": succeeded, "failed": failed, "skipped": skipped}
 
 
-def _many(model: Any, tenant_id: str, keys: list[str], *, consistent: bool = False) -> dict[str, Any]:
-    """Items by sort key, read 100 to a BatchGetItem instead of one GetItem each."""
-    bound = store.table(model)
-    return {item.sk: item for item in bound.batch_get([(tenant_id, k) for k in keys], consistent_read=consistent)}
-
-
-def _log_key(ctx: JobContext, contact_id: str) -> str:
-    return f"dlv#{ctx.process.id}.{contact_id}"
-
-
-def _notify(
-    ctx: JobContext, params: CampaignParams, contact_id: str, contact: ContactRecord, logs: dict[str, Any]
-) -> str | None:
+def _notify(ctx: JobContext, params: CampaignParams, contact_id: str) -> str | None:
     """None when delivered (now or by an earlier run), "skipped", or why it could not be delivered. A transient
-    provider failure raises: the batch job is retried and contacts already notified are not notified again."""
+    provider failure raises: the batch job is retried and contacts already notified are not notified again
+    (each contact's delivery is logged under `<process id>.<contact id>`, whatever job delivers it)."""
+    contact = notify.find_contact(ctx.tenant_id, contact_id)
+    if contact is None:
+        return "skipped"
     if params.template:
-        message = Message.from_template(params.template, {"name": contact.name, **params.context})
+        message = notify.message_from_template(params.template, {"name": contact.name, **params.context})
     else:
         message = Message(subject=params.subject or "", text=params.text or "")
-    key = _log_key(ctx, contact_id)
-    log = logs.get(key) or DeliveryLogRecord(ctx.tenant_id, key, contact_id=contact_id, attempts=[])
-    model = store.table(DeliveryLogRecord)
-    keep = [
-        model.contact_id.set(contact_id),
-        model.expires_at.set(int((store.utcnow() + store.RETENTION).timestamp())),
-    ]
-    source = {"job_id": ctx.job_id, "process_id": ctx.process.id}
-    outcome = deliver(log, contact, message, ctx, source=source, on_delivered=keep)
+    per_contact = replace(ctx, job_id=f"{ctx.process.id}.{contact_id}")
+    outcome = notify.delivered(per_contact) or notify.deliver(
+        contact, message, per_contact, source={"job_id": ctx.job_id, "process_id": ctx.process.id}
+    )
     if outcome.delivered is not None:
         return None
-    store.record_attempts(log, outcome.new_attempts, extra=keep)
     if outcome.opted_out_of_all:
         return "skipped"
-    tried = "; ".join(f"{a.channel} {a.status}" for a in outcome.new_attempts)
-    return f"no channel could deliver ({tried or 'no channels'})"
+    return notify.undeliverable(outcome.history or outcome.new_attempts)[:300]
 
 
 CAMPAIGN = process_type(
