@@ -34,12 +34,23 @@ CAPABILITIES: tuple[Capability, ...] = (
         router="conveyor.jobs.routes:router",
         job_modules=("conveyor.email.job",),
         sweeps=("conveyor.jobs.sweep:release_due_jobs", "conveyor.jobs.sweep:recover_stalled_jobs"),
+        events="conveyor.jobs.events:map_change",
     ),
-    Capability("notify", job_modules=("conveyor.notify.job",)),
+    Capability("notify", job_modules=("conveyor.notify.job",), events="conveyor.notify.events:map_change"),
     Capability(
-        "reminders", router="conveyor.reminders.routes:router", sweeps=("conveyor.reminders.sweep:sweep_reminders",)
+        "reminders",
+        router="conveyor.reminders.routes:router",
+        sweeps=("conveyor.reminders.sweep:sweep_reminders",),
+        events="conveyor.reminders.events:map_change",
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
+    Capability(
+        "webhooks",
+        router="conveyor.webhooks.api:router",
+        job_modules=("conveyor.webhooks.jobs",),
+        sweeps=("conveyor.webhooks.sweeps:redeliver_overdue",),
+        events="conveyor.webhooks.events:map_change",
+    ),
 )
 
 Sweep = Callable[[datetime], int]
@@ -63,6 +74,16 @@ def sweeps() -> tuple[Sweep, ...]:
 
 def event_mappers() -> tuple[Any, ...]:
     return tuple(_resolve(capability.events) for capability in CAPABILITIES if capability.events)
+
+
+def event_catalogue() -> tuple[Any, ...]:
+    """Every capability's documented event types (`CATALOGUE` beside its mapper), in list order."""
+    found: list[Any] = []
+    for capability in CAPABILITIES:
+        if capability.events:
+            module = importlib.import_module(capability.events.partition(":")[0])
+            found += getattr(module, "CATALOGUE", ())
+    return tuple(found)
 
 
 def job_modules() -> tuple[str, ...]:

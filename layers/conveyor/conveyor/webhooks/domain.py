@@ -219,6 +219,7 @@ class Delivery:
     created_at: datetime
     updated_at: datetime
     attempt_count: int = 0
+    round_start: int = 0  # attempt_count when the current schedule began (a resend or recovery restarts it)
     next_attempt_at: datetime | None = None
     attempts: list[Attempt] = field(default_factory=list)
     test: bool = False
