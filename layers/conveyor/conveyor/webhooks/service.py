@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from conveyor import jobs
 from conveyor.platform.clock import utcnow
-from conveyor.platform.errors import BadRequest, Conflict, InvalidInput, NotFound
+from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from conveyor.platform.events import DomainEvent
 from conveyor.platform.ids import new_id, ulid
 from conveyor.platform.observability import count, logger
@@ -71,7 +72,7 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     if unknown:
         raise InvalidInput(
             f"unknown event types: {', '.join(unknown)}",
-            details=[{"field": "event_types", "msg": f"known types: {', '.join(sorted(known))}"}],
+            fields=[{"loc": ["event_types"], "msg": f"known types: {', '.join(sorted(known))}"}],
         )
     return list(dict.fromkeys(patterns))
 
@@ -84,7 +85,8 @@ def _check_url(url: str) -> None:
     except DnsFailure:
         return
     except Blocked as exc:
-        raise InvalidInput(f"the URL cannot be delivered to: {exc.message}", details=[{"field": "url"}]) from None
+        message = f"the URL cannot be delivered to: {exc.message}"
+        raise InvalidInput(message, fields=[{"loc": ["url"], "msg": exc.message}]) from None
 
 
 def create(
@@ -183,7 +185,10 @@ def delete(tenant_id: str, subscription_id: str) -> None:
 def rotate_secret(tenant_id: str, subscription_id: str, grace: timedelta) -> tuple[Subscription, str]:
     """A new current secret (returned once); the previous ones keep signing until `grace` has passed."""
     if grace < timedelta(0) or grace > domain.MAX_GRACE:
-        raise InvalidInput(f"grace_seconds must be between 0 and {int(domain.MAX_GRACE.total_seconds())}")
+        limit = int(domain.MAX_GRACE.total_seconds())
+        raise InvalidInput(
+            f"grace_seconds must be between 0 and {limit}", fields=[{"loc": ["grace_seconds"], "msg": "out of range"}]
+        )
     current = get(tenant_id, subscription_id)
     now = utcnow()
     secret = domain.new_secret()
@@ -236,16 +241,13 @@ def fan_out(event: DomainEvent, subscriptions: list[Subscription], now: datetime
 
 
 def _enqueue(delivery: Delivery, expected: int, trigger: Trigger, run_at: datetime | None = None) -> None:
-    from conveyor.jobs import service as jobs
-    from conveyor.jobs.models import EnqueueRequest
-
     payload = {
         "subscription_id": delivery.subscription_id,
         "delivery_id": delivery.id,
         "expected_attempts": expected,
         "trigger": str(trigger),
     }
-    jobs.enqueue(delivery.tenant_id, EnqueueRequest(type=DELIVER_JOB, payload=payload, run_at=run_at))
+    jobs.enqueue(delivery.tenant_id, jobs.NewJob(type=DELIVER_JOB, payload=payload, run_at=run_at))
 
 
 # --- one attempt ---------------------------------------------------------------------------------------
@@ -382,10 +384,7 @@ def _alert(subscription: Subscription, kind: str, headline: str, text: str) -> N
     """Tell the tenant (their alert contact, through notify), once per kind; the domain event goes out anyway."""
     if not subscription.alert_contact_id:
         return
-    from conveyor.jobs import service as jobs
-    from conveyor.jobs.models import EnqueueRequest
-
-    request = EnqueueRequest(
+    request = jobs.NewJob(
         type="notification.send",
         payload={
             "contact_id": subscription.alert_contact_id,
@@ -439,7 +438,7 @@ def _decode(cursor: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         value = ""
     if not value.startswith("dlv_") or "#" in value:
-        raise BadRequest("invalid cursor")
+        raise InvalidCursor("invalid cursor")
     return value
 
 
@@ -459,7 +458,9 @@ def send_test(tenant_id: str, subscription_id: str, event_type: str) -> Delivery
 
     spec = next((s for s in capabilities.event_catalogue() if s.name == event_type), None)
     if spec is None:
-        raise InvalidInput(f"unknown event type {event_type!r}", details=[{"field": "event_type"}])
+        raise InvalidInput(
+            f"unknown event type {event_type!r}", fields=[{"loc": ["event_type"], "msg": "not in the catalogue"}]
+        )
     get(tenant_id, subscription_id)
     now = utcnow()
     event = DomainEvent("evt_" + ulid(), spec.name, now, tenant_id, dict(spec.sample))
@@ -485,7 +486,9 @@ def recover(tenant_id: str, subscription_id: str, since: datetime) -> Subscripti
     """Re-enable the subscription (if disabled) and redeliver its failed and skipped deliveries since `since`,
     once each, in order of occurrence (one job walks them, handing on to the next)."""
     if since < utcnow() - domain.DELIVERY_RETENTION:
-        raise InvalidInput("since must be within the 30 days deliveries are kept", details=[{"field": "since"}])
+        raise InvalidInput(
+            "since must be within the 30 days deliveries are kept", fields=[{"loc": ["since"], "msg": "too far back"}]
+        )
     subscription = get(tenant_id, subscription_id)
     if not subscription.enabled:
         repository.enable(tenant_id, subscription_id, utcnow())
@@ -494,11 +497,8 @@ def recover(tenant_id: str, subscription_id: str, since: datetime) -> Subscripti
 
 
 def _enqueue_recover(tenant_id: str, subscription_id: str, since: datetime, after: str | None) -> None:
-    from conveyor.jobs import service as jobs
-    from conveyor.jobs.models import EnqueueRequest
-
     payload = {"subscription_id": subscription_id, "since": since.isoformat(), "after": after}
-    jobs.enqueue(tenant_id, EnqueueRequest(type=RECOVER_JOB, payload=payload))
+    jobs.enqueue(tenant_id, jobs.NewJob(type=RECOVER_JOB, payload=payload))
 
 
 def recover_step(tenant_id: str, subscription_id: str, since: datetime, after: str | None) -> dict[str, Any]:
