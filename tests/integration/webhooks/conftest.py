@@ -23,8 +23,19 @@ def stack() -> Iterator[Any]:
 
     with mock_aws():
         get_settings.cache_clear()
-        yield Stack(ROOT / "template.yaml", parameters={"OutboundAllowPrivate": "true"}).provision()
+        world = Stack(ROOT / "template.yaml", parameters={"OutboundAllowPrivate": "true"}).provision()
+        _warm(world)
+        yield world
         get_settings.cache_clear()
+
+
+def _warm(world: Any) -> None:
+    """Import the handlers and build the KMS client before the test (as a warm sandbox has them): a cold first
+    call on a loaded 2-core machine can otherwise pass a function's Timeout, which the local stack enforces."""
+    from conveyor.platform.aws import client
+
+    world.warm_up()
+    client("kms")
 
 
 @pytest.fixture
