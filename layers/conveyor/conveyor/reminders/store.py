@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -34,7 +33,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import DueIndex, bind, due, shard_for
+from conveyor.platform.dynamo import CompactJSONAttribute, DueIndex, bind, due, shard_for
 from conveyor.platform.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
@@ -202,7 +201,7 @@ class FeedItemRecord(_Item):
     contact_id = UnicodeAttribute()
     title = UnicodeAttribute()
     body = UnicodeAttribute()
-    source = JSONAttribute(null=True)
+    source = CompactJSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     read_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
@@ -417,6 +416,12 @@ def reminders_between(
     )
     items = list(results)
     return items, results.last_evaluated_key
+
+
+def last_reminder_revision(tenant_id: str, prefix: str) -> int:
+    """The highest revision among a source's reminders (0: none). Keys sort by revision, so one item is read."""
+    items, _ = query_prefix(ReminderRecord, tenant_id, prefix, newest_first=True, limit=1)
+    return int(items[0].revision) if items else 0
 
 
 def open_reminders(tenant_id: str, prefix: str) -> list[ReminderRecord]:
