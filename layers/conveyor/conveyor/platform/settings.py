@@ -22,8 +22,10 @@ class Settings(BaseModel):
     jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
     api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
     # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.reminders.store.table), naming the variable.
+    # to run without it (conveyor.platform.dynamo.bind_to), naming the variable.
     reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
+    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
+    cache_table: str | None = Field(default=None, alias="CACHE_TABLE", min_length=1)
     # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
     queues: dict[str, str] = Field(alias="QUEUES")
     email_from: str = Field(alias="EMAIL_FROM", min_length=3)
@@ -63,6 +65,7 @@ class Settings(BaseModel):
         "worker_function",
         "webhooks_table",
         "webhook_secrets_key",
+        "cache_table",
         mode="before",
     )
     @classmethod
