@@ -34,6 +34,8 @@ SCOPES = frozenset(
         "reminders:write",
         "processes:read",
         "processes:write",
+        "webhooks:read",
+        "webhooks:write",
         "admin",
         "platform",
     }
