@@ -37,8 +37,9 @@ def test_a_move_task_the_emulator_answers_with_a_500_page_is_not_available_after
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
         arns.append(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
     sent: list[str] = []
-    for made in (emulator.client("sqs"), emulator.probe_client("sqs")):
-        made.meta.events.register("before-send.sqs.StartMessageMoveTask", lambda **_: sent.append("request"))
+    emitters = {id(c.meta.events): c.meta.events for c in (emulator.client("sqs"), emulator.probe_client("sqs"))}
+    for events in emitters.values():  # whichever client the code uses; the clients may share one emitter
+        events.register("before-send.sqs.StartMessageMoveTask", lambda **_: sent.append("request"))
 
     # When the platform redrive asks for a server-side move
     handle = queues.start_move_task(arns[1], arns[0])
