@@ -23,6 +23,7 @@ from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
 log = logging.getLogger("conveyor_local")
 Invoker = Callable[[FunctionSpec, dict[str, Any]], Any]
+HTTP_API_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,10 @@ class Gateway:
         self._cache.clear()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for a request; `ANY` covers the methods an HTTP API route can have (TRACE, CONNECT... match
+        nothing, as on API Gateway)."""
         for route in self.routes:
-            if route.method in (method, "ANY"):
+            if route.method == method or (route.method == "ANY" and method in HTTP_API_METHODS):
                 found = route.pattern.match(path)
                 if found:
                     return route, found.groupdict()

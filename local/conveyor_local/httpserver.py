@@ -67,7 +67,12 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "all" or (mode == "writes" and (status >= 400 or self.command not in ("GET", "HEAD", "OPTIONS"))):
             log.info("%s %s -> %d (%d ms)", self.command, self.path, status, (time.monotonic() - started) * 1000)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    def __getattr__(self, name: str) -> Any:
+        """Every method, TRACE, CONNECT and made-up ones included, goes to the gateway, which answers those no route
+        has as API Gateway does (404 JSON), instead of the stdlib's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         """Silenced: _reply logs one line per request instead."""

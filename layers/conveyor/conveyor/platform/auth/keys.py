@@ -88,10 +88,15 @@ def create(
     expires_in_days: int | None = None,
     table: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Mint a key. The plaintext is returned once and never stored."""
+    """Mint a key. The plaintext is returned once and never stored. `expires_in_days` None: never expires; else
+    at least 1 (0 used to be read as "no expiry"; a key meant to stop working now is revoked instead)."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
+    if expires_in_days is not None and expires_in_days < 1:
+        raise InvalidInput(
+            f"expires_in_days must be at least 1 (got {expires_in_days}); omit it for a key that does not expire"
+        )
     key_id = _random(KEY_ID_LENGTH)
     key = PREFIX + key_id + _random(SECRET_LENGTH)
     now = datetime.now(UTC)
@@ -102,7 +107,7 @@ def create(
         scopes=set(scopes),
         name=name,
         created_at=now,
-        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days else None,
+        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days is not None else None,
     )
     record.save(condition=ApiKeyRecord.key_id.does_not_exist())
     return key, record
