@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.jobs.api import JobError, JobState
+from conveyor.platform.clock import Instant
 
 
 class Messages(BaseModel):
@@ -106,7 +107,7 @@ class RetryFailedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str | None = Field(default=None, min_length=1, max_length=100)
-    since: AwareDatetime | None = Field(default=None, description="Only jobs created at or after this instant.")
+    since: Instant | None = Field(default=None, description="Only jobs created at or after this instant.")
     limit: int = Field(default=100, ge=1, le=100, description="Retry at most this many in this call.")
     cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous call.")
 

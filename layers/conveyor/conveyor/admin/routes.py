@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AwareDatetime
 
 from conveyor.admin import service
 from conveyor.admin.models import (
@@ -18,6 +17,7 @@ from conveyor.admin.models import (
     RedriveResult,
     RetryFailedRequest,
 )
+from conveyor.platform.clock import Instant
 from conveyor.platform.http.security import principal, requires
 
 router = Router()
@@ -66,7 +66,7 @@ def retry_failed(request: RetryFailedRequest | None = None) -> BulkResult:
 @router.delete("/jobs", middlewares=[ADMIN], summary="Delete your finished jobs (bounded; use the cursor)")
 def delete_jobs(
     state: Annotated[Literal["completed", "failed", "cancelled"], Query()],
-    before: Annotated[AwareDatetime, Query(description="Jobs that finished before this instant.")],
+    before: Annotated[Instant, Query(description="Jobs that finished before this instant.")],
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> BulkResult:

@@ -8,9 +8,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from conveyor.jobs import JobResponse
+from conveyor.platform.clock import Instant
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import service
 from conveyor.reminders.models import (
@@ -150,8 +151,8 @@ def delete_medication(schedule_id: ScheduleId) -> Response[None]:
 @router.get("/reminders", middlewares=[READ], summary="Reminders by send time")
 def list_reminders(
     state: Annotated[ReminderState | None, Query()] = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ReminderPage:
