@@ -1,6 +1,6 @@
 """Values at the edges of what Python's datetime holds, and cursors that are not ours: 4xx, never a 500.
 
-(Appointments and schedules near year 1 or 9999 are refused where reminders validate them.)"""
+(Appointments near year 1 or 9999: refused where reminders validate them, or planned; never a 500.)"""
 
 from __future__ import annotations
 
@@ -60,3 +60,15 @@ def test_a_job_run_at_the_ends_of_time_is_a_4xx_or_accepted_never_a_500(admin, w
     assert response.status < 500, response.body
     if response.status < 300:
         assert admin.get(f"/v1/jobs/{response.json()['id']}").status == 200
+@pytest.mark.parametrize("timezone", ["Asia/Tokyo", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
+@pytest.mark.parametrize(
+    "starts_at", ["0001-01-01T00:30:00Z", "0001-01-02T00:00:00Z", "9999-12-31T22:00:00Z", "9999-12-30T12:00:00Z"]
+)
+def test_an_appointment_near_year_1_or_9999_is_a_4xx_or_works_never_a_500(admin, timezone, starts_at):
+    contact = {"name": "Ada", "email": "ada@example.com", "timezone": timezone, "channels": ["email"]}
+    assert admin.request("PUT", "/v1/contacts/c1", contact).status in (200, 201)
+    body = {"contact_id": "c1", "subject_name": "Rex", "starts_at": starts_at}
+    stored = admin.request("PUT", "/v1/appointments/a1", body)
+    assert stored.status < 500, stored.body
+    for path in ("/v1/appointments/a1", "/v1/appointments/a1/reminders", "/v1/reminders"):
+        assert admin.get(path).status < 500, path
