@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: install run demo test unit integration e2e lint validate build bench clean
+.PHONY: install run demo test unit integration e2e lint checkov validate build bench clean
 
 install: $(STAMP)
 
@@ -40,8 +40,21 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
-lint: $(STAMP)
+lint: $(STAMP) checkov
 	$(BIN)/ruff check layers functions local tests bench
+
+# checkov (IaC security scan) over template.yaml; every skip is justified next to its resource (Metadata.checkov).
+# It lives in its own virtual environment: its pins (boto3 among them) conflict with the project's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/bin/checkov
+checkov: $(CHECKOV)
+	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
+$(CHECKOV): $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(BIN)/uv pip install --quiet --python $(VENV)/checkov/bin/python checkov==$(CHECKOV_VERSION) \
+	|| $(VENV)/checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV)
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint

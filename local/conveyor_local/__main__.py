@@ -113,7 +113,7 @@ def banner(ready: Ready, options: Options) -> str:
         f"  {'API':<10} {ready.url}    (docs: {ready.url}/v1/docs)",
         f"  {'Emulator':<10} {emulator}    (aws --endpoint-url {ready.endpoint_url} --region {options.region} "
         "sqs list-queues; any credentials)",
-        f"  {'Outbox':<10} {outbox}/    (every email sent: <job-id>.eml)",
+        f"  {'Outbox':<10} {outbox}/    (every email and SMS sent: <job-id>.eml, <job-id>.sms.txt)",
         f"  {'API key':<10} {key}    (tenant {ready.tenant}; scopes {', '.join(options.demo_scopes)})",
     ]
     if schedules:

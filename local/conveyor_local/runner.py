@@ -102,6 +102,9 @@ class LocalStack:
         state = options.state
         state.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(state / "outbox").install()  # before any function creates its SES client
+        cleared = self.outbox.clear()  # the outbox holds what this run sends, as the emulator holds this run's data
+        if cleared:
+            log.info("outbox: removed %d message(s) an earlier run left", cleared)
         self.stack = Stack(options.template, parameters=options.parameters, region=options.region).provision()
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)

@@ -44,6 +44,7 @@ EMULATED = (
     "AWS::Logs::LogGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
+    "AWS::KMS::Key",  # nothing is encrypted locally; its only user, the alarm topic, is not created either
 )
 log = logging.getLogger("conveyor_local")
 

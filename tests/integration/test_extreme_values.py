@@ -60,6 +60,8 @@ def test_a_job_run_at_the_ends_of_time_is_a_4xx_or_accepted_never_a_500(admin, w
     assert response.status < 500, response.body
     if response.status < 300:
         assert admin.get(f"/v1/jobs/{response.json()['id']}").status == 200
+
+
 @pytest.mark.parametrize("timezone", ["Asia/Tokyo", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC"])
 @pytest.mark.parametrize(
     "starts_at", ["0001-01-01T00:30:00Z", "0001-01-02T00:00:00Z", "9999-12-31T22:00:00Z", "9999-12-30T12:00:00Z"]
