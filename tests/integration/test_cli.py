@@ -49,8 +49,16 @@ def test_a_key_cannot_be_created_already_expired_or_with_a_zero_lifetime(stack, 
                      "--table", table])  # fmt: skip
         # Then it is refused with the reason, and no key exists that could be used
         assert code == 2
-        assert "expires_in_days must be at least 1" in capsys.readouterr().err
+        assert "--expires-in-days must be at least 1" in capsys.readouterr().err
     assert stack.client("dynamodb").scan(TableName=table)["Items"] == []
+
+
+def test_a_key_made_with_a_zero_lifetime_is_already_expired(stack):
+    from conveyor.platform.auth import keys
+
+    key, record = keys.create("acme", {"jobs:read"}, expires_in_days=0)
+    assert record.expires_at is not None
+    assert keys.authenticate(key) is None
 
 
 def test_a_key_created_to_expire_in_a_day_expires(stack, capsys, monkeypatch):

@@ -88,15 +88,11 @@ def create(
     expires_in_days: int | None = None,
     table: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Mint a key. The plaintext is returned once and never stored. `expires_in_days` None: never expires; else
-    at least 1 (0 used to be read as "no expiry"; a key meant to stop working now is revoked instead)."""
+    """Mint a key. The plaintext is returned once and never stored. `expires_in_days`: None never expires; any
+    number is taken literally, so 0 (or less) is a key that is already expired (0 used to mean "never")."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
-    if expires_in_days is not None and expires_in_days < 1:
-        raise InvalidInput(
-            f"expires_in_days must be at least 1 (got {expires_in_days}); omit it for a key that does not expire"
-        )
     key_id = _random(KEY_ID_LENGTH)
     key = PREFIX + key_id + _random(SECRET_LENGTH)
     now = datetime.now(UTC)
