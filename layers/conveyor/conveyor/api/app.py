@@ -15,7 +15,7 @@ from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
 from conveyor.platform.errors import ConveyorError
-from conveyor.platform.http import body
+from conveyor.platform.http import body, conditional
 from conveyor.platform.http import errors as http_errors
 from conveyor.platform.http.resolver import Resolver, check_path
 from conveyor.platform.http.security import authenticate
@@ -89,14 +89,16 @@ def _no_route(_: Exception) -> Response:
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (path and body encoding, body size, the caller's key), then the resolver."""
+    caller = None
     try:
         check_path(event)
         event = body.normalize(event)
         if event.get("rawPath") not in PUBLIC_PATHS:
-            app.append_context(principal=authenticate(event))
+            caller = authenticate(event)
+            app.append_context(principal=caller)
     except ConveyorError as exc:
         app.clear_context()
         return http_errors.as_proxy_result(http_errors.from_exception(exc))
     if event.get("rawPath") == DOCS_PATH:
         _enable_docs()
-    return app.resolve(event, context)
+    return conditional.apply(event, app.resolve(event, context), caller.tenant_id if caller else None)
