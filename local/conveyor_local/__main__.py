@@ -115,7 +115,10 @@ def banner(ready: Ready, options: Options) -> str:
         "sqs list-queues; any credentials)",
         f"  {'Outbox':<10} {outbox}/    (every email sent: <job-id>.eml)",
         f"  {'API key':<10} {key}    (tenant {ready.tenant}; scopes {', '.join(options.demo_scopes)})",
+        f"  {'Dashboard':<10} {ready.dashboard}    (sign in by pasting the API key)",
     ]
+    if ready.signin_link:
+        lines.append(f"  {'':<10} {ready.signin_link}    (one click signs the demo key in; valid one minute, once)")
     if schedules:
         lines.append(schedules)
     lines += [

@@ -110,6 +110,7 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
     hour_ago = now - timedelta(hours=1)
     by_state: dict[str, Counter[str]] = defaultdict(Counter)
     recent: dict[str, Counter[str]] = defaultdict(Counter)
+    minutes: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 60)
     counted, after, oldest = 0, None, since
     while True:
         items, after, _ = store.walk(
@@ -123,6 +124,8 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
             by_state[job.queue][job.state] += 1
             if job.state in (COMPLETED, FAILED) and job.finished_at and job.finished_at >= hour_ago:
                 recent[job.queue][job.state] += 1
+                minute = min(59, int((job.finished_at - hour_ago).total_seconds() // 60))
+                minutes[(job.queue, job.state)][minute] += 1
         counted += len(items)
         if after is None or counted >= MAX_COUNTED:
             break
@@ -134,6 +137,8 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
             by_state={s: by_state[family][s] for s in STATES},
             completed_last_hour=recent[family][COMPLETED],
             failed_last_hour=recent[family][FAILED],
+            completed_per_minute=minutes[(family, COMPLETED)],
+            failed_per_minute=minutes[(family, FAILED)],
         )
         for family in by_state
     }
@@ -215,6 +220,12 @@ def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveRes
     )
 
 
+def is_paused(name: str) -> bool | None:
+    """Whether the worker takes no jobs from this queue (its mapping is disabled); None when no mapping is known."""
+    state = queues.mapping_states().get(queues.queue_ref(_family(name)).arn)
+    return (state in queues.PAUSED_STATES) if state else None
+
+
 def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
     _platform(caller, "pausing or resuming a queue")
     ref = queues.queue_ref(_family(name))
@@ -231,16 +242,31 @@ def retry_failed(tenant_id: str, request: RetryFailedRequest) -> BulkResult:
     condition = model.state == FAILED
     if request.type:
         condition &= model.type == request.type
+    if request.queue:
+        condition &= model.queue == _family(request.queue)
     return _bulk(
         tenant_id, condition, store.requeue, limit=request.limit, cursor=request.cursor, created_from=request.since
     )
 
 
-def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkResult:
+def delete_finished(
+    tenant_id: str,
+    *,
+    state: str,
+    before: datetime,
+    limit: int,
+    cursor: str | None,
+    queue: str | None = None,
+    job_type: str | None = None,
+) -> BulkResult:
     if state not in FINISHED:
         raise BadRequest(f"only finished jobs can be deleted: state must be one of {', '.join(FINISHED)}")
     model = JobRecord
     condition = (model.state == state) & (model.finished_at < before)
+    if queue:
+        condition &= model.queue == _family(queue)
+    if job_type:
+        condition &= model.type == job_type
     return _bulk(tenant_id, condition, store.delete_finished, limit=limit, cursor=cursor, created_before=before)
 
 

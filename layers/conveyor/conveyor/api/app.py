@@ -90,6 +90,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (body size, the caller's key), then the resolver."""
     try:
         _check_body_size(event)
+        pages = capabilities.pages_for(event.get("rawPath") or "")
+        if pages is not None:
+            return pages(event, context)  # e.g. the dashboard: its own resolver, its own (cookie) authentication
         if event.get("rawPath") not in PUBLIC_PATHS:
             app.append_context(principal=authenticate(event))
     except ConveyorError as exc:

@@ -56,6 +56,7 @@ class Job(BaseModel):
     result: Any = None
     error: JobError | None = None
     run_at: datetime | None = None
+    idempotency_key: str | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -76,6 +77,7 @@ class Job(BaseModel):
             result=record.result,
             error=record.error.as_dict() if record.error else None,
             run_at=record.run_at,
+            idempotency_key=record.idempotency_key,
             created_at=record.created_at,
             updated_at=record.updated_at,
             started_at=record.started_at,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from pydantic import AwareDatetime
 
 from conveyor.jobs import service
 from conveyor.jobs.models import EnqueueRequest, Job, JobPage, JobState
@@ -42,10 +43,24 @@ def enqueue(
 def list_jobs(
     state: Annotated[JobState | None, Query()] = None,
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the public parameter name
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[AwareDatetime | None, Query()] = None,
+    created_before: Annotated[AwareDatetime | None, Query()] = None,
+    order: Annotated[Literal["newest", "oldest"], Query()] = "newest",
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
-    return service.list_jobs(principal(router).tenant_id, state=state, job_type=type, limit=limit, cursor=cursor)
+    return service.list_jobs(
+        principal(router).tenant_id,
+        state=state,
+        job_type=type,
+        queue=queue,
+        created_from=created_from,
+        created_before=created_before,
+        oldest_first=order == "oldest",
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/jobs/<job_id>", middlewares=[READ], summary="Get a job")
@@ -61,3 +76,14 @@ def cancel_job(job_id: JobId) -> Job:
 @router.post("/jobs/<job_id>/retry", middlewares=[WRITE], summary="Retry a failed or cancelled job")
 def retry_job(job_id: JobId) -> Job:
     return service.retry(principal(router).tenant_id, job_id)
+
+
+@router.post("/jobs/<job_id>/run-now", middlewares=[WRITE], summary="Run a scheduled job now instead of at run_at")
+def run_job_now(job_id: JobId) -> Job:
+    return service.run_now(principal(router).tenant_id, job_id)
+
+
+@router.delete("/jobs/<job_id>", middlewares=[WRITE], summary="Delete a completed, failed or cancelled job")
+def delete_job(job_id: JobId) -> Response[None]:
+    service.delete(principal(router).tenant_id, job_id)
+    return Response(status_code=204)

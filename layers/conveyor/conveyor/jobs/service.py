@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -35,7 +35,7 @@ def enqueue(
 
     claim = None
     if idempotency_key is not None:
-        key = "idem#" + hashlib.sha256(idempotency_key.encode()).hexdigest()
+        key = _idempotency_item(idempotency_key)
         fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
         existing = _replay(tenant_id, key, fingerprint)
         if existing is not None:
@@ -120,9 +120,48 @@ def _require(tenant_id: str, job_id: str) -> JobRecord:
     return job
 
 
-def list_jobs(tenant_id: str, *, state: str | None, job_type: str | None, limit: int, cursor: str | None) -> JobPage:
-    items, last = store.query(tenant_id, state=state, job_type=job_type, limit=limit, after=decode_cursor(cursor))
+def list_jobs(
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    cursor: str | None,
+    queue: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    oldest_first: bool = False,
+) -> JobPage:
+    if created_from and created_before and created_before <= created_from:
+        raise BadRequest("created_before must be after created_from")
+    items, last = store.query(
+        tenant_id,
+        state=state,
+        job_type=job_type,
+        limit=limit,
+        after=decode_cursor(cursor),
+        queue=queue,
+        created_from=created_from,
+        created_before=created_before,
+        oldest_first=oldest_first,
+    )
     return JobPage(items=[Job.of(i) for i in items], next_cursor=encode_cursor(last) if last else None)
+
+
+def find(tenant_id: str, text: str) -> Job | None:
+    """Search: the tenant's job with this id, or the job its Idempotency-Key (as the client sent it) created."""
+    text = text.strip()
+    if not text or len(text) > 255:
+        return None
+    job = store.get(tenant_id, text) if text.startswith(store.JOB_PREFIX) else None
+    if job is None:
+        claim = store.find_idempotency(tenant_id, _idempotency_item(text))
+        job = store.get(tenant_id, claim.job_id) if claim else None
+    return Job.of(job) if job else None
+
+
+def _idempotency_item(idempotency_key: str) -> str:
+    return "idem#" + hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
 def encode_cursor(job_id: str) -> str:
@@ -160,3 +199,21 @@ def retry(tenant_id: str, job_id: str) -> Job:
             f"job is {job.state}; only failed or cancelled jobs can be retried", details={"state": job.state}
         )
     return Job.of(job)
+
+
+def run_now(tenant_id: str, job_id: str) -> Job:
+    """A scheduled job goes to its queue now instead of at run_at (the scheduler's release, done early)."""
+    job = _require(tenant_id, job_id)
+    if job.state != store.SCHEDULED or job.due_at is None or not store.run_early(tenant_id, job_id, int(job.due_at)):
+        current = store.get(tenant_id, job_id, consistent=True) or job
+        raise Conflict(f"job is {current.state}; only scheduled jobs can be run now", details={"state": current.state})
+    return Job.of(store.get(tenant_id, job_id, consistent=True) or job)
+
+
+def delete(tenant_id: str, job_id: str) -> None:
+    """Delete a finished job (completed, failed or cancelled), only if it did not change state meanwhile."""
+    job = _require(tenant_id, job_id)
+    if not store.delete_finished(job):
+        raise Conflict(
+            f"job is {job.state}; only completed, failed or cancelled jobs can be deleted", details={"state": job.state}
+        )

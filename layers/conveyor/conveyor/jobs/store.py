@@ -183,20 +183,38 @@ def get(tenant_id: str, job_id: str, *, consistent: bool = False) -> JobRecord |
 
 
 def query(
-    tenant_id: str, *, state: str | None, job_type: str | None, limit: int, after: str | None
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    after: str | None,
+    queue: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    oldest_first: bool = False,
 ) -> tuple[list[JobRecord], str | None]:
-    """A tenant's jobs newest first. Filters apply within the tenant's partition; `after` is the last id seen."""
+    """A tenant's jobs newest first (or oldest first). Filters apply within the tenant's partition; the creation
+    range is a key range (job ids are ULIDs), not a filter; `after` is the last id seen."""
     model = _jobs()
     condition = model.expires_at.does_not_exist() | (model.expires_at > int(utcnow().timestamp()))
     if state:
         condition &= model.state == state
     if job_type:
         condition &= model.type == job_type
+    if queue:
+        condition &= model.queue == queue
+    if created_from or created_before:
+        low = created_key(created_from) if created_from else JOB_PREFIX
+        high = created_key(created_before) if created_before else JOB_PREFIX + "~"
+        key_condition = model.id.between(low, high)
+    else:
+        key_condition = model.id.startswith(JOB_PREFIX)
     results = model.query(
         tenant_id,
-        model.id.startswith(JOB_PREFIX),
+        key_condition,
         filter_condition=condition,
-        scan_index_forward=False,
+        scan_index_forward=oldest_first,
         limit=limit,
         page_size=max(limit, 100),
         last_evaluated_key={"tenant_id": {"S": tenant_id}, "sk": {"S": after}} if after else None,
@@ -400,6 +418,25 @@ def release(tenant_id: str, job_id: str, due_at: int) -> bool:
             model.due_shard.remove(),
             model.due_at.remove(),
             _appended(model, _entry(QUEUED, now, "released by scheduler")),
+        ],
+        (model.state == SCHEDULED) & (model.due_at == due_at),
+    )
+
+
+def run_early(tenant_id: str, job_id: str, due_at: int) -> bool:
+    """scheduled -> queued now, with run_at moved to now (so the dispatcher sends it without a delay). Races the
+    scheduler's release on the same condition: exactly one of them wins."""
+    model = _jobs()
+    now = utcnow()
+    return _update(
+        model(tenant_id, job_id),
+        [
+            model.state.set(QUEUED),
+            model.run_at.set(now),
+            model.updated_at.set(now),
+            model.due_shard.remove(),
+            model.due_at.remove(),
+            _appended(model, _entry(QUEUED, now, "run now by request")),
         ],
         (model.state == SCHEDULED) & (model.due_at == due_at),
     )

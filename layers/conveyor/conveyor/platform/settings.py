@@ -37,6 +37,8 @@ class Settings(BaseModel):
     release: str | None = Field(default=None, alias="RELEASE")
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use.
+    dashboard_session_secret: str | None = Field(default=None, alias="DASHBOARD_SESSION_SECRET")
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -49,7 +51,13 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function", mode="before"
+        "sentry_dsn",
+        "sentry_dsn_parameter",
+        "sentry_dsn_secret",
+        "release",
+        "worker_function",
+        "dashboard_session_secret",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

@@ -29,9 +29,12 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     )
 
 
+def status_for(exc: errors.ConveyorError) -> int:
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+
+
 def from_exception(exc: errors.ConveyorError) -> Response:
-    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-    return error_response(status, exc.code, exc.message, exc.details)
+    return error_response(status_for(exc), exc.code, exc.message, exc.details)
 
 
 def from_validation(problems: list[dict[str, Any]]) -> Response:
