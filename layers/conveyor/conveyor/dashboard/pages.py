@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from conveyor import jobs
 from conveyor.admin import service as admin
 from conveyor.admin.models import RedriveRequest, RetryFailedRequest
 from conveyor.dashboard import charts
@@ -31,8 +32,7 @@ from conveyor.dashboard.web import (
     session_cookie,
     url,
 )
-from conveyor.jobs import service as jobs
-from conveyor.jobs.models import Job
+from conveyor.jobs import Job
 from conveyor.platform.auth import sessions
 from conveyor.platform.errors import BadRequest, ConveyorError
 from conveyor.platform.http.security import principal, requires
@@ -197,13 +197,13 @@ def _grid(name: str, state: str) -> dict[str, Any]:
     sort, direction = query("sort", "created"), query("dir", "desc")
     filters = {"type": query("type").strip(), "from": query("from"), "to": query("to")}
     found: list[Job]
-    next_cursor = None
+    next_cursor: str | None = None
     searched = bool(search)
     if searched:
         job = jobs.find(_tenant(), search)
         found = [job] if job else []
     else:
-        result = jobs.list_jobs(
+        found, next_cursor = jobs.list_jobs(
             _tenant(),
             state=state,
             job_type=filters["type"] or None,
@@ -214,7 +214,6 @@ def _grid(name: str, state: str) -> dict[str, Any]:
             limit=PAGE_SIZE,
             cursor=query("cursor") or None,
         )
-        found, next_cursor = result.items, result.next_cursor
     if sort in SORTS:  # other columns than `created` sort the page shown (DynamoDB keeps jobs in creation order)
         found = sorted(found, key=SORTS[sort], reverse=direction == "desc")
     return {
