@@ -230,7 +230,7 @@ def test_a_scheduled_job_runs_now_and_a_finished_one_is_deleted(stack: RunningSt
 def test_a_read_only_key_sees_no_action_buttons_and_its_forged_post_is_refused(stack: RunningStack, page: Any) -> None:
     # Given a failed job of the demo tenant, and a read-only key of the same tenant
     job = failing_notification(stack, "nobody-ro")
-    reader = create_key(stack, "demo", "jobs:read")
+    reader = create_key(stack, "demo", "jobs:read,reminders:read")  # notification jobs need both to be read
 
     # When that key signs in
     sign_in(page, stack, reader)

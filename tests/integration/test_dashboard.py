@@ -61,6 +61,12 @@ def browser(stack: Any) -> Browser:
     return Browser(stack)
 
 
+@pytest.fixture
+def api(api_as: Any) -> Any:
+    """tenant-a with the scopes notification jobs need (their type asks for reminders scopes over /v1/jobs)."""
+    return api_as("tenant-a", "jobs:read,jobs:write,reminders:read,reminders:write")
+
+
 def failed_job(api: Any, contact_id: str = "nobody") -> str:
     """A notification job for a missing contact: fails permanently when the worker runs it."""
     job = api.post(
@@ -74,7 +80,7 @@ def failed_job(api: Any, contact_id: str = "nobody") -> str:
 
 # --- sessions ------------------------------------------------------------------------------------------------
 def test_signing_in_sets_a_strict_session_cookie_and_never_echoes_the_key(browser, new_key):
-    key = new_key("tenant-a", "jobs:read")
+    key = new_key("tenant-a", "jobs:read,reminders:read")
 
     response = browser.sign_in(key)
 
@@ -95,7 +101,7 @@ def test_pages_without_a_session_go_to_sign_in_and_live_parts_say_so(browser):
 
 
 def test_a_tampered_or_foreign_cookie_is_refused(browser, new_key):
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
     good = browser.cookies["conveyor_session"]
     version, session_id, key_id, expires, mac = good.split(".")
     other_key = new_key("tenant-b", "jobs:read,jobs:write,admin")
@@ -112,14 +118,14 @@ def test_a_tampered_or_foreign_cookie_is_refused(browser, new_key):
 def test_an_expired_session_is_refused(browser, new_key, monkeypatch):
     from conveyor.platform.auth import sessions
 
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
     later = datetime.now(UTC) + sessions.SESSION_LIFETIME + timedelta(seconds=1)
     monkeypatch.setattr(sessions, "_now", lambda: later)
     assert browser.get("/dashboard").status == 303
 
 
 def test_signing_out_ends_the_session_on_the_server(browser, new_key):
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
     copy = dict(browser.cookies)
 
     assert browser.post("/dashboard/signout", {"csrf": browser.csrf()}).status == 303
@@ -131,7 +137,7 @@ def test_signing_out_ends_the_session_on_the_server(browser, new_key):
 def test_revoking_the_key_ends_its_sessions(browser, new_key):
     from conveyor.platform.auth import keys
 
-    key = new_key("tenant-a", "jobs:read")
+    key = new_key("tenant-a", "jobs:read,reminders:read")
     browser.sign_in(key)
     assert browser.get("/dashboard").status == 200
 
@@ -143,7 +149,7 @@ def test_revoking_the_key_ends_its_sessions(browser, new_key):
 def test_a_sign_in_link_works_once_and_for_a_minute(stack, new_key, monkeypatch):
     from conveyor.platform.auth import keys, sessions
 
-    key_id = keys.key_id_of(new_key("tenant-a", "jobs:read"))
+    key_id = keys.key_id_of(new_key("tenant-a", "jobs:read,reminders:read"))
     token = sessions.create_link(key_id)
     first, second = Browser(stack), Browser(stack)
 
@@ -158,19 +164,19 @@ def test_a_sign_in_link_works_once_and_for_a_minute(stack, new_key, monkeypatch)
 
 
 def test_the_sign_in_form_needs_its_own_token(browser, new_key):
-    response = browser.post("/dashboard/signin", {"key": new_key("tenant-a", "jobs:read")})
+    response = browser.post("/dashboard/signin", {"key": new_key("tenant-a", "jobs:read,reminders:read")})
     assert response.status == 403 and "conveyor_session" not in browser.cookies
 
 
 # --- CSRF and scopes --------------------------------------------------------------------------------------------
 def test_a_state_changing_request_without_the_csrf_token_is_refused(browser, api, new_key):
     job_id = failed_job(api)
-    browser.sign_in(new_key("tenant-a", "jobs:read,jobs:write"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,jobs:write,reminders:read,reminders:write"))
 
     assert browser.post(f"/dashboard/jobs/{job_id}/retry").status == 403
     assert browser.post(f"/dashboard/jobs/{job_id}/retry", {"csrf": "wrong"}).status == 403
     other = Browser(browser.stack)
-    other.sign_in(new_key("tenant-a", "jobs:read,jobs:write"))
+    other.sign_in(new_key("tenant-a", "jobs:read,jobs:write,reminders:read,reminders:write"))
     assert browser.post(f"/dashboard/jobs/{job_id}/retry", {"csrf": other.csrf()}).status == 403  # another session's
     assert api.get(f"/v1/jobs/{job_id}").json()["state"] == "failed"
 
@@ -180,7 +186,7 @@ def test_a_state_changing_request_without_the_csrf_token_is_refused(browser, api
 
 def test_a_read_only_key_gets_no_buttons_and_forged_actions_are_refused(browser, api, new_key):
     job_id = failed_job(api)
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
     csrf = browser.csrf()
 
     page = browser.get(f"/dashboard/jobs/{job_id}").body.decode()
@@ -202,7 +208,7 @@ def test_a_read_only_key_gets_no_buttons_and_forged_actions_are_refused(browser,
 
 def test_pausing_needs_the_platform_scope_as_in_the_api(stack, new_key):
     admin, operator = Browser(stack), Browser(stack)
-    admin.sign_in(new_key("tenant-a", "jobs:read,admin"))
+    admin.sign_in(new_key("tenant-a", "jobs:read,reminders:read,admin"))
     operator.sign_in(new_key("ops", "jobs:read,admin,platform"))
 
     assert "Pause the worker" not in admin.get("/dashboard/queues/email").body.decode()
@@ -219,7 +225,7 @@ def test_pausing_needs_the_platform_scope_as_in_the_api(stack, new_key):
 def test_a_tenant_sees_and_acts_on_only_its_own_jobs(stack, api, api_as, new_key):
     job_id = failed_job(api)  # tenant-a's
     intruder = Browser(stack)
-    intruder.sign_in(new_key("tenant-b", "jobs:read,jobs:write"))
+    intruder.sign_in(new_key("tenant-b", "jobs:read,jobs:write,reminders:read,reminders:write"))
 
     assert intruder.get(f"/dashboard/jobs/{job_id}").status == 404
     searched = intruder.get(f"/dashboard/queues/notifications?state=failed&q={job_id}").body.decode()
@@ -260,7 +266,7 @@ def test_the_job_list_filters_by_queue_and_creation_time(api):
 def test_bulk_retry_of_selected_rows_uses_the_retry_use_case(stack, api, new_key):
     ids = [failed_job(api, f"nobody-{i}") for i in range(3)]
     browser = Browser(stack)
-    browser.sign_in(new_key("tenant-a", "jobs:read,jobs:write"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,jobs:write,reminders:read,reminders:write"))
     done = failed_job(api, "nobody-done")
     api.post(f"/v1/jobs/{done}/retry")  # already queued again: the bulk retry must skip it, not double it
 
@@ -276,7 +282,7 @@ def test_bulk_retry_of_selected_rows_uses_the_retry_use_case(stack, api, new_key
 def test_search_finds_a_job_by_its_idempotency_key(stack, api, new_key):
     job = api.post("/v1/jobs", email_job(), headers={"idempotency-key": "order-77"}).json()
     browser = Browser(stack)
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
 
     page = browser.get("/dashboard/queues/email?q=order-77").body.decode()
 
@@ -288,7 +294,7 @@ def test_the_overview_counts_per_minute_in_the_api_and_the_chart(stack, api, api
     failed_job(api)
     stack.drain()
     admin = Browser(stack)
-    admin.sign_in(new_key("tenant-a", "jobs:read,admin"))
+    admin.sign_in(new_key("tenant-a", "jobs:read,reminders:read,admin"))
 
     queues = {q["name"]: q for q in api_as("tenant-a", "admin").get("/v1/queues").json()["queues"]}
     assert sum(queues["email"]["jobs"]["completed_per_minute"]) == 1
@@ -306,7 +312,7 @@ def test_static_files_are_served_with_long_caching_and_pages_with_a_strict_csp(b
     htmx = browser.get(f"/dashboard/static/{web.HTMX}")
     assert htmx.status == 200 and "immutable" in htmx.headers["cache-control"]
     assert browser.get("/dashboard/static/..%2Ftemplates%2Fbase.html").status == 404
-    browser.sign_in(new_key("tenant-a", "jobs:read"))
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
     page = browser.get("/dashboard")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"

@@ -200,7 +200,7 @@ def _grid(name: str, state: str) -> dict[str, Any]:
     next_cursor: str | None = None
     searched = bool(search)
     if searched:
-        job = jobs.find(_tenant(), search)
+        job = jobs.find(_tenant(), search, caller=principal(router))
         found = [job] if job else []
     else:
         found, next_cursor = jobs.list_jobs(
@@ -213,6 +213,7 @@ def _grid(name: str, state: str) -> dict[str, Any]:
             oldest_first=sort == "created" and direction == "asc",
             limit=PAGE_SIZE,
             cursor=query("cursor") or None,
+            caller=principal(router),
         )
     if sort in SORTS:  # other columns than `created` sort the page shown (DynamoDB keeps jobs in creation order)
         found = sorted(found, key=SORTS[sort], reverse=direction == "desc")
@@ -293,7 +294,7 @@ def bulk_selected(name: str) -> Response:
     changed = skipped = 0
     for job_id in ids:
         try:
-            action(_tenant(), job_id)
+            action(_tenant(), job_id, caller=principal(router))
             changed += 1
         except ConveyorError:  # changed state meanwhile, or not the caller's: counted, the others go on
             skipped += 1
@@ -357,13 +358,13 @@ def redrive(name: str) -> Response:
 # --- a job ------------------------------------------------------------------------------------------------
 @router.get("/jobs/<job_id>", middlewares=[READ])
 def job(job_id: str) -> Response:
-    found = jobs.get(_tenant(), job_id)
+    found = jobs.get(_tenant(), job_id, caller=principal(router))
     return page("job.html", job=found, notice=_notice(), now=datetime.now(UTC))
 
 
 @router.get("/live/jobs/<job_id>", middlewares=[READ])
 def job_live(job_id: str) -> Response:
-    return page("_job_live.html", job=jobs.get(_tenant(), job_id), now=datetime.now(UTC))
+    return page("_job_live.html", job=jobs.get(_tenant(), job_id, caller=principal(router)), now=datetime.now(UTC))
 
 
 JOB_ACTIONS = {
@@ -376,13 +377,13 @@ JOB_ACTIONS = {
 @router.post("/jobs/<job_id>/<action>", middlewares=[WRITE])
 def job_action(job_id: str, action: str) -> Response:
     if action == "delete":
-        found = jobs.get(_tenant(), job_id)
-        jobs.delete(_tenant(), job_id)
+        found = jobs.get(_tenant(), job_id, caller=principal(router))
+        jobs.delete(_tenant(), job_id, caller=principal(router))
         return redirect(_with_notice(url(f"/queues/{found.queue}", state=found.state), "deleted"))
     if action not in JOB_ACTIONS:
         raise BadRequest(f"no action {action!r}")
     call, notice = JOB_ACTIONS[action]
-    call(_tenant(), job_id)
+    call(_tenant(), job_id, caller=principal(router))
     return redirect(_with_notice(url(f"/jobs/{job_id}"), notice))
 
 
