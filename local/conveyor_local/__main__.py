@@ -114,6 +114,7 @@ def banner(ready: Ready, options: Options) -> str:
         f"  {'Emulator':<10} {emulator}    (aws --endpoint-url {ready.endpoint_url} --region {options.region} "
         "sqs list-queues; any credentials)",
         f"  {'Outbox':<10} {outbox}/    (every email sent: <job-id>.eml)",
+        f"  {'Webhooks':<10} {ready.url}/_local/webhook-inbox    (a built-in receiver: GET it to see deliveries)",
         f"  {'API key':<10} {key}    (tenant {ready.tenant}; scopes {', '.join(options.demo_scopes)})",
         f"  {'Dashboard':<10} {ready.dashboard}    (sign in by pasting the API key)",
     ]

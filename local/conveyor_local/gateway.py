@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from conveyor_local.inbox import PATH as INBOX_PATH
+from conveyor_local.inbox import WebhookInbox
 from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
 log = logging.getLogger("conveyor_local")
@@ -66,6 +68,7 @@ class Gateway:
     def __init__(self, template: Template, invoke: Invoker, api_id: str = "local") -> None:
         self.invoke, self.api_id = invoke, api_id
         self.routes = self._routes(template)
+        self.inbox = WebhookInbox()
         self._cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
 
     @staticmethod
@@ -111,6 +114,9 @@ class Gateway:
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> HttpResponse:
         path, _, query = target.partition("?")
         headers = {k.lower(): v for k, v in headers.items()}
+        if path == INBOX_PATH:  # the local webhook receiver: part of the local gateway only
+            status, answer = self.inbox.handle(method.upper(), query, headers, body)
+            return HttpResponse(status, {"content-type": "application/json"}, answer)
         matched = self.match(method.upper(), path)
         if matched is None:
             return _message(404, "Not Found")

@@ -108,7 +108,9 @@ class LocalStack:
         state = options.state
         state.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(state / "outbox").install()  # before any function creates its SES client
-        self.stack = Stack(options.template, parameters=options.parameters, region=options.region).provision()
+        # Locally, webhooks may reach this machine (the built-in inbox, a receiver you run); a deployment may not.
+        parameters = {"OutboundAllowPrivate": "true", **options.parameters}
+        self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)
         for event in self.stack.skipped_events():

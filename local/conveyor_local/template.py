@@ -33,7 +33,7 @@ def _parsed(path: Path, mtime_ns: int) -> Any:
     return copy.deepcopy(_parsed_once(path, mtime_ns))
 
 
-SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret")
+SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = (
     "AWS::Serverless::Function",
@@ -152,6 +152,7 @@ class Template:
                 creator = {
                     "AWS::DynamoDB::Table": self._create_table,
                     "AWS::SQS::Queue": self._create_queue,
+                    "AWS::KMS::Key": self._create_key,
                     "AWS::SecretsManager::Secret": self._create_secret,
                 }
                 creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
@@ -233,6 +234,19 @@ class Template:
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         self.physical[logical_id] = name
         self.attributes[logical_id] = {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
+
+    def _create_key(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        """A symmetric KMS key (the key policy is not emulated; IAM is not enforced locally anyway), found again by
+        an alias when an external emulator kept it from an earlier run (its ciphertexts must still decrypt)."""
+        kms = clients("kms")
+        alias = f"alias/{self.stack_name}-{logical_id}"
+        try:
+            key = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        except kms.exceptions.NotFoundException:
+            key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        self.physical[logical_id] = key["KeyId"]
+        self.attributes[logical_id] = {"Arn": key["Arn"], "KeyId": key["KeyId"]}
 
     def _create_queue(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
         sqs = clients("sqs")

@@ -26,7 +26,18 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 # Scopes a key can hold. `admin` implies every other scope of its tenant; `platform` (acting on shared
 # infrastructure for every tenant, e.g. pausing a queue) is never implied and must be granted explicitly.
-SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write", "admin", "platform"})
+SCOPES = frozenset(
+    {
+        "jobs:read",
+        "jobs:write",
+        "reminders:read",
+        "reminders:write",
+        "webhooks:read",
+        "webhooks:write",
+        "admin",
+        "platform",
+    }
+)
 ADMIN = "admin"
 PLATFORM = "platform"
 
