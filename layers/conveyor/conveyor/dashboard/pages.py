@@ -154,7 +154,7 @@ def _overview_values() -> dict[str, Any]:
     caller = principal(router)
     values: dict[str, Any] = {"queues": sorted(get_settings().queues), "overview": None, "chart": None}
     if caller.allows("admin"):
-        overview = admin.overview(caller)
+        overview, _ = admin.overview(caller)  # (the overview, its cache status)
         completed = [sum(m) for m in zip(*(q.jobs.completed_per_minute for q in overview.queues), strict=True)]
         failed = [sum(m) for m in zip(*(q.jobs.failed_per_minute for q in overview.queues), strict=True)]
         values.update(
