@@ -116,7 +116,10 @@ def banner(ready: Ready, options: Options) -> str:
         f"  {'Outbox':<10} {outbox}/    (every email and SMS sent: <job-id>.eml, <job-id>.sms.txt)",
         f"  {'Webhooks':<10} {ready.url}/_local/webhook-inbox    (a built-in receiver: GET it to see deliveries)",
         f"  {'API key':<10} {key}    (tenant {ready.tenant}; scopes {', '.join(options.demo_scopes)})",
+        f"  {'Dashboard':<10} {ready.dashboard}    (sign in by pasting the API key)",
     ]
+    if ready.signin_link:
+        lines.append(f"  {'':<10} {ready.signin_link}    (one click signs the demo key in; valid one minute, once)")
     if schedules:
         lines.append(schedules)
     lines += [

@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -53,6 +53,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    cookies: list[str] = field(default_factory=list)  # payload 2.0 `cookies`: one Set-Cookie header each
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -236,4 +237,5 @@ def _response(result: Any) -> HttpResponse:
         headers[name.lower()] = ",".join(map(str, values))
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    return HttpResponse(int(result["statusCode"]), headers, raw)
+    cookies = [str(c) for c in result.get("cookies") or []]
+    return HttpResponse(int(result["statusCode"]), headers, raw, cookies)

@@ -52,13 +52,17 @@ class _Handler(BaseHTTPRequestHandler):
         headers.setdefault("x-forwarded-port", str(port))
         headers.setdefault("x-forwarded-proto", "http")
         response = self.server.gateway.handle(self.command, self.path, headers, body)
-        self._reply(response.status, response.headers, response.body, started)
+        self._reply(response.status, response.headers, response.body, started, response.cookies)
 
-    def _reply(self, status: int, headers: dict[str, str], body: bytes, started: float) -> None:
+    def _reply(
+        self, status: int, headers: dict[str, str], body: bytes, started: float, cookies: list[str] | None = None
+    ) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
+        for cookie in cookies or []:
+            self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

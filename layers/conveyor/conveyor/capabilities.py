@@ -26,6 +26,9 @@ class Capability:
     # "module:function" turning a committed change of this capability's items into domain events
     # (conveyor.platform.events.EventMapper); the webhooks capability consumes the tables' streams.
     events: str | None = None
+    # (path prefix, "module:function") of a capability that answers whole HTTP requests outside /v1 (e.g. the
+    # dashboard's HTML pages); the API function imports the module on the first request under that prefix only.
+    pages: tuple[str, str] | None = None
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -57,6 +60,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         sweeps=("conveyor.webhooks.sweeps:redeliver_overdue",),
         events="conveyor.webhooks.events:map_change",
     ),
+    Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
 Sweep = Callable[[datetime], int]
@@ -90,6 +94,21 @@ def event_catalogue() -> tuple[Any, ...]:
             module = importlib.import_module(capability.events.partition(":")[0])
             found += getattr(module, "CATALOGUE", ())
     return tuple(found)
+
+
+def pages_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
+    """The handler of the capability serving `path` outside /v1 (loaded on first use), or None."""
+    for capability in CAPABILITIES:
+        if capability.pages:
+            prefix, target = capability.pages
+            if path == prefix or path.startswith(prefix + "/"):
+                return _resolve_cached(target)
+    return None
+
+
+@cache
+def _resolve_cached(path: str) -> Any:
+    return _resolve(path)
 
 
 def job_modules() -> tuple[str, ...]:

@@ -71,5 +71,9 @@ def delete_jobs(
     before: Annotated[Instant, Query(description="Jobs that finished before this instant.")],
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the public parameter name
 ) -> BulkResult:
-    return service.delete_finished(principal(router).tenant_id, state=state, before=before, limit=limit, cursor=cursor)
+    return service.delete_finished(
+        principal(router).tenant_id, state=state, before=before, limit=limit, cursor=cursor, queue=queue, job_type=type
+    )

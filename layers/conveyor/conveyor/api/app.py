@@ -93,6 +93,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         check_path(event)
         event = body.normalize(event)
+        pages = capabilities.pages_for(event.get("rawPath") or "")
+        if pages is not None:
+            return pages(event, context)  # e.g. the dashboard: its own resolver, its own (cookie) authentication
         if event.get("rawPath") not in PUBLIC_PATHS:
             caller = authenticate(event)
             app.append_context(principal=caller)
