@@ -70,7 +70,7 @@ def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], b
 # (conveyor.platform.cache). The queues' SQS and mapping facts are the same for every tenant (queues are shared),
 # so they are cached once for the platform, tagged "queues" (pause/resume bumps it); job counts per tenant.
 QUEUE_FACTS_TTL, QUEUE_FACTS_STALE = 10, 50
-JOB_COUNTS_TTL, JOB_COUNTS_STALE = 15, 45
+JOB_COUNTS_TTL, JOB_COUNTS_STALE = 2, 10  # live on the dashboard, yet one query per tenant per 2 s
 QUEUES_TAG = "queues"
 
 

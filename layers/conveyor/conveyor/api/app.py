@@ -92,10 +92,10 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = None
     try:
         check_path(event)
-        event = body.normalize(event)
         pages = capabilities.pages_for(event.get("rawPath") or "")
-        if pages is not None:
-            return pages(event, context)  # e.g. the dashboard: its own resolver, its own (cookie) authentication
+        if pages is not None:  # e.g. the dashboard: its own resolver, (cookie) authentication and form bodies
+            return pages(event, context)
+        event = body.normalize(event)  # JSON API only: bodies read as JSON whatever their Content-Type
         if event.get("rawPath") not in PUBLIC_PATHS:
             caller = authenticate(event)
             app.append_context(principal=caller)
