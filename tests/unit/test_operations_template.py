@@ -65,7 +65,7 @@ def test_retention_days_are_deployment_parameters_given_to_every_function(parame
 
 
 def test_public_routes_are_exactly_the_apis_public_paths():
-    from conveyor.api.app import PUBLIC_PATHS
+    from conveyor.api.app import CRM_WEBHOOK_ROUTE, PUBLIC_PATHS
 
     events = RESOURCES["ApiFunction"]["Properties"]["Events"].values()
     public = {
@@ -76,7 +76,8 @@ def test_public_routes_are_exactly_the_apis_public_paths():
 
     pages = {path for c in CAPABILITIES if c.pages for path in (c.pages[0], c.pages[0] + "/{proxy+}")}
     assert pages == {"/dashboard", "/dashboard/{proxy+}"}
-    assert public == set(PUBLIC_PATHS) | pages
+    # ...and CRM webhooks, verified with each CRM's own scheme (conveyor.sync.service.receive_webhook)
+    assert public == set(PUBLIC_PATHS) | pages | {CRM_WEBHOOK_ROUTE}
     assert {"/health", "/health/ready"} <= public
 
 

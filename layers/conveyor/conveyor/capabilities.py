@@ -71,6 +71,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         events="conveyor.processes.events:from_change",
         process_port="conveyor.processes.jobs:port",
     ),
+    Capability(
+        "sync",
+        router="conveyor.sync.api:router",
+        job_modules=("conveyor.sync.jobs",),
+        sweeps=("conveyor.sync.sweeps:run_schedules",),
+    ),
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 

@@ -24,6 +24,7 @@ from conveyor.platform.observability import logger
 MAX_BODY_BYTES = body.MAX_BODY_BYTES
 # Everything else needs an API key.
 PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/v1/docs", "/v1/openapi.json"})
+CRM_WEBHOOK_ROUTE = "/v1/connections/{connection_id}/webhook"  # no API key: see _is_crm_webhook
 TITLE, VERSION = "Conveyor API", "1.0.0"
 DOCS_PATH = "/v1/docs"
 
@@ -87,6 +88,13 @@ def _no_route(_: Exception) -> Response:
     return http_errors.error_response(404, "not_found", "no such route")
 
 
+def _is_crm_webhook(event: dict[str, Any]) -> bool:
+    """A CRM's webhook (POST /v1/connections/{id}/webhook) carries no API key: the CRM's own scheme verifies it
+    (conveyor.sync.service.receive_webhook)."""
+    parts = (event.get("rawPath") or "").split("/")
+    return len(parts) == 5 and parts[1:3] == ["v1", "connections"] and parts[4] == "webhook" and bool(parts[3])
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (path and body encoding, body size, the caller's key), then the resolver."""
     caller = None
@@ -96,7 +104,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if pages is not None:  # e.g. the dashboard: its own resolver, (cookie) authentication and form bodies
             return pages(event, context)
         event = body.normalize(event)  # JSON API only: bodies read as JSON whatever their Content-Type
-        if event.get("rawPath") not in PUBLIC_PATHS:
+        if event.get("rawPath") not in PUBLIC_PATHS and not _is_crm_webhook(event):
             caller = authenticate(event)
             app.append_context(principal=caller)
     except ConveyorError as exc:

@@ -16,6 +16,7 @@ from conveyor.notify.domain import (
     Contact,
     Message,
     Outcome,
+    SourcedContact,
     undeliverable,
 )
 from conveyor.notify.service import (
@@ -27,6 +28,7 @@ from conveyor.notify.service import (
     message_from_template,
     on_behalf_of,
     on_contact_changed,
+    sync_contacts,
 )
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Contact",
     "Message",
     "Outcome",
+    "SourcedContact",
     "contacts_page",
     "deliver",
     "delivered",
@@ -45,5 +48,6 @@ __all__ = [
     "message_from_template",
     "on_behalf_of",
     "on_contact_changed",
+    "sync_contacts",
     "undeliverable",
 ]

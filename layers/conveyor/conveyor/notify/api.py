@@ -113,6 +113,8 @@ class Contact(ContactIn):
     id: str
     created_at: datetime
     updated_at: datetime
+    source: str | None = Field(default=None, description="The CRM connection this contact is synced from")
+    deleted_at: datetime | None = Field(default=None, description="When its source deleted it")
 
     @classmethod
     def of(cls, contact: domain.Contact) -> Contact:
@@ -128,6 +130,8 @@ class Contact(ContactIn):
             opted_out=list(contact.opted_out),
             created_at=contact.created_at,
             updated_at=contact.updated_at,
+            source=contact.source,
+            deleted_at=contact.deleted_at,
         )
 
 

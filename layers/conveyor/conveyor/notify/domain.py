@@ -38,6 +38,34 @@ class Contact:
     opted_out: tuple[str, ...] = ()
     quiet_start: str | None = None  # local HH:MM
     quiet_end: str | None = None
+    # A contact kept in step with another system (a CRM connection): which one, the source record's own
+    # last-modified time (an older one never overwrites a newer one), and when the source deleted it.
+    source: str | None = None
+    source_updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourcedContact:
+    """A contact as another system (a CRM) has it, for `sync_contacts`: the fields that system owns. Conveyor's
+    own preferences (channel order, opt-outs, quiet hours) are kept on update."""
+
+    id: str
+    source: str
+    updated_at: datetime  # the source's last-modified time
+    name: str
+    timezone: str
+    email: str | None = None
+    phone: str | None = None
+    deleted: bool = False
+
+    def applies_over(self, existing: Contact | None) -> bool:
+        """Older or equal never overwrites newer: a replayed or out-of-order record changes nothing."""
+        if existing is None:
+            return not self.deleted
+        if existing.source_updated_at is not None and self.updated_at <= existing.source_updated_at:
+            return False
+        return not (self.deleted and existing.deleted_at is not None)
 
 
 @dataclass(frozen=True)

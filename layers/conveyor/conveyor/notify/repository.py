@@ -53,6 +53,9 @@ class _ContactRecord(_Item):
     quiet_end = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    source = UnicodeAttribute(null=True)
+    source_updated_at = UTCDateTimeAttribute(null=True)
+    deleted_at = UTCDateTimeAttribute(null=True)
 
 
 class _Attempt(MapAttribute):
@@ -119,6 +122,9 @@ def _contact(record: _ContactRecord) -> Contact:
         opted_out=tuple(record.opted_out or ()),
         quiet_start=record.quiet_start,
         quiet_end=record.quiet_end,
+        source=record.source,
+        source_updated_at=record.source_updated_at,
+        deleted_at=record.deleted_at,
     )
 
 
@@ -142,10 +148,15 @@ def contacts_page(tenant_id: str, *, after: str | None, limit: int) -> tuple[lis
     return items, (last["sk"]["S"].removeprefix("contact#") if last else None)
 
 
-def put_contact(contact: Contact, *, replaces: Contact | None) -> bool:
-    """Create (`replaces` None: only if absent) or replace (only if unchanged since `replaces` was read)."""
+def get_contacts(tenant_id: str, contact_ids: list[str]) -> dict[str, Contact]:
+    """Contacts by id (BatchGetItem, consistent), absent ones left out."""
     model = _table(_ContactRecord)
-    record = model(
+    keys = [(tenant_id, contact_key(i)) for i in dict.fromkeys(contact_ids)]
+    return {c.id: c for c in map(_contact, model.batch_get(keys, consistent_read=True))}
+
+
+def _record(model: Any, contact: Contact) -> Any:
+    return model(
         contact.tenant_id,
         contact_key(contact.id),
         name=contact.name,
@@ -158,7 +169,16 @@ def put_contact(contact: Contact, *, replaces: Contact | None) -> bool:
         quiet_end=contact.quiet_end,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
+        source=contact.source,
+        source_updated_at=contact.source_updated_at,
+        deleted_at=contact.deleted_at,
     )
+
+
+def put_contact(contact: Contact, *, replaces: Contact | None) -> bool:
+    """Create (`replaces` None: only if absent) or replace (only if unchanged since `replaces` was read)."""
+    model = _table(_ContactRecord)
+    record = _record(model, contact)
     expected = model.sk.does_not_exist() if replaces is None else (model.updated_at == replaces.updated_at)
     return conditional(lambda: record.save(condition=expected))
 

@@ -4,6 +4,7 @@ notify's own job type, and for other capabilities such as reminders), the in-app
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from conveyor import email, jobs
@@ -16,6 +17,7 @@ from conveyor.notify.domain import (
     FeedItem,
     Message,
     Outcome,
+    SourcedContact,
     already_delivered,
     fallback,
 )
@@ -41,6 +43,69 @@ def put_contact(tenant_id: str, contact_id: str, fields: dict[str, Any]) -> tupl
     for listener in _LISTENERS:
         listener(existing, contact)
     return contact, existing is None
+
+
+def sync_contacts(tenant_id: str, items: list[SourcedContact]) -> list[str]:
+    """Bring contacts in step with another system (a CRM), at most 100 at a time; for each item (in order):
+    "created", "updated", "deleted" (marked deleted, kept) or "unchanged" (the stored one is as new or newer).
+    Idempotent: a replayed or older item changes nothing. One BatchGetItem for the batch, then one conditional
+    PutItem per changed contact (1 WCU; a transaction would cost 2 per item); a contact another writer moved
+    meanwhile is applied again against a fresh read."""
+    if len(items) > 100:
+        raise ValueError("at most 100 contacts per call")
+    existing = repository.get_contacts(tenant_id, [i.id for i in items])
+    now = utcnow()
+    outcomes: list[str] = []
+    for item in items:
+        before = existing.get(item.id)
+        if not item.applies_over(before):
+            outcomes.append("unchanged")
+            continue
+        after = _sourced(tenant_id, item, before, now)
+        if not repository.put_contact(after, replaces=before):
+            outcomes.append(_sync_one(tenant_id, item))
+            continue
+        existing[item.id] = after
+        for listener in _LISTENERS:
+            listener(before, after)
+        outcomes.append("deleted" if item.deleted else "updated" if before else "created")
+    return outcomes
+
+
+def _sync_one(tenant_id: str, item: SourcedContact, attempts: int = 5) -> str:
+    for _ in range(attempts):
+        before = repository.get_contact(tenant_id, item.id, consistent=True)
+        if not item.applies_over(before):
+            return "unchanged"
+        after = _sourced(tenant_id, item, before, utcnow())
+        if repository.put_contact(after, replaces=before):
+            for listener in _LISTENERS:
+                listener(before, after)
+            return "deleted" if item.deleted else "updated" if before else "created"
+    raise Conflict(f"contact {item.id!r} kept changing while it was synced; retry")
+
+
+def _sourced(tenant_id: str, item: SourcedContact, before: Contact | None, now: Any) -> Contact:
+    if item.deleted and before is not None:
+        return replace(before, updated_at=now, source_updated_at=item.updated_at, deleted_at=item.updated_at)
+    channels = tuple(c for c, address in (("email", item.email), ("sms", item.phone)) if address) + ("in_app",)
+    return Contact(
+        tenant_id=tenant_id,
+        id=item.id,
+        name=item.name,
+        timezone=item.timezone,
+        channels=before.channels if before else channels,
+        created_at=before.created_at if before else now,
+        updated_at=now,
+        email=item.email,
+        phone=item.phone,
+        opted_out=before.opted_out if before else (),
+        quiet_start=before.quiet_start if before else None,
+        quiet_end=before.quiet_end if before else None,
+        source=item.source,
+        source_updated_at=item.updated_at,
+        deleted_at=None,
+    )
 
 
 ContactListener = Callable[[Contact | None, Contact], None]  # (before, after)

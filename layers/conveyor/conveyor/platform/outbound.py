@@ -73,7 +73,7 @@ _NAT64 = _net("64:ff9b::/96")
 
 
 class OutboundError(Exception):
-    """A request that got no HTTP answer. `kind`: dns | connect | tls | timeout | blocked."""
+    """A request that got no (usable) HTTP answer. `kind`: dns | connect | tls | timeout | blocked | too_large."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -187,6 +187,19 @@ class Answer:
     elapsed_ms: int
 
 
+BODY_LIMIT_BYTES = 8 * 1024 * 1024  # an API page (a CRM's 200-500 records) is far below this
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole HTTP answer (`OutboundClient.request`): status, headers (lower-case names), body, elapsed ms."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed_ms: int
+
+
 def _vetting_backend(policy: Policy, resolver: Resolver) -> Any:
     import httpcore
 
@@ -214,7 +227,8 @@ def _vetting_backend(policy: Policy, resolver: Resolver) -> Any:
 
 
 class OutboundClient:
-    """POST to user-given URLs safely. One per process (connections are pooled per vetted origin)."""
+    """Requests to user-given URLs, safely (`post` for webhooks, `request` for APIs such as CRMs). One per process
+    (connections are pooled per vetted origin)."""
 
     def __init__(
         self,
@@ -264,6 +278,49 @@ class OutboundClient:
                     response.status_code,
                     {k.lower(): v for k, v in response.headers.items()},
                     bytes(excerpt[:EXCERPT_BYTES]),
+                    int((time.monotonic() - started) * 1000),
+                )
+        except OutboundError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise OutboundError("timeout", f"{type(exc).__name__}: {exc}") from exc
+        except httpx.ConnectError as exc:
+            kind = "tls" if _is_tls(exc) else "connect"
+            raise OutboundError(kind, str(exc) or type(exc).__name__) from exc
+        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise OutboundError("connect", f"{type(exc).__name__}: {exc}") from exc
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        limit_bytes: int = BODY_LIMIT_BYTES,
+    ) -> Reply:
+        """One request to an API (a CRM): no retries, no redirects, the whole body read up to `limit_bytes`
+        (a longer one raises OutboundError("too_large")). Raises OutboundError (dns/connect/tls/timeout/blocked)."""
+        import httpx
+
+        url_with_query = str(httpx.URL(url, params=params)) if params else url
+        _checked_form(url_with_query, self.policy)
+        started = time.monotonic()
+        deadline = started + TOTAL_TIMEOUT_SECONDS
+        try:
+            with self._client.stream(method, url_with_query, content=content, headers=headers or {}) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > limit_bytes:
+                        raise OutboundError("too_large", f"the answer is over {limit_bytes} bytes")
+                    if time.monotonic() > deadline:
+                        raise OutboundError("timeout", f"no complete answer within {TOTAL_TIMEOUT_SECONDS:.0f}s")
+                return Reply(
+                    response.status_code,
+                    {k.lower(): v for k, v in response.headers.items()},
+                    bytes(body),
                     int((time.monotonic() - started) * 1000),
                 )
         except OutboundError:

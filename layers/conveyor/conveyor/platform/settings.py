@@ -44,6 +44,9 @@ class Settings(BaseModel):
     webhooks_table: str | None = Field(default=None, alias="WEBHOOKS_TABLE", min_length=1)
     webhook_secrets_key: str | None = Field(default=None, alias="WEBHOOK_SECRETS_KEY", min_length=1)
     outbound_allow_private: bool = Field(default=False, alias="OUTBOUND_ALLOW_PRIVATE")
+    # CRM sync: its table, and the KMS key CRM credentials and OAuth tokens are encrypted under.
+    sync_table: str | None = Field(default=None, alias="SYNC_TABLE", min_length=1)
+    crm_credentials_key: str | None = Field(default=None, alias="CRM_CREDENTIALS_KEY", min_length=1)
     # Tables whose streams carry domain events: template logical name -> table name (the events function's).
     event_tables: dict[str, str] = Field(default_factory=dict, alias="EVENT_TABLES")
     # The API's pause/resume and queue overview act on this function's event source mappings.
@@ -71,6 +74,8 @@ class Settings(BaseModel):
         "webhook_secrets_key",
         "cache_table",
         "dashboard_session_secret",
+        "sync_table",
+        "crm_credentials_key",
         mode="before",
     )
     @classmethod

@@ -7,7 +7,7 @@ processes with `start(...)`. Everything else is private to this package.
 """
 
 from conveyor.processes.domain import ChildPolicy, ErrorSample, Process, State, Tolerance
-from conveyor.processes.service import ProcessType, StartSpec, process_type, start
+from conveyor.processes.service import ProcessType, StartSpec, process_type, require, start
 
 __all__ = [
     "ChildPolicy",
@@ -18,5 +18,6 @@ __all__ = [
     "State",
     "Tolerance",
     "process_type",
+    "require",
     "start",
 ]

@@ -36,6 +36,8 @@ SCOPES = frozenset(
         "processes:write",
         "webhooks:read",
         "webhooks:write",
+        "sync:read",
+        "sync:write",
         "admin",
         "platform",
     }
