@@ -51,6 +51,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     p.add_argument(
+        "--fake-crm",
+        type=int,
+        nargs="?",
+        const=2000,
+        metavar="PEOPLE",
+        help="also serve fake Zoho CRM, Pipedrive and HubSpot APIs (PEOPLE each, default 2000) to sync from",
+    )
+    p.add_argument(
         "--parameter",
         action="append",
         default=[],
@@ -93,6 +101,7 @@ def options_from(args: argparse.Namespace) -> Options:
         pretty_logs=args.log_format == "pretty",
         show_metrics=args.metrics,
         access_log=args.access_log,
+        fake_crm=args.fake_crm,
     )
 
 
@@ -122,6 +131,22 @@ def banner(ready: Ready, options: Options) -> str:
         lines.append(f"  {'':<10} {ready.signin_link}    (one click signs the demo key in; valid one minute, once)")
     if schedules:
         lines.append(schedules)
+    if ready.fake_crms:
+        pd = ready.fake_crms["pipedrive"]
+        body = {
+            "connector": "pipedrive",
+            "credentials": {"api_token": pd["api_token"]},
+            "base_url": pd["base_url"],
+            "field_map": {"timezone": "tz"},
+        }
+        lines += [
+            "",
+            f"  {'Fake CRMs':<10} " + "  ".join(f"{v}: {c['base_url']}" for v, c in ready.fake_crms.items()),
+            "    # connect the fake Pipedrive, then sync it (watch the process; GET /v1/contacts/<connection>:1000)",
+            f"    curl -s -X POST {ready.url}/v1/connections {auth} -d {shlex.quote(json.dumps(body))}",
+            f'    curl -s -X POST {ready.url}/v1/connections/<id>/sync {auth} -d \'{{"mode":"initial"}}\'',
+            f"    (credentials of all three, OAuth ones included: {os.path.relpath(ready.outbox)}/../stack.json)",
+        ]
     lines += [
         "",
         "  Try it:",

@@ -61,6 +61,7 @@ class Vendor:
     throttles: list[int] = field(default_factory=list)  # Retry-After of the next requests to answer 429
     discrete_limit: int = 2000  # Zoho: records reachable with `page` before `page_token` is required
     search_cap: int = 10_000  # HubSpot: results one search query may page through
+    page_limit: int | None = None  # Pipedrive: a smaller page than asked for (the API's cap is 500)
     calls: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -309,6 +310,7 @@ def pipedrive(vendor: Vendor, request: Request, path: str) -> Response:
     limit = int(args.get("limit", 100))
     if limit > 500:
         return _json({"success": False, "error": "limit must be at most 500"}, 400)
+    limit = min(limit, vendor.page_limit or limit)
     people = vendor.live()
     if "ids" in args:
         wanted = set(args["ids"].split(","))

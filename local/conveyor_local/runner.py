@@ -40,6 +40,7 @@ class Options:
     demo_tenant: str = "demo"
     demo_scopes: tuple[str, ...] = ("jobs:read", "jobs:write", "admin")
     poll_wait_seconds: int = 1  # SQS long poll per receive: also how fast an idle poller notices a stop
+    fake_crm: int | None = None  # serve fake Zoho / Pipedrive / HubSpot APIs with this many people each
 
     @property
     def state(self) -> Path:
@@ -62,6 +63,7 @@ class Ready:
     started_in: float
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
     signin_link: str | None = None  # one-time dashboard sign-in for the demo key (valid one minute)
+    fake_crms: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> base_url, token_url, credentials
 
     @property
     def dashboard(self) -> str:
@@ -77,6 +79,7 @@ class Ready:
             "pid": os.getpid(),
             "resources": self.resources,
             "dashboard": self.dashboard,
+            "fake_crms": self.fake_crms,
         }
 
 
@@ -91,6 +94,7 @@ class LocalStack:
         self.outbox: Any = None
         self.ready: Ready | None = None
         self._state_file: Path | None = None
+        self.fake_crm_server: Any = None
 
     # --- start -------------------------------------------------------------------------------------
     def start(self) -> Ready:
@@ -133,6 +137,7 @@ class LocalStack:
         for schedule in enabled:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
+        fakes = self._start_fake_crms()
         key = self._demo_key()
         link = self._signin_link(key)
         self.ready = Ready(
@@ -148,10 +153,30 @@ class LocalStack:
             started_in=time.monotonic() - started,
             resources=dict(self.stack.template.physical),
             signin_link=f"{self.http.url}/dashboard/signin/link?token={link}" if link else None,
+            fake_crms=fakes,
         )
         self._state_file = state / STATE_FILE
         self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
         return self.ready
+
+    def _start_fake_crms(self) -> dict[str, dict[str, str]]:
+        """`--fake-crm N`: the fake CRMs (conveyor_local.fake_crm) on a free loopback port, N people each."""
+        if not self.options.fake_crm:
+            return {}
+        from conveyor_local.fake_crm import FakeCrms
+
+        self.fake_crm_server = FakeCrms(people=self.options.fake_crm).start()
+        found = {}
+        for vendor, fake in self.fake_crm_server.vendors.items():
+            found[vendor] = {
+                "base_url": self.fake_crm_server.url(vendor),
+                "token_url": self.fake_crm_server.token_url(vendor),
+                "api_token": fake.api_token,
+                "client_id": fake.client_id,
+                "client_secret": fake.client_secret,
+                "refresh_token": fake.refresh_token,
+            }
+        return found
 
     def _start_emulator(self) -> str:
         from moto.server import ThreadedMotoServer
@@ -285,6 +310,8 @@ class LocalStack:
         Returns False if some thread was still busy after `timeout` (default: the longest function Timeout + 5 s).
         """
         self.stopping.set()
+        if self.fake_crm_server is not None:
+            self.fake_crm_server.stop()
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()

@@ -84,6 +84,9 @@ def test_contacts_and_delivered_notifications():
     assert types(contact, {**contact, "name": "Ann B"}) == ["contact.updated"]
     assert types(contact, {**contact, "updated_at": "later"}) == []
     assert types(contact, None) == ["contact.deleted"]
+    deleted_in_crm = {**contact, "deleted_at": "2026-12-01T10:00:00Z", "source": "crm:con_1"}
+    assert types(contact, deleted_in_crm) == ["contact.deleted"]  # marked deleted by its CRM: kept, but gone
+    assert types(deleted_in_crm, {**deleted_in_crm, "updated_at": "later"}) == []
     log = {"tenant_id": "t", "sk": "dlv#job_01", "contact_id": "c1"}
     [event] = notify_events.map_change(
         _change("RemindersTable", log, {**log, "delivered_via": "in_app", "provider_message_id": "ntf_1"})

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import run_sync, synced_contacts
 
-BASE = 400
+BASE = 150
 
 
 def _watermark(api, connection_id: str) -> datetime:

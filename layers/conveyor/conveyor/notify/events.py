@@ -72,8 +72,8 @@ def map_change(change: Change) -> list[DomainEvent]:
 
 def _contact(change: Change) -> list[DomainEvent]:
     image = change.new or change.old or {}
-    if change.removed:
-        kind = "deleted"
+    if change.removed or ((change.new or {}).get("deleted_at") and not (change.old or {}).get("deleted_at")):
+        kind = "deleted"  # removed, or marked deleted by its source (a CRM connection)
     elif change.created:
         kind = "created"
     elif any((change.new or {}).get(f) != (change.old or {}).get(f) for f in _CONTACT_FIELDS):

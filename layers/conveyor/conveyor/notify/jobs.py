@@ -76,8 +76,8 @@ def send_notification(payload: NotificationPayload, job: JobContext) -> dict[str
 
 def _send_adhoc(payload: NotificationPayload, job: JobContext) -> dict[str, Any]:
     contact = service.find_contact(job.tenant_id, payload.contact_id)
-    if contact is None:
-        raise PermanentError(f"contact {payload.contact_id!r} not found")
+    if contact is None or contact.deleted_at is not None:
+        raise PermanentError(f"contact {payload.contact_id!r} not found (or deleted in its CRM)")
     if payload.template:
         message = service.message_from_template(payload.template, {"name": contact.name, **payload.context})
     else:

@@ -131,7 +131,7 @@ def _notify(ctx: JobContext, params: CampaignParams, contact_id: str) -> str | N
     provider failure raises: the batch job is retried and contacts already notified are not notified again
     (each contact's delivery is logged under `<process id>.<contact id>`, whatever job delivers it)."""
     contact = notify.find_contact(ctx.tenant_id, contact_id)
-    if contact is None:
+    if contact is None or contact.deleted_at is not None:
         return "skipped"
     if params.template:
         message = notify.message_from_template(params.template, {"name": contact.name, **params.context})

@@ -183,8 +183,8 @@ def _check_appointment(reminder: Reminder, now: datetime, quiet: bool) -> Verdic
     if now >= appointment.starts_at:
         return Verdict("expire", "the appointment had already started")
     contact = notify.find_contact(reminder.tenant_id, appointment.contact_id)
-    if contact is None:
-        return Verdict("cancel", "the contact no longer exists")
+    if contact is None or contact.deleted_at is not None:
+        return Verdict("cancel", "the contact no longer exists (or was deleted in its CRM)")
     tz = zone(contact.timezone)
     at = send_time(now, tz, quiet_hours(contact) if quiet else None, deadline=appointment.starts_at)
     if at > now:
@@ -208,8 +208,8 @@ def _check_medication(reminder: Reminder, now: datetime) -> Verdict:
     if now > dose_at + MEDICATION_STALE_AFTER:
         return Verdict("expire", f"more than {int(MEDICATION_STALE_AFTER.total_seconds() // 60)} minutes past the dose")
     contact = notify.find_contact(reminder.tenant_id, med.contact_id)
-    if contact is None:
-        return Verdict("cancel", "the contact no longer exists")
+    if contact is None or contact.deleted_at is not None:
+        return Verdict("cancel", "the contact no longer exists (or was deleted in its CRM)")
     tz = zone(contact.timezone)
     context = {
         "name": contact.name,

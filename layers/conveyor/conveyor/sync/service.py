@@ -68,7 +68,7 @@ def create_connection(
         )
     base = (base_url or kind.default_base_url).rstrip("/")
     tokens = token_url or kind.default_token_url
-    for name, url in (("base_url", base), ("token_url", tokens)):
+    for name, url in (("base_url", base), ("token_url", tokens))[: 2 if auth == "oauth" else 1]:
         try:
             check_url(url, Policy(allow_private=get_settings().outbound_allow_private))
         except (Blocked, DnsFailure) as exc:
