@@ -37,6 +37,13 @@ def run(part: str, quick: bool) -> dict:
         from bench import processes
 
         return processes.run(records=1000 if quick else 5000)
+    if part == "sync":
+        from bench import ledger
+
+        ledger.install()  # before any botocore session exists
+        from bench import sync
+
+        return sync.run(records=500 if quick else 2000)
     if part == "throughput":
         from bench import throughput
 

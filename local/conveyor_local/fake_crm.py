@@ -66,11 +66,11 @@ class Vendor:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- the data --------------------------------------------------------------------------------------------
-    def seed(self, count: int, *, start: datetime | None = None, first_id: int = 1000) -> None:
+    def seed(self, count: int, *, start: datetime | None = None, first_id: int = 1000, spacing: float = 1.0) -> None:
         base = _stamp(start or datetime.now(UTC) - timedelta(days=3))
         for n in range(count):
             pid = str(first_id + n)
-            moment = base + timedelta(seconds=n)
+            moment = base + timedelta(seconds=n * spacing)
             self.people[pid] = Person(
                 id=pid,
                 first=FIRST[n % len(FIRST)],
