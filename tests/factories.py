@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 EMAIL = {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}}
 
@@ -33,3 +35,45 @@ def sqs_record(body: str | dict[str, Any], *, queue_arn: str, receive_count: int
         "eventSourceARN": queue_arn,
         "awsRegion": "us-east-1",
     }
+
+
+DASHBOARD_FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+class DashboardBrowser:
+    """The dashboard through the emulated gateway, with just enough of a browser: a cookie jar and form posts."""
+
+    def __init__(self, stack: Any) -> None:
+        self.stack, self.cookies = stack, {}
+
+    def request(self, method: str, path: str, form: dict[str, Any] | None = None, **headers: str) -> Any:
+        sent = dict(headers)
+        if self.cookies:
+            sent["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = b""
+        if form is not None:
+            sent.update(DASHBOARD_FORM)
+            body = urlencode(form, doseq=True).encode()
+        response = self.stack.gateway.handle(method, path, sent, body)
+        for cookie in response.cookies:
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in cookie or "Max-Age=-1" in cookie:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    def get(self, path: str, **headers: str) -> Any:
+        return self.request("GET", path, **headers)
+
+    def post(self, path: str, form: dict[str, Any] | None = None, **headers: str) -> Any:
+        return self.request("POST", path, form or {}, **headers)
+
+    def sign_in(self, key: str) -> Any:
+        page = self.get("/dashboard/signin")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
+        return self.post("/dashboard/signin", {"csrf": token, "key": key})
+
+    def csrf(self, path: str = "/dashboard") -> str:
+        return re.search(r'name="csrf-token" content="([^"]+)"', self.get(path).body.decode()).group(1)

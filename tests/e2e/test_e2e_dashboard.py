@@ -1,5 +1,6 @@
 """The dashboard in a real browser (Chromium via Playwright) against the local stack: sign-in, the overview, queues,
-jobs and their actions, bulk actions, scopes, CSRF, the phone layout, sign-out and revocation.
+jobs and their actions, bulk actions, scopes, CSRF, the phone layout, sign-out and revocation, and a process
+advancing with its rate and ETA (the API's own figures), paused and resumed.
 
 Each test saves a screenshot under .local/screenshots/ (not committed).
 """
@@ -7,8 +8,11 @@ Each test saves a screenshot under .local/screenshots/ (not committed).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -26,7 +30,7 @@ from dashboard_browser import (
     screenshot,
     sign_in,
 )
-from local_stack_process import ROOT, RunningStack, start_stack
+from local_stack_process import ROOT, RunningStack, start_stack, wait_until
 from playwright.sync_api import expect, sync_playwright
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("dashboard")]  # one stack and one browser for the file
@@ -278,6 +282,7 @@ def test_the_phone_layout_has_no_horizontal_scroll(stack: RunningStack, browser:
         ("phone-queue", "/dashboard/queues/notifications?state=failed"),
         ("phone-job", f"/dashboard/jobs/{job['id']}"),
         ("phone-reminders", "/dashboard/reminders"),
+        ("phone-processes", "/dashboard/processes"),
     ):
         phone.goto(stack.url + path)
         assert no_horizontal_scroll(phone), name
@@ -346,3 +351,126 @@ def test_revoking_the_key_ends_its_session(stack: RunningStack, page: Any) -> No
 
     page.goto(stack.url + "/dashboard/queues/email")
     assert page.url == stack.url + "/dashboard/signin"
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+CAMPAIGN_CONTACTS = 500
+
+
+def seed_contacts(stack: RunningStack, count: int) -> None:
+    """`count` in-app contacts named "Client <n>" for the demo tenant, written straight into the stack's emulator
+    by the same helper `conveyor processes campaign-demo` uses (in a child process: it points boto3 at the
+    emulator through the environment, which this test process must not change)."""
+    code = "import sys; from pathlib import Path; from conveyor_local.processes_cli import seed_contacts; "
+    code += "seed_contacts(int(sys.argv[1]), Path(sys.argv[2]))"
+    subprocess.run(  # noqa: S603 - our own interpreter and helper
+        [sys.executable, "-c", code, str(count), str(stack.state_dir / "stack.json")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def start_campaign(stack: RunningStack, name: str) -> dict[str, Any]:
+    body = {
+        "type": "reminders.campaign",
+        "name": name,
+        "params": {"filter": {"name_prefix": "Client "}, "subject": "Closed Friday", "text": "See you Monday"},
+    }
+    response = stack.request("POST", "/v1/processes", body)
+    assert response.status == 202, response.body
+    return response.json()
+
+
+def process_view(stack: RunningStack, process_id: str) -> dict[str, Any]:
+    response = stack.request("GET", f"/v1/processes/{process_id}")
+    assert response.status == 200, response.body
+    return response.json()
+
+
+def settled_view(stack: RunningStack, process_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The process as the API shows it once two reads a second apart agree (in-flight batches have landed)."""
+    previous: list[dict[str, Any]] = []
+
+    def stable() -> dict[str, Any] | None:
+        view = process_view(stack, process_id)
+        same = previous and previous[-1] == view
+        previous.append(view)
+        return view if same else None
+
+    return wait_until(stable, timeout, "the paused process to stop changing", interval=1.0)
+
+
+def test_a_process_advances_with_an_eta_pauses_and_resumes_and_shows_the_apis_rate_and_eta(
+    stack: RunningStack, page: Any
+) -> None:
+    # Given a signed-in user, 500 contacts and a campaign to all of them (5 batches of 100, run one after another)
+    page.set_default_timeout(30_000)  # the stack is busy delivering while the page is driven
+    sign_in(page, stack, stack.key)
+    seed_contacts(stack, CAMPAIGN_CONTACTS)
+    process = start_campaign(stack, "Closed Friday")
+
+    # When the user finds it in the processes list and opens it
+    page.goto(stack.url + "/dashboard/processes")
+    expect(page.get_by_role("link", name="Processes", exact=True)).to_have_attribute("aria-current", "page")
+    row = page.locator(f'#processes tr[data-process="{process["id"]}"]')
+    expect(row).to_be_visible()
+    screenshot(page, "processes")
+    row.get_by_role("link", name="Closed Friday").click()
+
+    # Then its progress bar advances (live, without a reload) and an ETA appears once the total is known
+    bar = page.locator("#process-progress")
+
+    def percent() -> float:
+        value = bar.get_attribute("value")
+        return float(value) if value else 0.0
+
+    page_wait_until(page, lambda: percent() > 0, 240, "the progress bar to move")
+    first = percent()
+    page_wait_until(page, lambda: percent() > first, 180, "the progress bar to advance")
+    expect(page.locator("#process-eta")).to_have_attribute("data-indeterminate", "false")
+    expect(page.locator("#process-eta")).to_contain_text(re.compile(r"\d+ s|\d+ min"))
+    assert page.locator("#process-eta").get_attribute("data-eta-seconds")
+    screenshot(page, "process")
+
+    # When the user pauses it
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("status")).to_contain_text("Paused")
+    expect(page.locator("#process-state")).to_have_text("paused")
+
+    # Then, once in-flight batches have landed, the page shows exactly the API's counts, percent, rate and ETA
+    view = settled_view(stack, process["id"])
+    page.reload()
+    eta, rate = page.locator("#process-eta"), page.locator("#process-rate")
+    progress = view["progress"]
+    assert view["state"] == "paused" and progress["eta_seconds"] is not None
+    assert float(eta.get_attribute("data-eta-seconds")) == progress["eta_seconds"]
+    shown_at = datetime.fromisoformat(eta.get_attribute("data-eta-at"))
+    assert shown_at == datetime.fromisoformat(progress["eta_at"].replace("Z", "+00:00"))
+    assert float(rate.get_attribute("data-rate")) == progress["rate_per_second"]
+    if progress["smoothed_rate_per_second"] is not None:
+        assert float(rate.get_attribute("data-smoothed-rate")) == progress["smoothed_rate_per_second"]
+    assert percent() == progress["percent"]
+    assert page.locator('[data-counter="processed"]').inner_text() == str(view["counts"]["processed"])
+    shown_rate = progress["smoothed_rate_per_second"]
+    if shown_rate is None:
+        shown_rate = progress["rate_per_second"]
+    expect(rate).to_contain_text(f"{shown_rate:.1f}/s")
+    expect(eta).to_contain_text(_duration(progress["eta_seconds"]))
+    assert process_view(stack, process["id"]) == view  # nothing moved while the page was read
+    screenshot(page, "process-paused")
+
+    # When it is resumed, it runs to the end: every contact counted once, the bar full, no ETA left
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#process-state")).to_have_text("completed", timeout=300_000)
+    expect(page.locator('[data-counter="succeeded"]')).to_have_text(str(CAMPAIGN_CONTACTS))
+    assert percent() == 100.0
+    expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+    screenshot(page, "process-completed")
+
+
+def _duration(seconds: float) -> str:
+    """How the dashboard writes an ETA (conveyor.dashboard.web.duration)."""
+    from conveyor.dashboard.web import duration
+
+    return duration(seconds)

@@ -3,57 +3,15 @@ the API's own use cases. The browser tests (tests/e2e/test_e2e_dashboard.py) cov
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
+from factories import DashboardBrowser as Browser
 from factories import email_job
-
-FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-class Browser:
-    """Just enough of a browser: a cookie jar (name -> value) and form posts."""
-
-    def __init__(self, stack: Any) -> None:
-        self.stack, self.cookies = stack, {}
-
-    def request(self, method: str, path: str, form: dict[str, Any] | None = None, **headers: str) -> Any:
-        sent = dict(headers)
-        if self.cookies:
-            sent["cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = b""
-        if form is not None:
-            sent.update(FORM)
-            body = urlencode(form, doseq=True).encode()
-        response = self.stack.gateway.handle(method, path, sent, body)
-        for cookie in response.cookies:
-            name, _, rest = cookie.partition("=")
-            value = rest.split(";", 1)[0]
-            if "Max-Age=0" in cookie or "Max-Age=-1" in cookie:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-        return response
-
-    def get(self, path: str, **headers: str) -> Any:
-        return self.request("GET", path, **headers)
-
-    def post(self, path: str, form: dict[str, Any] | None = None, **headers: str) -> Any:
-        return self.request("POST", path, form or {}, **headers)
-
-    def sign_in(self, key: str) -> Any:
-        page = self.get("/dashboard/signin")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
-        return self.post("/dashboard/signin", {"csrf": token, "key": key})
-
-    def csrf(self, path: str = "/dashboard") -> str:
-        return re.search(r'name="csrf-token" content="([^"]+)"', self.get(path).body.decode()).group(1)
 
 
 @pytest.fixture

@@ -40,6 +40,42 @@ def test_a_campaign_notifies_every_matching_contact_once_and_counts_each_outcome
     assert sent_emails() == []  # the email-only contact did not match
 
 
+def test_a_campaign_short_of_time_continues_through_checkpoints_and_counts_exactly_once(
+    api_as, contact, stack, monkeypatch
+):
+    # Given a campaign whose every run is short of time (each does one page or one contact, then continues)
+    from conveyor.reminders import campaign
+
+    monkeypatch.setattr(campaign, "PAGE", 5)
+    monkeypatch.setattr(campaign, "CONTINUE_BELOW_SECONDS", 10_000.0)
+    for n in range(12):
+        contact(f"c{n:03}", channels=["in_app"])
+    contact("x-out", channels=["in_app"], opted_out=["in_app"])
+    api = api_as("tenant-a", "processes:read,processes:write")
+    body = {"type": "reminders.campaign", "params": {"filter": {"channel": "in_app"}, "subject": "Hi", "text": "x"}}
+
+    # When it runs to the end
+    process_id = api.post("/v1/processes", body).json()["id"]
+    stack.drain(max_rounds=400)
+
+    # Then the driver and every batch continued from their checkpoints, and each contact counted once
+    done = api.get(f"/v1/processes/{process_id}").json()
+    assert done["state"] == "completed", done
+    assert done["counts"] == {"processed": 13, "succeeded": 12, "failed": 0, "skipped": 1}
+    assert done["batches"] == {"total": 3, "done": 3, "fetch_done": True}
+    jobs = api_as("tenant-a", "processes:read,jobs:read").get("/v1/jobs?type=reminders.campaign.send&limit=10")
+    assert [job["state"] for job in jobs.json()["items"]] == ["completed"] * 3
+    reader = api_as("tenant-a", "processes:read,jobs:read")
+
+    def continues(job_id: str) -> int:
+        timeline = reader.get(f"/v1/jobs/{job_id}").json()["timeline"]
+        return sum("continues from a checkpoint" in (event.get("note") or "") for event in timeline)
+
+    assert sorted(continues(job["id"]) for job in jobs.json()["items"]) == [2, 4, 4]  # batches of 3, 5 and 5
+    feed = api_as("tenant-a", "reminders:read").get("/v1/contacts/c011/notifications").json()
+    assert len(feed["items"]) == 1  # notified once, whatever the number of runs
+
+
 def test_a_campaign_batch_run_twice_notifies_no_one_twice(api_as, contact, stack, monkeypatch):
     for n in range(3):
         contact(f"c{n}", channels=["in_app"])

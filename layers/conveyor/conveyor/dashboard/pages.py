@@ -7,6 +7,7 @@ so they work without JavaScript; htmx only refreshes the live parts.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,11 +42,13 @@ from conveyor.platform.settings import get_settings
 router = Router()
 READ, WRITE, ADMIN = requires("jobs:read"), requires("jobs:write"), requires("admin")
 REMINDERS_READ = requires("reminders:read")
+PROCESSES_READ, PROCESSES_WRITE = requires("processes:read"), requires("processes:write")
 STATES = ("scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled")
 TABS = (*STATES, "dead-letters")
 FINISHED = ("completed", "failed", "cancelled")
 PAGE_SIZE = 25
 MAX_SELECTED = 100
+OVERVIEW_PROCESSES = 10
 SORTS = {
     "type": lambda j: j.type,
     "attempts": lambda j: j.attempts,
@@ -61,6 +64,9 @@ NOTICES = {
     "resumed": "Queue resumed.",
     "redriven": "Dead letters moved back to the queue.",
     "bulk": "Bulk action done.",
+    "process-pause": "Paused: batches not started yet wait (no attempt is spent); running ones finish.",
+    "process-resume": "Resumed: the waiting batches are queued again.",
+    "process-cancel": "Cancelled: no new batch starts; running ones finish and are counted.",
 }
 
 
@@ -165,6 +171,13 @@ def _overview_values() -> dict[str, Any]:
                 for q in overview.queues
             },
         )
+    if caller.allows("processes:read"):
+        from conveyor.processes import service as processes
+
+        running, _ = processes.list_processes(
+            caller.tenant_id, state="running", process_type=None, limit=OVERVIEW_PROCESSES, after=None
+        )
+        values["processes"] = [(p, processes.listed_progress(p)) for p in running]
     values["now"] = datetime.now(UTC)
     return values
 
@@ -425,3 +438,88 @@ def appointment(appointment_id: str) -> Response:
     found = reminders_service.get_appointment(_tenant(), appointment_id)
     items = reminders_service.appointment_reminders(_tenant(), appointment_id)
     return page("appointment.html", appointment=found, reminders=items)
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+PROCESS_STATES = ("pending", "running", "paused", "completed", "completed_with_errors", "failed", "cancelled")
+PROCESS_ACTIONS = ("pause", "resume", "cancel")
+PROCESS_ID = re.compile(r"prc_[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _process_id(text: str) -> str:
+    if not PROCESS_ID.fullmatch(text):
+        raise BadRequest("not a process id")
+    return text
+
+
+def _processes_values() -> dict[str, Any]:
+    from conveyor.processes import service as processes
+
+    state, kind, after = query("state"), query("type").strip(), query("after")
+    if state and state not in PROCESS_STATES:
+        raise BadRequest(f"no state {state!r}")
+    found, last = processes.list_processes(
+        _tenant(),
+        state=state or None,
+        process_type=kind or None,
+        limit=PAGE_SIZE,
+        after=_process_id(after) if after else None,
+    )
+    return {
+        "rows": [(p, processes.listed_progress(p)) for p in found],
+        "next_cursor": last,
+        "state": state,
+        "type": kind,
+        "after": after,
+        "states": PROCESS_STATES,
+        "now": datetime.now(UTC),
+    }
+
+
+@router.get("/processes", middlewares=[PROCESSES_READ])
+def processes_list() -> Response:
+    return page("processes.html", notice=_notice(), **_processes_values())
+
+
+@router.get("/live/processes", middlewares=[PROCESSES_READ])
+def processes_live() -> Response:
+    return page("_processes_live.html", **_processes_values())
+
+
+def _process_values(process_id: str) -> dict[str, Any]:
+    """One process as GET /v1/processes/{id} reports it (the same progress function, as of the same instant),
+    with its newest error samples and its children."""
+    from conveyor.processes import service as processes
+
+    found = processes.require(_tenant(), _process_id(process_id))
+    children = processes.children(_tenant(), found.id) if found.children.total else []
+    return {
+        "process": found,
+        "progress": processes.progress_of(found),
+        "errors": processes.errors(_tenant(), found.id),
+        "children": [(child, processes.listed_progress(child)) for child, _ in children],
+        "policies": {child.id: policy.value for child, policy in children},
+    }
+
+
+@router.get("/processes/<process_id>", middlewares=[PROCESSES_READ])
+def process_detail(process_id: str) -> Response:
+    return page("process.html", notice=_notice(), **_process_values(process_id))
+
+
+@router.get("/live/processes/<process_id>", middlewares=[PROCESSES_READ])
+def process_live(process_id: str) -> Response:
+    return page("_process_live.html", **_process_values(process_id))
+
+
+@router.post("/processes/<process_id>/<action>", middlewares=[PROCESSES_WRITE])
+def process_action(process_id: str, action: str) -> Response:
+    """Pause / resume / cancel through the processes service (its conditional transitions; 409 page if the
+    process is no longer in a state that allows it)."""
+    from conveyor.processes import service as processes
+
+    if action not in PROCESS_ACTIONS:
+        raise BadRequest(f"no action {action!r}")
+    call = {"pause": processes.pause, "resume": processes.resume, "cancel": processes.cancel}[action]
+    call(_tenant(), _process_id(process_id))
+    return redirect(_with_notice(url(f"/processes/{process_id}"), f"process-{action}"))

@@ -136,7 +136,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(asset=asset, url=url, HTMX=HTMX, PREFIX=PREFIX, queue_names=_queue_names)
-    env.filters.update(when=when, ago=ago, pretty=pretty)
+    env.filters.update(when=when, ago=ago, pretty=pretty, duration=duration, rate=rate, eta=eta, round3=round3)
     return env
 
 
@@ -156,7 +156,15 @@ def render(template: str, **values: Any) -> str:
             "can",
             {
                 scope.replace(":", "_"): principal.allows(scope)
-                for scope in ("jobs:read", "jobs:write", "reminders:read", "admin", "platform", "processes:read")
+                for scope in (
+                    "jobs:read",
+                    "jobs:write",
+                    "reminders:read",
+                    "admin",
+                    "platform",
+                    "processes:read",
+                    "processes:write",
+                )
             },
         )
     values.setdefault("path", app.current_event.path)
@@ -243,6 +251,43 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
             amount = f"{seconds // size} {unit}"
             return f"in {amount}" if future else f"{amount} ago"
     return ""
+
+
+def round3(value: float | None) -> str:
+    """A figure as the API rounds it (3 decimals), for data attributes; empty for None."""
+    return "" if value is None else repr(round(value, 3))
+
+
+def duration(seconds: float | None) -> str:
+    """`42 s`, `3 min 05 s`, `2 h 07 min`."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes, rest = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def rate(progress: Any) -> str:
+    """Records per second: the smoothed rate (what the ETA uses) when there is one, else the overall one."""
+    value = progress.smoothed_rate_per_second
+    if value is None:
+        value = progress.rate_per_second
+    return "—" if value is None else f"{round(value, 3):.1f}/s"
+
+
+def eta(progress: Any, process: Any) -> str:
+    if process.state.finished:
+        return "finished"
+    if progress.indeterminate:
+        return "unknown: the total is not known yet"
+    if progress.eta_seconds is None:
+        return "unknown: no rate yet"
+    return "in " + duration(round(progress.eta_seconds, 3)) + (" (paused)" if process.state.value == "paused" else "")
 
 
 def pretty(value: Any) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from conveyor.platform.errors import BadRequest
 from conveyor.platform.http.security import principal, requires
 from conveyor.processes import repository, service
-from conveyor.processes.domain import MAX_COUNTER_SHARDS, ChildPolicy, ErrorSample, Process, progress
+from conveyor.processes.domain import MAX_COUNTER_SHARDS, ChildPolicy, ErrorSample, Process, Progress
 
 router = Router()
 READ, WRITE = requires("processes:read"), requires("processes:write")
@@ -97,9 +97,10 @@ class ProcessView(BaseModel):
     stalled_at: datetime | None = None
 
     @classmethod
-    def of(cls, process: Process, as_of: datetime | None = None) -> ProcessView:
+    def of(cls, process: Process, figures: Progress | None = None) -> ProcessView:
+        """`figures`: the process's progress (service.progress_of for one process); else as a list shows it."""
         c = process.counters
-        p = progress(process, as_of or process.updated_at)
+        p = figures or service.listed_progress(process)
         return cls(
             id=process.id,
             type=process.type,
@@ -230,7 +231,7 @@ def get_process(
     if_none_match: Annotated[str | None, Header(alias="if-none-match", max_length=200)] = None,
 ) -> Response[ProcessView | None]:  # None: the 304
     process = service.require(principal(router).tenant_id, process_id)
-    view = ProcessView.of(process, repository.counters_changed_at(process))
+    view = ProcessView.of(process, service.progress_of(process))
     body = view.model_dump_json()
     etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}

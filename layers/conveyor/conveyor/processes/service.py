@@ -28,8 +28,10 @@ from conveyor.processes.domain import (
     ErrorSample,
     Outcome,
     Process,
+    Progress,
     State,
     Tolerance,
+    progress,
 )
 
 MAX_JSON_BYTES = 4096  # params, context and results each: the record stays small (it takes every commit)
@@ -203,6 +205,18 @@ def children(tenant_id: str, process_id: str) -> list[tuple[Process, ChildPolicy
     found = repository.many(tenant_id, list(policies))
     found.sort(key=lambda p: p.id)
     return [(child, policies[child.id]) for child in found]
+
+
+def progress_of(process: Process) -> Progress:
+    """Percent, rate and ETA exactly as GET /v1/processes/{id} reports them: as of the last counter change (the
+    newest of the record and its counter shards), never the wall clock, so every reader of an unchanged process
+    sees the same figures."""
+    return progress(process, repository.counters_changed_at(process))
+
+
+def listed_progress(process: Process) -> Progress:
+    """Progress as a list shows it (GET /v1/processes): as of the record's last change, no shard reads."""
+    return progress(process, process.updated_at)
 
 
 # --- control ---------------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The driver (`reminders.campaign.fetch`) pages through the tenant's contacts 100 at a time, keeps the matching
 ones and declares each page as one batch (`p<n>`: a re-run declares the same keys, so nothing counts twice);
 its cursor lives in the process context, and it continues through a checkpoint when its invocation runs
-short. When the contacts are exhausted it declares the total (the ETA becomes determinate).
+short (a batch does the same, saving its next contact and its counts so far). When the contacts are exhausted it
+declares the total (the ETA becomes determinate).
 Each batch (`reminders.campaign.send`) delivers to its contacts over their preferred channels (notify's
 channels, with fallback) and records one outcome: delivered -> succeeded, opted out of everything or gone ->
 skipped, undeliverable -> failed (with a sample). Each contact's delivery is logged under the process
@@ -25,6 +26,7 @@ from conveyor.platform.errors import PermanentError
 from conveyor.processes import Tolerance, process_type
 
 PAGE = 100  # contacts read per page, and so at most 100 per batch
+CONTINUE_BELOW_SECONDS = 5.0  # a run with less time left than this saves its place and continues
 QUEUE = "notifications"
 
 
@@ -88,8 +90,10 @@ def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
     params = CampaignParams.model_validate(process.params)
     state = process.context
     page, matched, cursor = int(state.get("page", 0)), int(state.get("matched", 0)), state.get("cursor")
+    first = page
     while True:
-        if ctx.remaining_seconds() < 5 or process.stopping():
+        # at least one page per run, so a run that starts short of time still moves the cursor
+        if page > first and (ctx.remaining_seconds() < CONTINUE_BELOW_SECONDS or process.stopping()):
             raise Continue({"page": page})  # the cursor is in the process context
         contacts, cursor = notify.contacts_page(ctx.tenant_id, after=cursor, limit=PAGE)
         ids = [c.id for c in contacts if params.filter.matches(c)]
@@ -110,10 +114,19 @@ def fetch(payload: FetchPayload, ctx: JobContext) -> dict[str, Any]:
     scopes=SCOPES,
 )
 def send(payload: SendPayload, ctx: JobContext) -> dict[str, Any]:
+    """Delivers to the batch's contacts in order; when the invocation runs short it continues through a checkpoint
+    (the next contact's index and the counts so far), so a batch of slow deliveries never outlasts the worker's
+    timeout. Its outcome is recorded once, by the run that reaches the end."""
     params = CampaignParams.model_validate(_process_of(ctx).params)
-    succeeded = failed = skipped = 0
-    errors: list[tuple[str, str]] = []
-    for contact_id in payload.contact_ids:
+    saved = ctx.checkpoint if isinstance(ctx.checkpoint, dict) else {}
+    first = int(saved.get("next", 0))
+    succeeded, failed, skipped = (int(saved.get(name, 0)) for name in ("succeeded", "failed", "skipped"))
+    errors: list[tuple[str, str]] = [(str(c), str(m)) for c, m in saved.get("errors", [])]
+    for index in range(first, len(payload.contact_ids)):
+        if index > first and ctx.remaining_seconds() < CONTINUE_BELOW_SECONDS:
+            checkpoint = {"succeeded": succeeded, "failed": failed, "skipped": skipped, "errors": errors[:3]}
+            raise Continue({"next": index, **checkpoint})
+        contact_id = payload.contact_ids[index]
         result = _notify(ctx, params, contact_id)
         if result is None:
             succeeded += 1
