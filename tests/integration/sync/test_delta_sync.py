@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import run_sync, synced_contacts
 
-BASE = 150
+BASE = 80
 
 
 def _watermark(api, connection_id: str) -> datetime:
@@ -33,7 +33,7 @@ def _change_37(fake, watermark: datetime) -> None:
 def test_a_delta_after_37_changes_applies_exactly_those(vendor, stack, crms, connect, sync_api):
     # Given a connection synced once (its watermark is set)
     fake = crms[vendor]
-    fake.seed(BASE, spacing=10)  # the first ones older than the watermark, the last 30 inside its lookback
+    fake.seed(BASE, spacing=10)  # the first ~50 older than the watermark, the last 30 inside its lookback
     connection = connect(vendor)
     assert run_sync(sync_api, stack, connection["id"])["state"] == "completed"
     watermark = _watermark(sync_api, connection["id"])
