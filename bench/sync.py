@@ -42,8 +42,10 @@ def _scenario(name: str, stack: Any, client: Any, crm: Any, connection_id: str, 
 def run(records: int = 2000) -> dict[str, Any]:
     from bench.awscalls import _Client, _world
     from bench.world import api_key
+    from conveyor.processes import service as processes
     from conveyor_local.fake_crm import FakeCrms
 
+    processes.types()  # the job modules (sync's among them), as a warm API function has them imported
     fakes = FakeCrms(people=0).start()
     try:
         fake = fakes["pipedrive"]
