@@ -33,7 +33,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "jobs",
         router="conveyor.jobs.api:router",
         job_modules=("conveyor.email.job",),
-        sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
+        sweeps=(
+            "conveyor.jobs.sweeps:release_due_jobs",
+            "conveyor.jobs.sweeps:redispatch_undelivered_jobs",
+            "conveyor.jobs.sweeps:recover_stalled_jobs",
+        ),
     ),
     Capability("notify", job_modules=("conveyor.notify.job",)),
     Capability(

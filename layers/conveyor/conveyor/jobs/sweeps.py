@@ -1,4 +1,5 @@
-"""Sweeps the scheduler runs each minute: release due delayed jobs; recover stalled ones."""
+"""Sweeps the scheduler runs each minute: release due delayed jobs; send again queued jobs no worker took;
+recover stalled ones."""
 
 from __future__ import annotations
 
@@ -44,3 +45,21 @@ def recover_stalled_jobs(now: datetime) -> int:
             report_job_failure("Stalled", "the worker stopped during the job's last attempt", tags=tags, final=True)
         logger.warning("stalled job recovered", extra={**tags, "state": job.state})
     return recovered
+
+
+def redispatch_undelivered_jobs(now: datetime) -> int:
+    """Queued jobs no worker claimed DISPATCH_GRACE_SECONDS after they were due to be sent (their dispatch failed
+    past the stream's retries, or the message was lost): sent again through the outbox, once per check. A job
+    merely waiting in a long queue gets a duplicate message, which the worker's claim drops."""
+    resent = 0
+    for tenant_id, job_id, due_at in repository.undispatched_keys(now):
+        job = repository.redispatch(tenant_id, job_id, due_at)
+        if job is None:
+            continue  # claimed or cancelled meanwhile, or another sweep got there first
+        resent += 1
+        count("JobsRedispatched", job.type)
+        logger.warning(
+            "queued job not taken by a worker; sent again",
+            extra={"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "times": job.redispatches},
+        )
+    return resent
