@@ -31,6 +31,11 @@ def send_reminder(reminder_id: str, job: JobContext) -> dict[str, Any]:
         return {**result, "skipped": f"the reminder belongs to job {reminder.job_id}"}
     if reminder.state == PENDING and int(reminder.remind_at) > (now + EARLY_SLACK).timestamp():
         return {**result, "skipped": "the reminder is not due yet"}
+    if reminder.state == PENDING:
+        # Due, and no sweep queued it (this job is an earlier firing's): take it, so that exactly one job owns
+        # the reminder; a sweep firing it meanwhile loses this race, or wins it and this job stands down.
+        if reminder.due_at is None or not store.mark_queued(reminder, job.job_id, int(reminder.due_at)):
+            return {**result, "skipped": "another job took the reminder"}
 
     # The worker's own check: cancelled, rescheduled or started since the sweep queued it -> nothing is sent.
     # (Quiet hours were the sweep's call a moment ago; they are not re-applied here.)

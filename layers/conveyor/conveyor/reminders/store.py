@@ -379,19 +379,52 @@ def reschedule_reminder(reminder: ReminderRecord, remind_at: int, note: str) -> 
     )
 
 
+# A queued reminder stays in the due index, due again this long after it was queued: if its job ended without
+# closing it (cancelled, failed outside delivery, or finished early), the sweep sees that and acts.
+QUEUED_CHECK = timedelta(minutes=15)
+
+
 def mark_queued(reminder: ReminderRecord, job_id: str, due_at: int) -> bool:
-    """pending -> queued once: overlapping sweeps race on this condition and only one wins."""
+    """pending -> queued once, owned by `job_id`: overlapping sweeps (and a worker taking a due pending reminder
+    itself) race on this condition and only one wins. It stays in the due index for the QUEUED_CHECK."""
     model = table(ReminderRecord)
+    now = utcnow()
     return update(
         reminder,
         [
             model.state.set(QUEUED),
             model.job_id.set(job_id),
-            model.updated_at.set(utcnow()),
-            model.due_shard.remove(),
-            model.due_at.remove(),
+            model.updated_at.set(now),
+            model.due_at.set(int((now + QUEUED_CHECK).timestamp())),
         ],
         (model.state == PENDING) & (model.due_at == due_at),
+    )
+
+
+def check_queued_later(reminder: ReminderRecord, due_at: int, now: datetime) -> bool:
+    """A queued reminder whose job is still running: look again after another QUEUED_CHECK."""
+    model = table(ReminderRecord)
+    return update(
+        reminder,
+        [model.due_at.set(int((now + QUEUED_CHECK).timestamp())), model.updated_at.set(now)],
+        (model.state == QUEUED) & (model.due_at == due_at),
+    )
+
+
+def requeue_pending(reminder: ReminderRecord, due_at: int, note: str, now: datetime) -> bool:
+    """queued -> pending, due now: its job finished without sending it (nothing was delivered), so the sweep
+    fires it again, with a new job (the idempotency key includes the due time)."""
+    model = table(ReminderRecord)
+    return update(
+        reminder,
+        [
+            model.state.set(PENDING),
+            model.job_id.remove(),
+            model.note.set(note[:500]),
+            model.due_at.set(int(now.timestamp())),
+            model.updated_at.set(now),
+        ],
+        (model.state == QUEUED) & (model.due_at == due_at) & model.delivered_via.does_not_exist(),
     )
 
 

@@ -18,10 +18,10 @@ import time
 from datetime import datetime
 
 from conveyor import jobs
-from conveyor.platform.errors import Conflict
+from conveyor.platform.errors import Conflict, NotFound
 from conveyor.platform.observability import count, logger, report_exception
 from conveyor.reminders import planning, store
-from conveyor.reminders.store import PENDING, MedicationRecord, ReminderRecord
+from conveyor.reminders.store import PENDING, QUEUED, MedicationRecord, ReminderRecord
 
 JOB_TYPE, QUEUE = "notification.send", "reminders"
 BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over goes out on the next run
@@ -29,7 +29,16 @@ BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over go
 
 def sweep_reminders(now: datetime) -> int:
     """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
-    stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0, "errors": 0}
+    stats = {
+        "queued": 0,
+        "expired": 0,
+        "cancelled": 0,
+        "failed": 0,
+        "deferred": 0,
+        "skipped": 0,
+        "rolled": 0,
+        "errors": 0,
+    }
     stop_at = time.monotonic() + BUDGET_SECONDS
     for tenant_id, sk, due_at in store.due_keys(now):
         if time.monotonic() > stop_at:
@@ -52,8 +61,12 @@ def sweep_reminders(now: datetime) -> int:
 
 def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
     """One due reminder, as read by this sweep. Returns what became of it."""
-    if reminder is None or reminder.state != PENDING or int(reminder.due_at or 0) != due_at:
+    if reminder is None or int(reminder.due_at or 0) != due_at:
         return "skipped"  # another sweep, an edit or a worker got there first
+    if reminder.state == QUEUED:
+        return follow_up(reminder, due_at, now)
+    if reminder.state != PENDING:
+        return "skipped"
     verdict = planning.check(reminder, now)
     if verdict.action in ("cancel", "expire"):
         state = store.CANCELLED if verdict.action == "cancel" else store.EXPIRED
@@ -67,7 +80,12 @@ def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
     request = jobs.NewJob(JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
     try:
         job, _ = jobs.enqueue(
-            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}", queue=QUEUE
+            # One job per firing of the reminder (its key and the due time this sweep saw): overlapping sweeps of
+            # the same firing share it; a firing after a deferral (quiet hours) or a follow-up gets its own.
+            reminder.tenant_id,
+            request,
+            idempotency_key=f"conveyor:reminder:{reminder.sk}:{due_at}",
+            queue=QUEUE,
         )
     except Conflict:
         return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
@@ -75,6 +93,31 @@ def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
         return "skipped"  # the same job, already recorded by the sweep that won
     count("RemindersQueued", JOB_TYPE)
     return "queued"
+
+
+def follow_up(reminder: ReminderRecord, due_at: int, now: datetime) -> str:
+    """A queued reminder still open QUEUED_CHECK after it was queued: its job decides. Still running -> look
+    again later; cancelled -> the reminder is cancelled; failed -> failed; finished without sending it (or
+    gone) -> pending again, fired anew by the next sweep."""
+    job = None
+    if reminder.job_id:
+        try:
+            job = jobs.get(reminder.tenant_id, reminder.job_id)
+        except NotFound:
+            job = None  # deleted or aged out
+    if job is not None and not job.finished:
+        store.check_queued_later(reminder, due_at, now)
+        return "skipped"
+    if job is not None and job.state == jobs.JobState.CANCELLED:
+        store.close_reminder(reminder, store.CANCELLED, f"its job {job.id} was cancelled", expect=(QUEUED,), now=now)
+        count("RemindersCancelled", JOB_TYPE)
+        return "cancelled"
+    if job is not None and job.state == jobs.JobState.FAILED:
+        reason = f"its job {job.id} failed: {job.error.message if job.error else 'no reason recorded'}"
+        store.close_reminder(reminder, store.FAILED, reason, expect=(QUEUED,), now=now)
+        return "failed"
+    store.requeue_pending(reminder, due_at, "its job ended without sending it; sent again", now)
+    return "deferred"
 
 
 def roll(tenant_id: str, sk: str, due_at: int, now: datetime) -> int:
