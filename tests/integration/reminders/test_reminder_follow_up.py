@@ -16,28 +16,28 @@ KEY = "rem#appt#a1#000001#PT24H"
 def test_two_sweeps_overlapping_at_the_start_of_quiet_hours_send_the_reminder_once(
     stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor.reminders import store
-    from conveyor.reminders.sweep import fire
+    from conveyor.reminders import repository
+    from conveyor.reminders.sweeps import fire
 
     # Given a reminder due at 10:00 London time, and the contact's quiet hours (set since) starting then
     contact("c1", channels=["email"])
     appointment("a1", APPOINTMENT)
     contact("c1", channels=["email"], quiet_hours={"start": "10:00", "end": "11:00"})
-    first = store.get(store.ReminderRecord, "tenant-a", KEY, consistent=True)
-    second = store.get(store.ReminderRecord, "tenant-a", KEY, consistent=True)
+    first = repository.get_reminder("tenant-a", KEY, consistent=True)
+    second = repository.get_reminder("tenant-a", KEY, consistent=True)
     due = int(first.due_at)
 
     # When one sweep (just before 10:00) enqueues the job, and before it marks the reminder queued, another
     # (just after 10:00) defers the reminder to the end of the quiet hours
-    mark_queued = store.mark_queued
+    mark_queued = repository.mark_queued
 
     def second_sweep_first(*args: Any, **kwargs: Any) -> bool:
         assert fire(second, due, DUE + timedelta(seconds=10)) == "deferred"
         return mark_queued(*args, **kwargs)
 
-    monkeypatch.setattr(store, "mark_queued", second_sweep_first)
+    monkeypatch.setattr(repository, "mark_queued", second_sweep_first)
     assert fire(first, due, DUE - timedelta(seconds=10)) == "skipped"
-    monkeypatch.setattr(store, "mark_queued", mark_queued)
+    monkeypatch.setattr(repository, "mark_queued", mark_queued)
     stack.drain()  # the first sweep's job runs: the reminder is not due yet, nothing is sent
     assert outbox.emails == []
 
@@ -45,7 +45,7 @@ def test_two_sweeps_overlapping_at_the_start_of_quiet_hours_send_the_reminder_on
     sweep(DUE + timedelta(hours=1, seconds=30))
     sweep(DUE + timedelta(hours=1, minutes=1))
     assert len(outbox.to("ada@example.com")) == 1
-    assert store.get(store.ReminderRecord, "tenant-a", KEY, consistent=True).state == "sent"
+    assert repository.get_reminder("tenant-a", KEY, consistent=True).state == "sent"
 
 
 def test_a_reminder_whose_job_was_cancelled_is_cancelled_by_the_next_sweeps_follow_up(

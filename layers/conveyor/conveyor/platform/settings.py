@@ -22,8 +22,10 @@ class Settings(BaseModel):
     jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
     api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
     # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.reminders.store.table), naming the variable.
+    # to run without it (conveyor.platform.dynamo.bind_to), naming the variable.
     reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
+    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
+    cache_table: str | None = Field(default=None, alias="CACHE_TABLE", min_length=1)
     # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
     queues: dict[str, str] = Field(alias="QUEUES")
     email_from: str = Field(alias="EMAIL_FROM", min_length=3)
@@ -49,7 +51,13 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function", mode="before"
+        "sentry_dsn",
+        "sentry_dsn_parameter",
+        "sentry_dsn_secret",
+        "release",
+        "worker_function",
+        "cache_table",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
