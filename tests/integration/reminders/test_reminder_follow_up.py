@@ -70,6 +70,28 @@ def test_a_reminder_whose_job_was_cancelled_is_cancelled_by_the_next_sweeps_foll
     assert outbox.emails == []
 
 
+def test_a_reminder_whose_job_failed_outside_delivery_is_failed_by_the_next_sweeps_follow_up(
+    stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
+) -> None:
+    from conveyor.jobs import repository as jobs_store
+
+    # Given a reminder the sweep queued, whose job's worker timed out on every attempt (claimed, never finished)
+    contact("c1", channels=["email"])
+    appointment("a1", APPOINTMENT)
+    assert sweep(DUE, deliver=False)["sweep_reminders"] == 1
+    job_id = next(r for r in reminders_of("a1") if r["lead_time"] == "PT24H")["job_id"]
+    while (job := jobs_store.claim("tenant-a", job_id, lease_seconds=-3600)) and job.attempts < job.max_attempts:
+        pass
+
+    # When the scheduler runs a quarter of an hour later (the stalled-job sweep fails the job on its last attempt)
+    sweep(DUE + timedelta(minutes=16))
+
+    # Then the reminder is closed as failed, with its job's reason, and nothing was sent
+    closed = next(r for r in reminders_of("a1") if r["lead_time"] == "PT24H")
+    assert closed["state"] == "failed" and job_id in closed["note"], closed
+    assert outbox.emails == []
+
+
 def test_a_reminder_whose_job_is_still_running_is_left_to_it(
     stack: Any, contact: Any, appointment: Any, sweep: Any, reminders_of: Any
 ) -> None:

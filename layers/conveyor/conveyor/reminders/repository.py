@@ -446,11 +446,10 @@ def reschedule_reminder(reminder: Reminder, remind_at: int, note: str) -> bool:
 QUEUED_CHECK = timedelta(minutes=15)
 
 
-def mark_queued(reminder: Reminder, job_id: str, due_at: int) -> bool:
+def mark_queued(reminder: Reminder, job_id: str, due_at: int, now: datetime) -> bool:
     """pending -> queued once, owned by `job_id`: overlapping sweeps (and a worker taking a due pending reminder
-    itself) race on this condition and only one wins. It stays in the due index for the QUEUED_CHECK."""
+    itself) race on this condition and only one wins. It stays in the due index, due QUEUED_CHECK after `now`."""
     model = _table(_ReminderRecord)
-    now = utcnow()
     actions = [
         model.state.set(ReminderState.QUEUED),
         model.job_id.set(job_id),

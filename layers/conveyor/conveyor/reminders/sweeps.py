@@ -86,7 +86,7 @@ def fire(reminder: Reminder | None, due_at: int, now: datetime) -> str:
         )
     except Conflict:
         return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
-    if not repository.mark_queued(reminder, job.id, due_at):
+    if not repository.mark_queued(reminder, job.id, due_at, now):
         return "skipped"  # the same job, already recorded by the sweep that won
     count("RemindersQueued", JOB_TYPE)
     return "queued"
