@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from conveyor.jobs import registry
+from conveyor.platform.clock import Deadline
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
-Sweep = Callable[[datetime], int]
+# A sweep: (the run's instant, its share of the run's time) -> how much it did. It stops at the deadline
+# (Deadline.bounded) and leaves the rest for the next run.
+Sweep = Callable[[datetime, Deadline], int]
 
 
 def _resolve(path: str) -> Any:

@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
+
+T = TypeVar("T")
+monotonic = time.monotonic  # the clock run-time budgets read (read through this module, so tests can replace it)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Deadline:
+    """A share of a run's time, on the monotonic clock. `bounded(items)` hands out items while time is left and
+    notes when it stopped early (`cut_short`): what was not handed out waits for the next run."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = monotonic() + max(0.0, seconds)
+        self.cut_short = False
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - monotonic())
+
+    def expired(self) -> bool:
+        return monotonic() >= self.at
+
+    def bounded(self, items: Iterable[T]) -> Iterator[T]:
+        """The items, checked against the deadline before each one is fetched (a page query included)."""
+        iterator = iter(items)
+        while not self.expired():
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            yield item
+        self.cut_short = True
 
 
 def as_utc(value: datetime) -> datetime:

@@ -14,21 +14,21 @@ on everything due (stale appointment reminders expire instead of going out late)
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from conveyor import jobs, notify
+from conveyor.platform.clock import Deadline
 from conveyor.platform.errors import Conflict, NotFound
 from conveyor.platform.observability import count, logger, report_exception
 from conveyor.reminders import planning, repository
 from conveyor.reminders.domain import Reminder, ReminderState
 
 JOB_TYPE, QUEUE = notify.SEND_JOB_TYPE, "reminders"
-BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over goes out on the next run
 
 
-def sweep_reminders(now: datetime) -> int:
-    """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
+def sweep_reminders(now: datetime, deadline: Deadline) -> int:
+    """Queue every due reminder once and roll due medication horizons, until the deadline (whatever is left over
+    goes out on the next run); returns how many reminders were queued."""
     stats = {
         "queued": 0,
         "expired": 0,
@@ -39,11 +39,7 @@ def sweep_reminders(now: datetime) -> int:
         "rolled": 0,
         "errors": 0,
     }
-    stop_at = time.monotonic() + BUDGET_SECONDS
-    for tenant_id, sk, due_at in repository.due_keys(now):
-        if time.monotonic() > stop_at:
-            logger.warning("reminder sweep out of time; the rest goes out on the next run", extra=stats)
-            break
+    for tenant_id, sk, due_at in deadline.bounded(repository.due_keys(now)):
         try:
             if sk.startswith("med#"):
                 stats["rolled"] += roll(tenant_id, sk, due_at, now)

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from conveyor import jobs
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Deadline, utcnow
 from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from conveyor.platform.events import DomainEvent
 from conveyor.platform.ids import new_id, ulid
@@ -532,10 +532,11 @@ def recover_step(tenant_id: str, subscription_id: str, since: datetime, after: s
     return {"attempted": attempted, "delivered": delivered, "done": False, "continues_after": after}
 
 
-def redeliver_overdue(now: datetime) -> int:
-    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes."""
+def redeliver_overdue(now: datetime, deadline: Deadline) -> int:
+    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes;
+    until the deadline (the rest the next run)."""
     sent = 0
-    for tenant_id, subscription_id, delivery_id in repository.overdue(now - OVERDUE):
+    for tenant_id, subscription_id, delivery_id in deadline.bounded(repository.overdue(now - OVERDUE)):
         delivery = repository.get_delivery(tenant_id, subscription_id, delivery_id)
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             continue
