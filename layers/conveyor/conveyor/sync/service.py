@@ -16,7 +16,7 @@ from typing import Any
 
 from conveyor import jobs, processes
 from conveyor.connectors import REGISTRY, connector_class
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Deadline, utcnow
 from conveyor.platform.errors import BadRequest, InvalidInput, InvalidState, NotFound, Unauthorized
 from conveyor.platform.ids import new_id
 from conveyor.platform.observability import count, logger
@@ -231,13 +231,10 @@ def _claim_age(connection: Connection, now: datetime) -> timedelta:
     return now - connection.updated_at
 
 
-def run_schedules(now: datetime, budget_seconds: float = 20.0) -> int:
+def run_schedules(now: datetime, deadline: Deadline) -> int:
     """The scheduler's sweep: settle connections whose sync may have ended, and start the scheduled deltas."""
-    deadline = time.monotonic() + budget_seconds
     done = 0
-    for tenant_id, connection_id in repository.due_connections(now):
-        if time.monotonic() > deadline:
-            break
+    for tenant_id, connection_id in deadline.bounded(repository.due_connections(now)):
         connection = repository.get(tenant_id, connection_id)
         if connection is None:
             continue

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from conveyor.platform.clock import Deadline
 from conveyor.sync import service
 
 
-def run_schedules(now: datetime) -> int:
-    return service.run_schedules(now)
+def run_schedules(now: datetime, deadline: Deadline | None = None) -> int:
+    return service.run_schedules(now, deadline or Deadline(20.0))
