@@ -229,7 +229,12 @@ def list_connectors() -> ConnectorPage:
     "/connections",
     middlewares=[WRITE],
     summary="Connect a CRM",
-    responses={201: {"description": "Created; the webhook secret is shown this once", "model": Created}},
+    responses={
+        201: {
+            "description": "Created; the webhook secret is shown this once",
+            "content": {"application/json": {"model": Created}},
+        }
+    },
 )
 def create_connection(body: ConnectionIn) -> Response[Created]:
     connection, secret = service.create_connection(
@@ -257,7 +262,12 @@ def get_connection(connection_id: ConnectionId) -> ConnectionView:
     return ConnectionView.of(service.get_connection(_tenant(), connection_id))
 
 
-@router.delete("/connections/<connection_id>", middlewares=[WRITE], summary="Disconnect (contacts stay)")
+@router.delete(
+    "/connections/<connection_id>",
+    middlewares=[WRITE],
+    summary="Disconnect (contacts stay)",
+    responses={204: {"description": "Deleted"}},
+)
 def delete_connection(connection_id: ConnectionId) -> Response[None]:
     service.delete_connection(_tenant(), connection_id)
     return Response(status_code=204, body=None)
@@ -267,7 +277,7 @@ def delete_connection(connection_id: ConnectionId) -> Response[None]:
     "/connections/<connection_id>/sync",
     middlewares=[WRITE],
     summary="Start a sync (a process); 409 while one runs",
-    responses={202: {"description": "Started", "model": SyncStarted}},
+    responses={202: {"description": "Started", "content": {"application/json": {"model": SyncStarted}}}},
 )
 def start_sync(connection_id: ConnectionId, body: SyncRequest | None = None) -> Response[SyncStarted]:
     mode = SyncMode((body or SyncRequest()).mode)
@@ -286,7 +296,10 @@ def list_syncs(connection_id: ConnectionId) -> RunPage:
 @router.post(
     "/connections/<connection_id>/webhook",
     summary="A CRM's webhook (no API key: verified with the CRM's own scheme)",
-    responses={202: {"description": "Accepted", "model": WebhookAccepted}, 401: {"description": "Not verified"}},
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": WebhookAccepted}}},
+        401: {"description": "Not verified"},
+    },
 )
 def receive_webhook(connection_id: ConnectionId) -> Response[WebhookAccepted]:
     event = router.current_event
