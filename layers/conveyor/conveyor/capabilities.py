@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from conveyor.jobs import registry
+from conveyor.platform.clock import Deadline
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "jobs",
         router="conveyor.jobs.api:router",
         job_modules=("conveyor.email.jobs",),
-        sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
+        sweeps=(
+            "conveyor.jobs.sweeps:release_due_jobs",
+            "conveyor.jobs.sweeps:redispatch_undelivered_jobs",
+            "conveyor.jobs.sweeps:recover_stalled_jobs",
+        ),
         events="conveyor.jobs.events:map_change",
     ),
     Capability(
@@ -74,7 +79,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
-Sweep = Callable[[datetime], int]
+# A sweep: (the run's instant, its share of the run's time) -> how much it did. It stops at the deadline
+# (Deadline.bounded) and leaves the rest for the next run.
+Sweep = Callable[[datetime, Deadline], int]
 
 
 def _resolve(path: str) -> Any:

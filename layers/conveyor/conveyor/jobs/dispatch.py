@@ -23,10 +23,14 @@ SEND_BATCH = 10
 
 
 def newly_queued(record: dict[str, Any]) -> Job | None:
-    """The job a stream record moved into `queued` (an insert, a release, a retry), else None."""
+    """The job a stream record moved into `queued` (an insert, a release, a retry) or sent again (the dispatch
+    sweep raised its `redispatches`), else None."""
     images = record.get("dynamodb", {})
     new, old = images.get("NewImage"), images.get("OldImage") or {}
-    if not new or new.get("state", {}).get("S") != JobState.QUEUED or old.get("state", {}).get("S") == JobState.QUEUED:
+    if not new or new.get("state", {}).get("S") != JobState.QUEUED:
+        return None
+    resent = new.get("redispatches") != old.get("redispatches")
+    if old.get("state", {}).get("S") == JobState.QUEUED and not resent:
         return None
     return repository.from_stream_image(new)
 

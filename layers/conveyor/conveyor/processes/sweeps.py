@@ -17,14 +17,17 @@ from datetime import datetime, timedelta
 from conveyor.jobs import registry
 from conveyor.jobs import service as jobs
 from conveyor.jobs.domain import NewJob
+from conveyor.platform.clock import Deadline
 from conveyor.platform.observability import count, logger, report_job_failure
 from conveyor.processes import repository, service
 from conveyor.processes.domain import STALL_AFTER_SECONDS, Process, State
 
 
-def sweep_stalled_processes(now: datetime) -> int:
+def sweep_stalled_processes(now: datetime, deadline: Deadline) -> int:
+    """Bounded by the scheduler's time share (`deadline`): silent processes not reached wait for the next run."""
     stalled = 0
-    for tenant_id, process_id in repository.silent_since(now - timedelta(seconds=STALL_AFTER_SECONDS)):
+    silent = repository.silent_since(now - timedelta(seconds=STALL_AFTER_SECONDS))
+    for tenant_id, process_id in deadline.bounded(silent):
         process = repository.get(tenant_id, process_id, consistent=True)
         if process is None:
             continue

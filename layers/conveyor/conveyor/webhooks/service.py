@@ -13,8 +13,6 @@ Delivery of one (subscription, event), end to end:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from dataclasses import replace
@@ -23,7 +21,8 @@ from functools import lru_cache
 from typing import Any
 
 from conveyor import jobs
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Deadline, utcnow
+from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from conveyor.platform.events import DomainEvent
 from conveyor.platform.ids import new_id, ulid
@@ -427,19 +426,15 @@ def list_deliveries(
 
 
 def _encode(delivery_id: str) -> str:
-    return base64.urlsafe_b64encode(delivery_id.encode()).decode().rstrip("=")
+    return encode_cursor(id=delivery_id)
 
 
 def _decode(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        value = ""
-    if not value.startswith("dlv_") or "#" in value:
+    """The delivery id a page cursor holds (the platform's one codec: garbage, non-ASCII -> InvalidCursor)."""
+    fields = decode_cursor(cursor, {"id": "dlv_"})
+    if fields is not None and "#" in fields["id"]:
         raise InvalidCursor("invalid cursor")
-    return value
+    return fields["id"] if fields else None
 
 
 def resend(tenant_id: str, subscription_id: str, delivery_id: str) -> Delivery:
@@ -532,10 +527,11 @@ def recover_step(tenant_id: str, subscription_id: str, since: datetime, after: s
     return {"attempted": attempted, "delivered": delivered, "done": False, "continues_after": after}
 
 
-def redeliver_overdue(now: datetime) -> int:
-    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes."""
+def redeliver_overdue(now: datetime, deadline: Deadline) -> int:
+    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes;
+    until the deadline (the rest the next run)."""
     sent = 0
-    for tenant_id, subscription_id, delivery_id in repository.overdue(now - OVERDUE):
+    for tenant_id, subscription_id, delivery_id in deadline.bounded(repository.overdue(now - OVERDUE)):
         delivery = repository.get_delivery(tenant_id, subscription_id, delivery_id)
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             continue
