@@ -94,7 +94,7 @@ class ProcessView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
-    stalled_at: datetime | None = None
+    stalled_at: datetime | None = Field(default=None, description="The last time the liveness sweep found it silent")
 
     @classmethod
     def of(cls, process: Process, figures: Progress | None = None) -> ProcessView:
