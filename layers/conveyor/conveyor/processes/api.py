@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from conveyor.platform.errors import BadRequest
 from conveyor.platform.http.security import principal, requires
@@ -35,10 +35,10 @@ class StartRequest(BaseModel):
     type: str = Field(min_length=1, max_length=100, examples=["reminders.campaign"])
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=200)
-    expected_total: int | None = Field(default=None, ge=0, description="Items expected, if known: enables ETA.")
-    tolerated_failure_count: int | None = Field(default=None, ge=0)
+    expected_total: StrictInt | None = Field(default=None, ge=0, description="Items expected, if known: enables ETA.")
+    tolerated_failure_count: StrictInt | None = Field(default=None, ge=0)
     tolerated_failure_percent: float | None = Field(default=None, ge=0, le=100)
-    counter_shards: int | None = Field(
+    counter_shards: StrictInt | None = Field(
         default=None, ge=0, le=MAX_COUNTER_SHARDS, description="Spread counters over N items (very busy processes)."
     )
 
@@ -94,7 +94,7 @@ class ProcessView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
-    stalled_at: datetime | None = None
+    stalled_at: datetime | None = Field(default=None, description="The last time the liveness sweep found it silent")
 
     @classmethod
     def of(cls, process: Process, figures: Progress | None = None) -> ProcessView:

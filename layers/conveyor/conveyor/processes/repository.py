@@ -727,11 +727,12 @@ def add_error_sample(process: Process, sample: ErrorSample) -> None:
 
 # --- liveness ----------------------------------------------------------------------------------------------------
 def heartbeat(process: Process, now: datetime, processed: int) -> bool:
-    """Running and alive: bump heartbeat_at, clear a stall mark, and add a rate snapshot when the last one is at
-    least 10 s old (conditional on the newest snapshot read, so concurrent heartbeats add one, not two)."""
+    """Running and alive: bump heartbeat_at and add a rate snapshot when the last one is at least 10 s old
+    (conditional on the newest snapshot read, so concurrent heartbeats add one, not two). `stalled_at` stays: it
+    is the last time the sweep found the process silent, history a reader may want after it recovered."""
     live = _bound(LiveRecord)
     record = live(process.id, "live")
-    alive = [live.heartbeat_at.set(int(now.timestamp())), live.stalled_at.remove()]
+    alive = [live.heartbeat_at.set(int(now.timestamp()))]
     current = tuple(process.snapshots)
     snaps = next_snapshots(current, Snapshot(now, processed))
     if snaps is not None:

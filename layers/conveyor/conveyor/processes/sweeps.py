@@ -23,10 +23,11 @@ from conveyor.processes import repository, service
 from conveyor.processes.domain import STALL_AFTER_SECONDS, Process, State
 
 
-def sweep_stalled_processes(now: datetime, deadline: Deadline | None = None) -> int:
+def sweep_stalled_processes(now: datetime, deadline: Deadline) -> int:
+    """Bounded by the scheduler's time share (`deadline`): silent processes not reached wait for the next run."""
     stalled = 0
     silent = repository.silent_since(now - timedelta(seconds=STALL_AFTER_SECONDS))
-    for tenant_id, process_id in deadline.bounded(silent) if deadline else silent:
+    for tenant_id, process_id in deadline.bounded(silent):
         process = repository.get(tenant_id, process_id, consistent=True)
         if process is None:
             continue
