@@ -67,6 +67,9 @@ def _tag(value: str) -> str:
 
 @job_type("email.send", queue="email", payload=EmailPayload, retry=RetryPolicy(max_attempts=3, base_seconds=15))
 def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
+    subject: str | None
+    text: str | None
+    html: str | None
     if payload.template:
         rendered = render(payload.template, payload.context)
         subject, text, html = payload.subject or rendered.subject, rendered.text, rendered.html

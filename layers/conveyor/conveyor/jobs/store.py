@@ -83,7 +83,7 @@ class JobRecord(Model):
     defers = NumberAttribute(default=0)
     progress = NumberAttribute(default=0)
     result = JSONAttribute(null=True)
-    error = MapAttribute(null=True)
+    error: MapAttribute[str, Any] = MapAttribute(null=True)
     run_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
@@ -45,7 +46,7 @@ class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor
     """Marks the record failed in the batch response; its visibility timeout already holds the delay."""
 
 
-def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_batch(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=process_record, processor=_processor, context=context)
 
 
@@ -111,12 +112,16 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         return
 
     _record_latency(job)
+
+    def report_progress(percent: int) -> None:
+        store.set_progress(job, max(0, min(100, int(percent))))
+
     context = registry.JobContext(
         job_id=job.id,
         tenant_id=job.tenant_id,
         type=job.type,
-        attempt=job.attempts,
-        report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
+        attempt=int(job.attempts),
+        report_progress=report_progress,
         max_attempts=int(job.max_attempts),
     )
     started = time.monotonic()
@@ -156,7 +161,7 @@ def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception,
         _fail(job, type(exc).__name__, message, exc)
         return
     report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
-    delay = policy.backoff(job.attempts)
+    delay = policy.backoff(int(job.attempts))
     if store.schedule_retry(job, type(exc).__name__, message, delay):
         _delay_message(record, delay)
         count("JobsRetried", job.type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -23,7 +23,7 @@ from conveyor.reminders.planning import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
 from conveyor.reminders.timing import LeadTime, zone
 
 Channel = Literal["email", "sms", "in_app"]
-CHANNELS: tuple[str, ...] = get_args(Channel)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 ReminderState = Literal["pending", "queued", "sent", "failed", "skipped", "expired", "cancelled"]
 assert set(get_args(ReminderState)) == set(store.REMINDER_STATES)  # noqa: S101 - the two lists must not drift
 AppointmentStatus = Literal["scheduled", "cancelled", "completed"]
@@ -112,15 +112,16 @@ class Contact(ContactIn):
     @classmethod
     def of(cls, record: store.ContactRecord) -> Contact:
         quiet = QuietHours(start=record.quiet_start, end=record.quiet_end) if record.quiet_start else None
+        # Not validated again: the record was written from a validated ContactIn, so its channels are Channels.
         return cls.model_construct(
             id=record.sk.removeprefix("contact#"),
             name=record.name,
             email=record.email,
             phone=record.phone,
             timezone=record.timezone,
-            channels=list(record.channels),
+            channels=cast("list[Channel]", list(record.channels)),
             quiet_hours=quiet,
-            opted_out=list(record.opted_out or []),
+            opted_out=cast("list[Channel]", list(record.opted_out or [])),
             created_at=record.created_at,
             updated_at=record.updated_at,
         )

@@ -215,7 +215,7 @@ def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn)
         timezone=contact.timezone,
         revision=revision,
         fingerprint=fingerprint,
-        horizon_end=now if replan else existing.horizon_end,  # type: ignore[union-attr]
+        horizon_end=now if replan else existing.horizon_end,
         due_shard=store.due_shard(tenant_id, key) if replan else (existing.due_shard if existing else None),
         due_at=int(now.timestamp()) if replan else (existing.due_at if existing else None),
         created_at=existing.created_at if existing else now,

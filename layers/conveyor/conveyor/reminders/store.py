@@ -35,7 +35,7 @@ from pynamodb.models import Model
 
 from conveyor.jobs.store import DUE_SHARDS, due_shard_for
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import bind, string_list
 from conveyor.platform.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
@@ -92,8 +92,8 @@ class ContactRecord(_Item):
     email = UnicodeAttribute(null=True)
     phone = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute()
-    channels = ListAttribute(of=UnicodeAttribute)
-    opted_out = ListAttribute(of=UnicodeAttribute, default=list)
+    channels = string_list()
+    opted_out = string_list(default=list)
     quiet_start = UnicodeAttribute(null=True)
     quiet_end = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -121,7 +121,7 @@ class MedicationRecord(_Item):
     contact_id = UnicodeAttribute()
     medication = UnicodeAttribute()
     dose = UnicodeAttribute()
-    times_of_day = ListAttribute(of=UnicodeAttribute, null=True)
+    times_of_day = string_list(null=True)
     every_hours = NumberAttribute(null=True)
     start_time = UnicodeAttribute(null=True)
     start_date = UnicodeAttribute()
@@ -142,8 +142,8 @@ class PolicyRecord(_Item):
     class Meta:
         table_name = None
 
-    lead_times = ListAttribute(of=UnicodeAttribute)
-    templates = MapAttribute()
+    lead_times = string_list()
+    templates: MapAttribute[str, Any] = MapAttribute()
     updated_at = UTCDateTimeAttribute()
 
 
