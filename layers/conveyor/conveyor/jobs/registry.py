@@ -103,6 +103,6 @@ def require(name: str) -> JobType:
     if found is None:
         raise InvalidInput(
             f"unknown job type {name!r}",
-            details=[{"loc": ["body", "type"], "msg": f"must be one of: {', '.join(names())}"}],
+            fields=[{"loc": ["type"], "msg": f"must be one of: {', '.join(names())}"}],
         )
     return found

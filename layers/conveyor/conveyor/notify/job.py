@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.jobs import JobContext, RetryPolicy, job_type
 from conveyor.notify.channels import Message, deliver
 from conveyor.platform.errors import PermanentError
 from conveyor.reminders import store
