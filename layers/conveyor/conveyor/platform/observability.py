@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from conveyor.platform.settings import Settings
+from conveyor.platform.settings import Observability
 
 if TYPE_CHECKING:
     from sentry_sdk.types import Event, Hint
@@ -100,7 +100,7 @@ def traces_sample_rate(environment: str) -> float:
     return 0.1 if environment in ("production", "prod") else 1.0
 
 
-def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
+def init_sentry(settings: Observability, *, transport: Any = None) -> bool:
     """Start Sentry if a DSN is configured (once per process). `transport` lets tests capture without network."""
     global _sentry_on
     if _sentry_on:
@@ -134,7 +134,7 @@ def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
     return True
 
 
-def _sentry_dsn(settings: Settings) -> str | None:
+def _sentry_dsn(settings: Observability) -> str | None:
     if settings.sentry_dsn:
         return settings.sentry_dsn
     if not (settings.sentry_dsn_parameter or settings.sentry_dsn_secret):

@@ -1,13 +1,22 @@
-"""Runtime settings: one model, read from the environment template.yaml gives each function.
+"""Runtime settings, read from the environment template.yaml gives each function.
 
-Validated once per process (cold start); a missing or malformed variable fails with its name.
+Each function gets only the variables it uses (template.yaml: `Globals` hold what every function reads, each
+function's `Environment` the rest). So there are two views of the same variables:
+  - a function's settings model (`ApiSettings`, `WorkerSettings`...): what that function requires, validated
+    once at cold start by its handler (`init_settings`); a missing or malformed variable fails with its name.
+  - `Settings` (`get_settings()`): every variable, for the code shared by all functions. Variables the
+    environment has are validated; reading one it lacks raises SettingsError naming it (a function was not
+    given what its code reads: the template and the function's model must say so).
+Models are built from sections (one per resource), so a variable is declared, typed and documented once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,27 +25,37 @@ class SettingsError(RuntimeError):
     """The environment is missing or has a malformed setting (a deployment mistake, not a client one)."""
 
 
-class Settings(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
-    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
-    # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.reminders.store.table), naming the variable.
-    reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
-    # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
-    queues: dict[str, str] = Field(alias="QUEUES")
-    email_from: str = Field(alias="EMAIL_FROM", min_length=3)
+
+# --- sections: one per resource or concern ---------------------------------------------------------------
+class Observability(_Section):
+    """Every function: where it runs and where errors go (Sentry is off without a DSN)."""
+
     environment: str = Field(default="dev", alias="ENVIRONMENT")
-    completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
-    failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
     sentry_dsn: str | None = Field(default=None, alias="SENTRY_DSN")
     # Or the DSN kept out of the template: an SSM parameter (SecureString) or a Secrets Manager secret name.
     sentry_dsn_parameter: str | None = Field(default=None, alias="SENTRY_DSN_PARAMETER")
     sentry_dsn_secret: str | None = Field(default=None, alias="SENTRY_DSN_SECRET")
     release: str | None = Field(default=None, alias="RELEASE")
-    # The API's pause/resume and queue overview act on this function's event source mappings.
-    worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+
+    @field_validator("sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+
+class JobsTable(_Section):
+    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
+    # Finished jobs expire (TTL) this many days after they finish (template parameters of the same names).
+    completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
+    failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
+
+
+class Queues(_Section):
+    # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
+    queues: dict[str, str] = Field(alias="QUEUES")
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -47,13 +66,6 @@ class Settings(BaseModel):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
         return value
-
-    @field_validator(
-        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function", mode="before"
-    )
-    @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        return value or None
 
     def queue_url(self, family: str) -> str:
         try:
@@ -70,15 +82,103 @@ class Settings(BaseModel):
         return None
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+class ApiKeysTable(_Section):
+    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
+
+
+class RemindersTable(_Section):
+    reminders_table: str = Field(alias="REMINDERS_TABLE", min_length=1)
+
+
+class EmailSender(_Section):
+    email_from: str = Field(alias="EMAIL_FROM", min_length=3)
+
+
+class WorkerControl(_Section):
+    # The API's pause/resume and queue overview act on this function's event source mappings.
+    worker_function: str = Field(alias="WORKER_FUNCTION", min_length=1)
+
+
+# --- each function's model: the sections it requires ---------------------------------------------------
+class ApiSettings(Observability, JobsTable, Queues, RemindersTable, WorkerControl):
+    """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume)."""
+
+
+class AuthorizerSettings(Observability, ApiKeysTable):
+    """The authorizer: API keys only."""
+
+
+class DispatcherSettings(Observability, Queues):
+    """The dispatcher: stream records in, queue URLs out."""
+
+
+class WorkerSettings(Observability, JobsTable, Queues, EmailSender, RemindersTable):
+    """The worker: claims and settles jobs, delays messages, sends email, delivers reminders."""
+
+
+class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable):
+    """The scheduler: releases and recovers jobs, plans and enqueues reminders."""
+
+
+class Settings(Observability, JobsTable, Queues, ApiKeysTable, RemindersTable, EmailSender, WorkerControl):
+    """Every variable (`get_settings()`); those the environment lacks are absent and raise when read."""
+
+    if not TYPE_CHECKING:  # at type-check time a misspelt setting stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            field = type(self).model_fields.get(name)
+            if field is not None:
+                raise SettingsError(
+                    f"invalid environment: {field.alias} is not set (template.yaml gives it only to the functions "
+                    "whose settings model requires it, and this code path reads it)"
+                )
+            return super().__getattr__(name)  # pydantic's own lookup (private attributes)
+
+
+SECTIONS: tuple[type[_Section], ...] = (
+    Observability,
+    JobsTable,
+    Queues,
+    ApiKeysTable,
+    RemindersTable,
+    EmailSender,
+    WorkerControl,
+)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], environ: Mapping[str, str]) -> M:
     try:
-        return Settings.model_validate(dict(os.environ if environ is None else environ))
-    except ValidationError as exc:
+        return model.model_validate(dict(environ))
+    except ValidationError as exc:  # locations are the variables' names (the fields' aliases)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid environment: {problems}") from None
 
 
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """`Settings` from `environ` (default: the process environment): each section the environment has a
+    variable of is validated whole (a malformed or half-given one fails, naming the variables); sections it has
+    none of are absent, and reading their fields raises SettingsError naming the variable."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for section in SECTIONS:
+        aliases = {f.alias for f in section.model_fields.values()}
+        if aliases & env.keys() or not any(f.is_required() for f in section.model_fields.values()):
+            values.update(dict(_validate(section, env)))
+    settings = Settings.model_construct(**values)
+    for name in set(Settings.model_fields) - values.keys():
+        settings.__dict__.pop(name, None)  # absent: __getattr__ names the variable when code reads it
+    return settings
+
+
+def init_settings(model: type[M], environ: Mapping[str, str] | None = None) -> M:
+    """A function's cold start: its environment validated against its model; a missing variable is named."""
+    validated = _validate(model, os.environ if environ is None else environ)
+    get_settings.cache_clear()
+    return validated
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read on first use (each handler calls it at cold start)."""
+    """The process-wide settings, read on first use."""
     return load_settings()

@@ -35,7 +35,7 @@ from pynamodb.models import Model
 
 from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import DueIndex, bind, due, shard_for, string_list
-from conveyor.platform.settings import SettingsError, get_settings
+from conveyor.platform.settings import get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
 
@@ -214,10 +214,7 @@ class FeedItemRecord(_Item):
 
 def table(model: type[Model]) -> Any:
     """A model bound to the reminders table named by settings."""
-    name = get_settings().reminders_table
-    if not name:
-        raise SettingsError("invalid environment: REMINDERS_TABLE is not set (template.yaml's Globals give it)")
-    return bind(model, name)
+    return bind(model, get_settings().reminders_table)  # SettingsError names REMINDERS_TABLE if absent
 
 
 # --- keys ----------------------------------------------------------------------------------------------
