@@ -23,6 +23,7 @@ def make_job(
     max_attempts: int = 3,
     expires_at: int | None = None,
     payload: dict[str, Any] | None = None,
+    error: str = "SES MessageRejected",
 ) -> Any:
     """A job stored directly in a given state (as the engine would have left it)."""
     from conveyor.jobs import repository
@@ -44,7 +45,7 @@ def make_job(
         created_at=created,
         updated_at=finished or created,
         finished_at=finished,
-        error=JobError("PermanentError", "SES MessageRejected") if state == "failed" else None,
+        error=JobError("PermanentError", error) if state == "failed" else None,
         expires_at=expires_at,
         timeline=(TimelineEvent(state, finished or created),),
     )

@@ -30,7 +30,7 @@ from conveyor.platform.auth.keys import PLATFORM, Principal
 from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import Conflict, Forbidden, NotFound
 from conveyor.platform.ids import ulid_ms
-from conveyor.platform.observability import logger
+from conveyor.platform.observability import logger, scrub_text
 from conveyor.platform.settings import get_settings
 
 COUNT_WINDOW = timedelta(hours=24)
@@ -141,7 +141,9 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     found, examined = queues.peek(ref.dlq_url, _yours(caller, all_tenants), min(limit, PEEK_LIMIT))
     letters = []
     for message in found:
-        job = _job(message.tenant_id, message.job_id) if message.tenant_id == caller.tenant_id else None
+        # Whoever may see a message sees its job's summary: a tenant its own, the platform view (checked by
+        # _yours) every tenant's; the error text of another tenant's job is scrubbed of personal data.
+        job = _job(message.tenant_id, message.job_id, scrub=message.tenant_id != caller.tenant_id)
         letters.append(
             DeadLetter(
                 message_id=message.raw["MessageId"],
@@ -158,16 +160,14 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     return DeadLetterPage(queue=name, messages=letters, examined=examined, depth=depth)
 
 
-def _job(tenant_id: str | None, job_id: str | None) -> JobSummary | None:
+def _job(tenant_id: str | None, job_id: str | None, *, scrub: bool = False) -> JobSummary | None:
     job = _find(tenant_id, job_id) if tenant_id and job_id else None
     if job is None:
         return None
-    return JobSummary(
-        state=job.state,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
-        error=JobError(type=job.error.type, message=job.error.message) if job.error else None,
-    )
+    error = None
+    if job.error is not None:
+        error = JobError(type=job.error.type, message=scrub_text(job.error.message) if scrub else job.error.message)
+    return JobSummary(state=job.state, attempts=job.attempts, max_attempts=job.max_attempts, error=error)
 
 
 def _find(tenant_id: str, job_id: str) -> jobs.Job | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from conveyor.jobs.domain import FINISHED, STATES, BulkOutcome, Job, JobBrief, JobError, JobState, NewJob, Page
-from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.jobs.registry import JobContext, RetryPolicy, Scopes, job_type
 from conveyor.jobs.service import (
     after,
     briefs,
@@ -42,6 +42,7 @@ __all__ = [
     "NewJob",
     "Page",
     "RetryPolicy",
+    "Scopes",
     "after",
     "briefs",
     "cancel",

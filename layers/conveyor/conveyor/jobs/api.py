@@ -68,7 +68,11 @@ class Job(BaseModel):
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    timeline: list[TimelineEvent] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(
+        default_factory=list,
+        description="The job's first and last 20 state changes; `timeline_dropped` counts those between them.",
+    )
+    timeline_dropped: int = Field(default=0, ge=0, description="State changes left out of `timeline`.")
 
     @classmethod
     def of(cls, job: domain.Job) -> Job:
@@ -89,6 +93,7 @@ class Job(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in job.timeline],
+            timeline_dropped=job.timeline_dropped,
         )
 
 
@@ -118,7 +123,8 @@ def accepted(job: domain.Job, created: bool) -> Response[Job]:
     },
 )
 def enqueue(request: EnqueueRequest, idempotency_key: IdempotencyKey = None) -> Response[Job]:
-    return accepted(*service.enqueue(principal(router).tenant_id, request.as_new_job(), idempotency_key))
+    caller = principal(router)
+    return accepted(*service.enqueue(caller.tenant_id, request.as_new_job(), idempotency_key, caller=caller))
 
 
 @router.get("/jobs", middlewares=[READ], summary="List jobs, newest first")
@@ -128,22 +134,26 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
+    caller = principal(router)
     items, next_cursor = service.list_jobs(
-        principal(router).tenant_id, state=state, job_type=type, limit=limit, cursor=cursor
+        caller.tenant_id, state=state, job_type=type, limit=limit, cursor=cursor, caller=caller
     )
     return JobPage(items=[Job.of(j) for j in items], next_cursor=next_cursor)
 
 
 @router.get("/jobs/<job_id>", middlewares=[READ], summary="Get a job")
 def get_job(job_id: JobId) -> Job:
-    return Job.of(service.get(principal(router).tenant_id, job_id))
+    caller = principal(router)
+    return Job.of(service.get(caller.tenant_id, job_id, caller=caller))
 
 
 @router.post("/jobs/<job_id>/cancel", middlewares=[WRITE], summary="Cancel a scheduled, queued or retrying job")
 def cancel_job(job_id: JobId) -> Job:
-    return Job.of(service.cancel(principal(router).tenant_id, job_id))
+    caller = principal(router)
+    return Job.of(service.cancel(caller.tenant_id, job_id, caller=caller))
 
 
 @router.post("/jobs/<job_id>/retry", middlewares=[WRITE], summary="Retry a failed or cancelled job")
 def retry_job(job_id: JobId) -> Job:
-    return Job.of(service.retry(principal(router).tenant_id, job_id))
+    caller = principal(router)
+    return Job.of(service.retry(caller.tenant_id, job_id, caller=caller))

@@ -21,6 +21,7 @@ T = TypeVar("T")
 
 JOB_PREFIX = "job_"
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; jobs due later wait as `scheduled` for the sweep
+TIMELINE_KEEP = 20  # a job's timeline keeps its first and its last this many entries (and counts the rest)
 
 
 class JobState(StrEnum):
@@ -79,6 +80,7 @@ class Job:
     idempotency_key: str | None = None
     expires_at: int | None = None
     timeline: tuple[TimelineEvent, ...] = field(default=())
+    timeline_dropped: int = 0  # entries left out between the first and the last TIMELINE_KEEP
 
     @property
     def finished(self) -> bool:

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -31,6 +30,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from conveyor.jobs import domain
 from conveyor.jobs.domain import (
     CANCELLABLE,
     FINISHED,
@@ -48,6 +48,7 @@ from conveyor.jobs.domain import (
 )
 from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import (
+    CompactJSONAttribute,
     DueIndex,
     across_shards,
     bind,
@@ -86,12 +87,12 @@ class _JobRecord(Model):
     type = UnicodeAttribute()
     queue = UnicodeAttribute()
     state = UnicodeAttribute()
-    payload = JSONAttribute()
+    payload = CompactJSONAttribute()
     attempts = NumberAttribute(default=0)
     max_attempts = NumberAttribute()
     defers = NumberAttribute(default=0)
     progress = NumberAttribute(default=0)
-    result = JSONAttribute(null=True)
+    result = CompactJSONAttribute(null=True)
     error: MapAttribute[str, Any] = MapAttribute(null=True)
     run_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -102,6 +103,7 @@ class _JobRecord(Model):
     lease_until = NumberAttribute(null=True)
     lease_shard = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=_TimelineEntry, default=list)
+    timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
     idempotency_key = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
@@ -156,6 +158,7 @@ def _job(record: _JobRecord) -> Job:
         idempotency_key=record.idempotency_key,
         expires_at=int(record.expires_at) if record.expires_at is not None else None,
         timeline=tuple(TimelineEvent(e.state, e.at, e.note) for e in record.timeline or []),
+        timeline_dropped=int(record.timeline_dropped or 0),
     )
 
 
@@ -198,7 +201,26 @@ def _entry(state: str, now: datetime, note: str | None = None) -> _TimelineEntry
 
 
 def _appended(model: type[_JobRecord], entry: _TimelineEntry) -> Any:
+    """Append to a timeline this write has not read (release, stalled recovery, cancel, claim): one entry more.
+    The next transition that owns the job trims it again (`_recorded`)."""
     return model.timeline.set(model.timeline.append([entry]))
+
+
+def _recorded(job: Job, entry: _TimelineEntry) -> list[Any]:
+    """Append to the timeline `job` holds, keeping it bounded: its first TIMELINE_KEEP entries and its last
+    TIMELINE_KEEP, with the number left out between them in `timeline_dropped`. Only for writes conditional on
+    the job being exactly as read (the worker's own attempt, a retry of the version read), so the whole list
+    can be written back without losing a concurrent entry. Keeps the item far below DynamoDB's 400 KB however
+    many times a job is retried."""
+    model = _jobs()
+    keep = domain.TIMELINE_KEEP
+    if len(job.timeline) + 1 <= 2 * keep:
+        return [_appended(model, entry)]
+    entries = [*(_entry(e.state, e.at, e.note) for e in job.timeline), entry]
+    return [
+        model.timeline.set(entries[:keep] + entries[-keep:]),
+        model.timeline_dropped.add(len(entries) - 2 * keep),
+    ]
 
 
 def _update(tenant_id: str, job_id: str, actions: list[Any], condition: Any) -> Job | None:
@@ -214,8 +236,12 @@ def _retention(now: datetime, days: int) -> int:
 
 
 # --- create and read ---------------------------------------------------------------------------------
-def insert(job: Job, *, idempotency: IdempotencyClaim | None = None) -> bool:
-    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken."""
+def insert(job: Job, *, idempotency: IdempotencyClaim | None = None, replacing: str | None = None) -> bool:
+    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken.
+
+    A claim is free when absent, expired, or (`replacing`) still pointing at that job id, which the caller found
+    gone: a deleted job's key may be used again at once, and two such requests still race on the condition.
+    """
     model = _jobs()
     record = _record(job)
     if idempotency is None:
@@ -232,6 +258,8 @@ def insert(job: Job, *, idempotency: IdempotencyClaim | None = None) -> bool:
         expires_at=idempotency.expires_at,
     )
     claim_free = claims.key.does_not_exist() | (claims.expires_at <= int(utcnow().timestamp()))
+    if replacing is not None:
+        claim_free |= claims.job_id == replacing
 
     def write() -> None:
         with TransactWrite(connection=model._get_connection().connection) as tx:
@@ -269,7 +297,13 @@ def _live(model: type[_JobRecord]) -> Any:
 
 
 def query(
-    tenant_id: str, *, state: str | None, job_type: str | None, limit: int, after: str | None
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    after: str | None,
+    exclude_types: list[str] | None = None,
 ) -> tuple[list[Job], str | None]:
     """A tenant's jobs newest first. Filters apply within the tenant's partition; `after` is the last id seen."""
     model = _jobs()
@@ -278,6 +312,8 @@ def query(
         condition &= model.state == state
     if job_type:
         condition &= model.type == job_type
+    if exclude_types:
+        condition &= ~model.type.is_in(*exclude_types)
     results = model.query(
         tenant_id,
         model.id.startswith(JOB_PREFIX),
@@ -349,7 +385,7 @@ def complete(job: Job, result: Any) -> bool:
                 model.expires_at.set(_retention(now, get_settings().completed_retention_days)),
                 model.lease_until.remove(),
                 model.lease_shard.remove(),
-                _appended(model, _entry(JobState.COMPLETED, now)),
+                *_recorded(job, _entry(JobState.COMPLETED, now)),
             ],
             _owned(job),
         )
@@ -373,7 +409,7 @@ def fail(job: Job, error_type: str, message: str) -> bool:
                 model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
                 model.lease_until.remove(),
                 model.lease_shard.remove(),
-                _appended(model, _entry(JobState.FAILED, now, f"{error_type}: {message}")),
+                *_recorded(job, _entry(JobState.FAILED, now, f"{error_type}: {message}")),
             ],
             _owned(job),
         )
@@ -395,7 +431,7 @@ def schedule_retry(job: Job, error_type: str, message: str, delay_seconds: int) 
                 model.updated_at.set(now),
                 model.lease_until.remove(),
                 model.lease_shard.remove(),
-                _appended(model, _entry(JobState.RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
+                *_recorded(job, _entry(JobState.RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
             ],
             _owned(job),
         )
@@ -419,7 +455,7 @@ def defer(job: Job, delay_seconds: int, reason: str) -> bool:
                 model.updated_at.set(now),
                 model.lease_until.remove(),
                 model.lease_shard.remove(),
-                _appended(model, _entry(JobState.RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
+                *_recorded(job, _entry(JobState.RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
             ],
             _owned(job),
         )
@@ -467,7 +503,7 @@ def requeue(job: Job) -> Job | None:
             model.finished_at.remove(),
             model.first_deferred_at.remove(),
             model.expires_at.remove(),
-            _appended(model, _entry(JobState.QUEUED, now, "retried by request")),
+            *_recorded(job, _entry(JobState.QUEUED, now, "retried by request")),
         ],
         model.state.is_in(*RETRYABLE) & (model.updated_at == job.updated_at),
     )

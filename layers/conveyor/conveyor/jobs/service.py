@@ -24,33 +24,46 @@ from conveyor.jobs.domain import (
     Page,
     TimelineEvent,
 )
+from conveyor.platform.auth.keys import Principal
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at
-from conveyor.platform.errors import Conflict, InvalidInput, InvalidState, NotFound
+from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at, stored_size
+from conveyor.platform.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, PayloadTooLarge
 from conveyor.platform.ids import new_id
 from conveyor.platform.settings import get_settings
 
 IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
+# A job item holds its payload, a bounded timeline, its result and a few small fields; DynamoDB's item limit
+# is 400 KB, so the payload (stored as compact UTF-8 JSON, never larger than the body that carried it) gets 256 KB.
+MAX_PAYLOAD_BYTES = 256 * 1024
 
 
 def enqueue(
-    tenant_id: str, request: NewJob, idempotency_key: str | None = None, *, queue: str | None = None
+    tenant_id: str,
+    request: NewJob,
+    idempotency_key: str | None = None,
+    *,
+    queue: str | None = None,
+    caller: Principal | None = None,
 ) -> tuple[Job, bool]:
     """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False.
 
-    `queue` (domain code only, never the public API) puts the job on another family's queue than its type's
-    default, e.g. reminder notifications on `reminders` so a burst of them never delays ad-hoc ones.
+    `caller` (the public API) must hold the type's write scope as well (registry.Scopes); domain code that
+    enqueues on its own behalf passes none. `queue` (domain code only, never the public API) puts the job on
+    another family's queue than its type's default, e.g. reminder notifications on `reminders` so a burst of
+    them never delays ad-hoc ones.
     """
     kind = registry.require(request.type)
+    _require_scope(caller, kind.scopes.write, kind.name)
     payload = _validated_payload(kind, request.payload)
     queue = queue or kind.queue
     get_settings().queue_url(queue)  # a job type whose queue is not deployed is a deployment bug: fail loudly
 
     key = fingerprint = ""
+    orphaned: str | None = None  # the job id of a claim whose job no longer exists (deleted, aged out)
     if idempotency_key is not None:
         key = "idem#" + hashlib.sha256(idempotency_key.encode()).hexdigest()
         fingerprint = request.fingerprint()
-        existing = _replay(tenant_id, key, fingerprint)
+        existing, orphaned = _replay(tenant_id, key, fingerprint)
         if existing is not None:
             return existing, False
 
@@ -79,9 +92,9 @@ def enqueue(
     claim = None
     if idempotency_key is not None:
         claim = IdempotencyClaim(tenant_id, key, job.id, fingerprint, expires_at(now, IDEMPOTENCY_WINDOW))
-    if not repository.insert(job, idempotency=claim):
+    if not repository.insert(job, idempotency=claim, replacing=orphaned):
         # Lost a race with a concurrent request carrying the same key: answer with the winner's job.
-        existing = _replay(tenant_id, key, fingerprint)
+        existing, _ = _replay(tenant_id, key, fingerprint)
         if existing is None:
             raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
         return existing, False
@@ -97,32 +110,71 @@ def _validated_payload(kind: registry.JobType, payload: dict[str, Any]) -> dict[
             for e in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidInput(f"invalid payload for job type {kind.name!r}", fields=fields) from None
-    return model.model_dump(mode="json", exclude_unset=True)
+    dumped = model.model_dump(mode="json", exclude_unset=True)
+    size = stored_size(dumped)
+    if size > MAX_PAYLOAD_BYTES:  # what is stored is limited, not only what is received
+        raise PayloadTooLarge(f"the payload takes {size} bytes stored; the limit is {MAX_PAYLOAD_BYTES}")
+    return dumped
 
 
-def _replay(tenant_id: str, key: str, fingerprint: str) -> Job | None:
+def _replay(tenant_id: str, key: str, fingerprint: str) -> tuple[Job | None, str | None]:
+    """(the job this key already made, None), or (None, its job id) when the claim outlived its job (the job
+    was deleted or aged out): such a claim holds nothing, and the new request may take it over."""
     claim = repository.find_idempotency(tenant_id, key)
     if claim is None:
-        return None
+        return None, None
+    job = repository.get(tenant_id, claim.job_id, consistent=True)
+    if job is None:
+        return None, claim.job_id
     if claim.fingerprint != fingerprint:
         raise Conflict(
             "this Idempotency-Key was already used with a different request", details={"job_id": claim.job_id}
         )
-    return repository.get(tenant_id, claim.job_id, consistent=True)
+    return job, None
 
 
-def get(tenant_id: str, job_id: str) -> Job:
+def _require_scope(caller: Principal | None, scope: str | None, job_type: str) -> None:
+    if caller is not None and scope is not None and not caller.allows(scope):
+        raise Forbidden(
+            f"jobs of type {job_type!r} need the {scope!r} scope as well", details={"required_scope": scope}
+        )
+
+
+def _scopes(job_type: str) -> registry.Scopes:
+    kind = registry.get(job_type)
+    return kind.scopes if kind else registry.Scopes()
+
+
+def get(tenant_id: str, job_id: str, *, caller: Principal | None = None, write: bool = False) -> Job:
+    """A tenant's job. With `caller` (the public API), it must also hold the type's read (or `write`) scope."""
     job = repository.get(tenant_id, job_id)
     if job is None:
         raise NotFound(f"job {job_id!r} not found")
+    scopes = _scopes(job.type)
+    _require_scope(caller, scopes.write if write else scopes.read, job.type)
     return job
 
 
 def list_jobs(
-    tenant_id: str, *, state: str | None, job_type: str | None, limit: int, cursor: str | None
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    cursor: str | None,
+    caller: Principal | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A page of the tenant's jobs, newest first, and the cursor of the next page (None: the last page)."""
-    items, last = repository.query(tenant_id, state=state, job_type=job_type, limit=limit, after=after(cursor))
+    """A page of the tenant's jobs, newest first, and the cursor of the next page (None: the last page).
+    A caller sees only the types whose read scope it holds: asking for one it lacks is refused, and the others
+    are left out of an unfiltered listing."""
+    hidden: list[str] = []
+    if caller is not None:
+        if job_type is not None:
+            _require_scope(caller, _scopes(job_type).read, job_type)
+        hidden = registry.unreadable_by(caller.allows)
+    items, last = repository.query(
+        tenant_id, state=state, job_type=job_type, limit=limit, after=after(cursor), exclude_types=hidden
+    )
     return items, next_cursor(last)
 
 
@@ -137,8 +189,8 @@ def after(cursor: str | None) -> str | None:
     return fields["sk"] if fields else None
 
 
-def cancel(tenant_id: str, job_id: str) -> Job:
-    job = get(tenant_id, job_id)
+def cancel(tenant_id: str, job_id: str, *, caller: Principal | None = None) -> Job:
+    job = get(tenant_id, job_id, caller=caller, write=True)
     cancelled = repository.cancel(job)
     if cancelled is None:
         current = repository.get(tenant_id, job_id, consistent=True) or job
@@ -149,8 +201,8 @@ def cancel(tenant_id: str, job_id: str) -> Job:
     return cancelled
 
 
-def retry(tenant_id: str, job_id: str) -> Job:
-    job = get(tenant_id, job_id)
+def retry(tenant_id: str, job_id: str, *, caller: Principal | None = None) -> Job:
+    job = get(tenant_id, job_id, caller=caller, write=True)
     requeued = repository.requeue(job)
     if requeued is None:
         raise InvalidState(

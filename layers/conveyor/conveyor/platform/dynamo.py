@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -129,3 +129,19 @@ def decode_cursor(cursor: str | None, prefixes: Mapping[str, str]) -> dict[str, 
     ):
         raise InvalidCursor("invalid cursor")
     return fields
+
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON stored as sent: UTF-8, no ASCII escapes, no spaces. PynamoDB's JSONAttribute escapes every non-ASCII
+    character (é -> \\u00e9, an emoji -> two of them), so stored bytes could be 3-6x the bytes received and pass
+    DynamoDB's 400 KB item limit. Reads are unchanged (any JSON decodes), so items written either way load."""
+
+    def serialize(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def stored_size(value: Any) -> int:
+    """The bytes `value` takes in a CompactJSONAttribute (DynamoDB counts UTF-8 bytes)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()) if value is not None else 0

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -34,7 +33,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import DueIndex, bind, due, shard_for, string_list
+from conveyor.platform.dynamo import CompactJSONAttribute, DueIndex, bind, due, shard_for, string_list
 from conveyor.platform.settings import get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
@@ -202,7 +201,7 @@ class FeedItemRecord(_Item):
     contact_id = UnicodeAttribute()
     title = UnicodeAttribute()
     body = UnicodeAttribute()
-    source = JSONAttribute(null=True)
+    source = CompactJSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     read_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
