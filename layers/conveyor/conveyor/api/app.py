@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
+from conveyor.platform import correlation
 from conveyor.platform.errors import ConveyorError, PayloadTooLarge
 from conveyor.platform.http import errors as http_errors
 from conveyor.platform.http.security import authenticate
@@ -87,6 +88,16 @@ def _no_route(_: Exception) -> Response:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The request's correlation id (in every log line, every job it makes, and the response's header)."""
+    correlation_id = correlation.from_request(event)
+    with correlation.bound(correlation_id):
+        response = _handle(event, context)
+    if correlation_id:
+        response.setdefault("headers", {})[correlation.HEADER] = correlation_id
+    return response
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (body size, the caller's key), then the resolver."""
     try:
         _check_body_size(event)

@@ -78,6 +78,7 @@ class Job:
     first_deferred_at: datetime | None = None
     lease_until: int | None = None
     idempotency_key: str | None = None
+    correlation_id: str | None = None  # the API request (or job) that made it; carried into its messages and logs
     expires_at: int | None = None
     timeline: tuple[TimelineEvent, ...] = field(default=())
     timeline_dropped: int = 0  # entries left out between the first and the last TIMELINE_KEEP

@@ -105,6 +105,7 @@ class _JobRecord(Model):
     timeline = ListAttribute(of=_TimelineEntry, default=list)
     timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
     idempotency_key = UnicodeAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
@@ -156,6 +157,7 @@ def _job(record: _JobRecord) -> Job:
         first_deferred_at=record.first_deferred_at,
         lease_until=int(record.lease_until) if record.lease_until is not None else None,
         idempotency_key=record.idempotency_key,
+        correlation_id=record.correlation_id,
         expires_at=int(record.expires_at) if record.expires_at is not None else None,
         timeline=tuple(TimelineEvent(e.state, e.at, e.note) for e in record.timeline or []),
         timeline_dropped=int(record.timeline_dropped or 0),
@@ -183,6 +185,7 @@ def _record(job: Job) -> _JobRecord:
         finished_at=job.finished_at,
         first_deferred_at=job.first_deferred_at,
         idempotency_key=job.idempotency_key,
+        correlation_id=job.correlation_id,
         expires_at=job.expires_at,
         timeline=[_entry(e.state, e.at, e.note) for e in job.timeline],
     )

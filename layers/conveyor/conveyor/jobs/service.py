@@ -24,6 +24,7 @@ from conveyor.jobs.domain import (
     Page,
     TimelineEvent,
 )
+from conveyor.platform import correlation
 from conveyor.platform.auth.keys import Principal
 from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at, stored_size
@@ -87,6 +88,7 @@ def enqueue(
         updated_at=now,
         run_at=run_at,
         idempotency_key=idempotency_key,
+        correlation_id=correlation.current(),
         timeline=(TimelineEvent(state, now),),
     )
     claim = None

@@ -19,11 +19,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, Field, ValidationError
 
 from conveyor.jobs import registry, repository
 from conveyor.jobs.domain import Job
+from conveyor.platform import correlation
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import PermanentError, RetryLater
@@ -35,12 +36,17 @@ _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
 
 # Retries are paced per message (visibility timeouts), so a batch where every record is retrying is normal:
 # it must not turn into an invocation error, which would alarm as a crash and shrink the poller fleet.
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Records are Powertools' parser model (the body is read below, so an unreadable one is dropped, not retried).
+# Its import costs nothing here: Powertools' batch module already loads the parser models once pydantic is in.
+_processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
 
 
 class JobMessage(BaseModel):
+    """An SQS message body, as the dispatcher writes it."""
+
     tenant_id: str = Field(min_length=1, max_length=256)
     job_id: str = Field(min_length=1, max_length=64)
+    correlation_id: str | None = None  # not validated strictly: a malformed one is ignored, never fatal
 
 
 class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor, not an error
@@ -51,7 +57,7 @@ def handle_batch(event: dict[str, Any], context: Any) -> PartialItemFailureRespo
     return process_partial_response(event=event, record_handler=process_record, processor=_processor, context=context)
 
 
-def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
+def process_record(record: SqsRecordModel, lambda_context: Any = None) -> None:
     try:
         _process(record, lambda_context)
     except RetryScheduled:
@@ -59,22 +65,27 @@ def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
     except Exception as exc:
         # The batch processor swallows what escapes a record: say it here, then let the message come back.
         logger.exception(
-            "record could not be processed; the message returns to the queue", extra={"message_id": record.message_id}
+            "record could not be processed; the message returns to the queue", extra={"message_id": record.messageId}
         )
-        report_exception(exc, tags={"message_id": record.message_id, "queue_arn": record.event_source_arn})
+        report_exception(exc, tags={"message_id": record.messageId, "queue_arn": record.eventSourceARN})
         raise
 
 
-def _process(record: SQSRecord, lambda_context: Any) -> None:
+def _process(record: SqsRecordModel, lambda_context: Any) -> None:
     message = _parse(record)
     if message is None:
         return
+    with correlation.bound(correlation.valid(message.correlation_id)):
+        _claim_and_run(message, record, lambda_context)
+
+
+def _claim_and_run(message: JobMessage, record: SqsRecordModel, lambda_context: Any) -> None:
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
     job = repository.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
         logger.info(
             "job not runnable (duplicate delivery, finished or cancelled); dropped",
-            extra={"job_id": message.job_id, "message_id": record.message_id},
+            extra={"job_id": message.job_id, "message_id": record.messageId},
         )
         count("DuplicateDeliveries", "unknown")
         return
@@ -85,19 +96,19 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
         logger.remove_keys(list(_JOB_KEYS))
 
 
-def _parse(record: SQSRecord) -> JobMessage | None:
+def _parse(record: SqsRecordModel) -> JobMessage | None:
     try:
-        return JobMessage.model_validate_json(record.body)
+        return JobMessage.model_validate_json(str(record.body))
     except ValidationError as exc:
         logger.error(
             "unreadable message dropped: it names no job",
-            extra={"message_id": record.message_id, "problem": exc.errors(include_input=False)[:3]},
+            extra={"message_id": record.messageId, "problem": exc.errors(include_input=False)[:3]},
         )
         count("PoisonMessages", "unknown")
         return None
 
 
-def _run(job: Job, record: SQSRecord) -> None:
+def _run(job: Job, record: SqsRecordModel) -> None:
     if job.attempts > job.max_attempts:
         # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
         _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
@@ -156,7 +167,7 @@ def _fail(job: Job, error_type: str, message: str, exc: BaseException | None = N
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
 
 
-def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
+def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SqsRecordModel) -> None:
     message = str(exc) or type(exc).__name__
     if job.attempts >= job.max_attempts:
         _fail(job, type(exc).__name__, message, exc)
@@ -170,7 +181,7 @@ def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, recor
         raise RetryScheduled(f"retry in {delay}s") from exc
 
 
-def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
+def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SqsRecordModel) -> None:
     deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
     if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
         _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
@@ -182,16 +193,16 @@ def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSR
         raise RetryScheduled(f"deferred {delay}s")
 
 
-def _delay_message(record: SQSRecord, seconds: int) -> None:
-    family = get_settings().family_for_queue_arn(record.event_source_arn)
+def _delay_message(record: SqsRecordModel, seconds: int) -> None:
+    family = get_settings().family_for_queue_arn(record.eventSourceARN)
     if family is None:
         logger.error(
             "record from an unknown queue; it returns after the queue's visibility timeout",
-            extra={"queue_arn": record.event_source_arn},
+            extra={"queue_arn": record.eventSourceARN},
         )
         return
     client("sqs").change_message_visibility(
-        QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receiptHandle, VisibilityTimeout=seconds
     )
 
 
