@@ -32,12 +32,15 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "jobs",
         router="conveyor.jobs.api:router",
-        job_modules=("conveyor.email.job",),
+        job_modules=("conveyor.email.jobs",),
         sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
     ),
-    Capability("notify", job_modules=("conveyor.notify.job",)),
+    Capability("notify", router="conveyor.notify.api:router", job_modules=("conveyor.notify.jobs",)),
     Capability(
-        "reminders", router="conveyor.reminders.routes:router", sweeps=("conveyor.reminders.sweep:sweep_reminders",)
+        "reminders",
+        router="conveyor.reminders.api:router",
+        job_modules=("conveyor.reminders.jobs",),
+        sweeps=("conveyor.reminders.sweeps:sweep_reminders",),
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
 )

@@ -94,13 +94,18 @@ class EmailSender(_Section):
     email_from: str = Field(alias="EMAIL_FROM", min_length=3)
 
 
+class CacheTable(_Section):
+    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
+    cache_table: str = Field(alias="CACHE_TABLE", min_length=1)
+
+
 class WorkerControl(_Section):
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str = Field(alias="WORKER_FUNCTION", min_length=1)
 
 
 # --- each function's model: the sections it requires ---------------------------------------------------
-class ApiSettings(Observability, JobsTable, Queues, RemindersTable, WorkerControl):
+class ApiSettings(Observability, JobsTable, Queues, RemindersTable, CacheTable, WorkerControl):
     """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume)."""
 
 
@@ -120,7 +125,7 @@ class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable):
     """The scheduler: releases and recovers jobs, plans and enqueues reminders."""
 
 
-class Settings(Observability, JobsTable, Queues, ApiKeysTable, RemindersTable, EmailSender, WorkerControl):
+class Settings(Observability, JobsTable, Queues, ApiKeysTable, RemindersTable, EmailSender, CacheTable, WorkerControl):
     """Every variable (`get_settings()`); those the environment lacks are absent and raise when read."""
 
     if not TYPE_CHECKING:  # at type-check time a misspelt setting stays an error
@@ -142,6 +147,7 @@ SECTIONS: tuple[type[_Section], ...] = (
     ApiKeysTable,
     RemindersTable,
     EmailSender,
+    CacheTable,
     WorkerControl,
 )
 M = TypeVar("M", bound=BaseModel)
