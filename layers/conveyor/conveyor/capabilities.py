@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from conveyor.jobs import registry
+from conveyor.platform import events
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class Capability:
     # "module:function" turning a committed change of this capability's items into domain events
     # (conveyor.platform.events.EventMapper); the webhooks capability consumes the tables' streams.
     events: str | None = None
+    # (path prefix, "module:function") of a capability that answers whole HTTP requests outside /v1 (e.g. the
+    # dashboard's HTML pages); the API function imports the module on the first request under that prefix only.
+    pages: tuple[str, str] | None = None
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -34,15 +38,30 @@ CAPABILITIES: tuple[Capability, ...] = (
         router="conveyor.jobs.api:router",
         job_modules=("conveyor.email.jobs",),
         sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
+        events="conveyor.jobs.events:map_change",
     ),
-    Capability("notify", router="conveyor.notify.api:router", job_modules=("conveyor.notify.jobs",)),
+    Capability(
+        "notify",
+        router="conveyor.notify.api:router",
+        job_modules=("conveyor.notify.jobs",),
+        events="conveyor.notify.events:map_change",
+    ),
     Capability(
         "reminders",
         router="conveyor.reminders.api:router",
         job_modules=("conveyor.reminders.jobs",),
         sweeps=("conveyor.reminders.sweeps:sweep_reminders",),
+        events="conveyor.reminders.events:map_change",
     ),
     Capability("admin", router="conveyor.admin.routes:router"),
+    Capability(
+        "webhooks",
+        router="conveyor.webhooks.api:router",
+        job_modules=("conveyor.webhooks.jobs",),
+        sweeps=("conveyor.webhooks.sweeps:redeliver_overdue",),
+        events="conveyor.webhooks.events:map_change",
+    ),
+    Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
 Sweep = Callable[[datetime], int]
@@ -64,8 +83,19 @@ def sweeps() -> tuple[Sweep, ...]:
     return tuple(_resolve(path) for capability in CAPABILITIES for path in capability.sweeps)
 
 
-def event_mappers() -> tuple[Any, ...]:
-    return tuple(_resolve(capability.events) for capability in CAPABILITIES if capability.events)
+def pages_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
+    """The handler of the capability serving `path` outside /v1 (loaded on first use), or None."""
+    for capability in CAPABILITIES:
+        if capability.pages:
+            prefix, target = capability.pages
+            if path == prefix or path.startswith(prefix + "/"):
+                return _resolve_cached(target)
+    return None
+
+
+@cache
+def _resolve_cached(path: str) -> Any:
+    return _resolve(path)
 
 
 def job_modules() -> tuple[str, ...]:
@@ -73,6 +103,8 @@ def job_modules() -> tuple[str, ...]:
 
 
 def install() -> None:
-    """Hand the job registry its modules (imported lazily, on the first lookup). The registry sits below every
-    capability and cannot import this list, so each composition root (API, worker, scheduler) calls this."""
+    """Hand the job registry its modules and platform.events its mappers (both imported lazily, on first use).
+    They sit below every capability and cannot import this list, so each composition root (API, worker,
+    scheduler, events) calls this."""
     registry.use_modules(job_modules())
+    events.use_sources(tuple(capability.events for capability in CAPABILITIES if capability.events))

@@ -4,15 +4,23 @@ Events come from the tables' DynamoDB streams, not from extra writes: a change t
 events, a rolled-back one produces none, and nothing is lost between the two. Each capability owns the mapping
 from a change of its own items to events (`Capability.events` in conveyor/capabilities.py names a
 `(Change) -> list[DomainEvent]` function); the webhooks capability consumes the streams and delivers them.
+
+The mappers and the catalogue are found here (`mappers()`, `catalogue()`), not in the capability list: that list
+sits above every capability, and webhooks, a capability, must not import it. `capabilities.install()` hands this
+module the list's event modules (`use_sources`), as it hands the job registry its job modules.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+
+from pydantic import BaseModel
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -26,6 +34,24 @@ class Change:
     at: datetime
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.old is None and self.new is not None
+
+    @property
+    def removed(self) -> bool:
+        return self.new is None and self.old is not None
+
+    def moved(self, attribute: str, to: Any) -> bool:
+        """The item's `attribute` became `to` in this change (it was something else, or absent, before)."""
+        return (self.new or {}).get(attribute) == to and (self.old or {}).get(attribute) != to
+
+    def key(self) -> str:
+        return str((self.new or self.old or {}).get("sk", ""))
+
+    def tenant_id(self) -> str:
+        return str((self.new or self.old or {}).get("tenant_id", ""))
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,19 @@ class DomainEvent:
 EventMapper = Callable[[Change], list[DomainEvent]]
 
 
+@dataclass(frozen=True)
+class EventType:
+    """One entry of the documented catalogue: the type, what it means, the schema of its `data` and a sample.
+
+    A capability's events module (the one `Capability.events` names) lists its types in `CATALOGUE`; the
+    webhooks API publishes each as a JSON Schema in the OpenAPI document and sends the sample as a test event."""
+
+    name: str
+    description: str
+    data: type[BaseModel]
+    sample: dict[str, Any] = field(default_factory=dict)
+
+
 def event_id(change: Change, event_type: str) -> str:
     """A deterministic `evt_<ULID>` for (change, type): time-ordered by the change's time, the same on every
     replay of the stream record, so a redelivered change yields the same event and is delivered once."""
@@ -62,3 +101,34 @@ def event_id(change: Change, event_type: str) -> str:
 
 def event(change: Change, event_type: str, tenant_id: str, data: dict[str, Any]) -> DomainEvent:
     return DomainEvent(event_id(change, event_type), event_type, change.at, tenant_id, data)
+
+
+# --- where the mappers and the catalogue come from ------------------------------------------------------
+_sources: tuple[str, ...] = ()  # "module:function" of each capability's mapper, in the capability list's order
+
+
+def use_sources(sources: tuple[str, ...]) -> None:
+    """The capability list's event mappers (`capabilities.install()` calls this); modules load on first use."""
+    global _sources
+    if sources != _sources:
+        _sources = sources
+        mappers.cache_clear()
+        catalogue.cache_clear()
+
+
+@cache
+def mappers() -> tuple[EventMapper, ...]:
+    found = []
+    for source in _sources:
+        module, _, attribute = source.partition(":")
+        found.append(getattr(importlib.import_module(module), attribute))
+    return tuple(found)
+
+
+@cache
+def catalogue() -> tuple[EventType, ...]:
+    """Every capability's documented event types (`CATALOGUE` beside its mapper), in the list's order."""
+    found: list[EventType] = []
+    for source in _sources:
+        found += getattr(importlib.import_module(source.partition(":")[0]), "CATALOGUE", ())
+    return tuple(found)

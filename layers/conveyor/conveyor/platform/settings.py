@@ -29,6 +29,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+def _json_object(value: object, shape: str) -> object:
+    """A variable holding a JSON object (QUEUES, EVENT_TABLES), parsed; a malformed one names its shape."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a JSON object of {shape} ({exc})") from exc
+    return value
+
+
 # --- sections: one per resource or concern ---------------------------------------------------------------
 class Observability(_Section):
     """Every function: where it runs and where errors go (Sentry is off without a DSN)."""
@@ -60,12 +70,7 @@ class Queues(_Section):
     @field_validator("queues", mode="before")
     @classmethod
     def _parse_queues(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
-        return value
+        return _json_object(value, "family -> queue URL")
 
     def queue_url(self, family: str) -> str:
         try:
@@ -104,9 +109,54 @@ class WorkerControl(_Section):
     worker_function: str = Field(alias="WORKER_FUNCTION", min_length=1)
 
 
+class WebhooksTable(_Section):
+    # Webhook subscriptions, deliveries and their rate slots (conveyor.webhooks.repository).
+    webhooks_table: str = Field(alias="WEBHOOKS_TABLE", min_length=1)
+
+
+class WebhookSecrets(_Section):
+    # The KMS key webhook signing secrets are encrypted under: the API encrypts, the worker decrypts to sign.
+    webhook_secrets_key: str = Field(alias="WEBHOOK_SECRETS_KEY", min_length=1)
+
+
+class Outbound(_Section):
+    # Whether outbound HTTP (webhooks) may reach plain http and private addresses: only the local stack allows
+    # it; cloud metadata addresses never.
+    outbound_allow_private: bool = Field(default=False, alias="OUTBOUND_ALLOW_PRIVATE")
+
+
+class EventTables(_Section):
+    # Tables whose streams carry domain events: template logical name -> table name (the events function's).
+    event_tables: dict[str, str] = Field(alias="EVENT_TABLES")
+
+    @field_validator("event_tables", mode="before")
+    @classmethod
+    def _parse_event_tables(cls, value: object) -> object:
+        return _json_object(value, "template logical name -> table name")
+
+
+class DashboardSessions(_Section):
+    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use;
+    # its sessions are items of the API keys table.
+    dashboard_session_secret: str = Field(alias="DASHBOARD_SESSION_SECRET", min_length=1)
+
+
 # --- each function's model: the sections it requires ---------------------------------------------------
-class ApiSettings(Observability, JobsTable, Queues, RemindersTable, CacheTable, WorkerControl):
-    """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume)."""
+class ApiSettings(
+    Observability,
+    JobsTable,
+    Queues,
+    RemindersTable,
+    CacheTable,
+    WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    ApiKeysTable,
+    DashboardSessions,
+):
+    """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume), webhook
+    subscriptions (secrets encrypted, URLs vetted when saved), the dashboard (sign-in with a key, sessions)."""
 
 
 class AuthorizerSettings(Observability, ApiKeysTable):
@@ -117,15 +167,36 @@ class DispatcherSettings(Observability, Queues):
     """The dispatcher: stream records in, queue URLs out."""
 
 
-class WorkerSettings(Observability, JobsTable, Queues, EmailSender, RemindersTable):
-    """The worker: claims and settles jobs, delays messages, sends email, delivers reminders."""
+class WorkerSettings(
+    Observability, JobsTable, Queues, EmailSender, RemindersTable, WebhooksTable, WebhookSecrets, Outbound
+):
+    """The worker: claims and settles jobs, delays messages, sends email, delivers reminders and webhooks."""
 
 
-class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable):
-    """The scheduler: releases and recovers jobs, plans and enqueues reminders."""
+class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable, WebhooksTable):
+    """The scheduler: releases and recovers jobs, plans and enqueues reminders, sends overdue webhook deliveries
+    again (as jobs)."""
 
 
-class Settings(Observability, JobsTable, Queues, ApiKeysTable, RemindersTable, EmailSender, CacheTable, WorkerControl):
+class EventsSettings(Observability, JobsTable, Queues, WebhooksTable, EventTables):
+    """The events function: the tables' streams -> domain events -> webhook deliveries (each one a job)."""
+
+
+class Settings(
+    Observability,
+    JobsTable,
+    Queues,
+    ApiKeysTable,
+    RemindersTable,
+    EmailSender,
+    CacheTable,
+    WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    EventTables,
+    DashboardSessions,
+):
     """Every variable (`get_settings()`); those the environment lacks are absent and raise when read."""
 
     if not TYPE_CHECKING:  # at type-check time a misspelt setting stays an error
@@ -149,6 +220,11 @@ SECTIONS: tuple[type[_Section], ...] = (
     EmailSender,
     CacheTable,
     WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    EventTables,
+    DashboardSessions,
 )
 M = TypeVar("M", bound=BaseModel)
 
