@@ -331,3 +331,13 @@ def test_the_api_function_does_not_load_the_dashboard_until_a_dashboard_request(
         "PYTHONPATH": "layers/conveyor:functions/api",
     }
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_the_reminders_page_shows_a_day(browser, new_key):
+    # Given a signed-in reader of reminders
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
+    # When they open a day's reminders
+    page = browser.get("/dashboard/reminders?day=2026-03-01")
+    # Then the page lists that day (it once failed reading the use case's (items, cursor) as an object)
+    assert page.status == 200, page.body[:500]
+    assert "Reminders on Sunday 01 March 2026" in page.body.decode()

@@ -180,9 +180,8 @@ def overview_live() -> Response:
 
 
 # --- a queue: tabs per state, the grid, search, filters, bulk actions ------------------------------------
-def _when_input(name: str) -> datetime | None:
-    """A datetime-local form value (read as UTC), or None."""
-    text = query(name)
+def _when(name: str, text: str | None) -> datetime | None:
+    """A datetime-local input's value (read as UTC when it has no offset), or None when empty."""
     if not text:
         return None
     try:
@@ -190,6 +189,11 @@ def _when_input(name: str) -> datetime | None:
     except ValueError:
         raise BadRequest(f"{name}: not a date and time ({text[:40]!r})") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _when_input(name: str) -> datetime | None:
+    """A datetime-local filter of the query string, or None."""
+    return _when(name, query(name))
 
 
 def _grid(name: str, state: str) -> dict[str, Any]:
@@ -327,14 +331,8 @@ def bulk_matching(name: str) -> Response:
 
 
 def _form_when(name: str) -> datetime | None:
-    text = field(name)
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"{name}: not a date and time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """A datetime-local field of a posted form, or None."""
+    return _when(name, field(name))
 
 
 @router.post("/queues/<name>/pause", middlewares=[ADMIN])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from conveyor.jobs import repository
@@ -19,34 +18,12 @@ from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
 from conveyor.platform.observability import logger
 from conveyor.platform.settings import get_settings
+from conveyor.platform.streams import stream_record
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 
 SEND_BATCH = 10
-
-
-@cache
-def stream_record() -> type[DynamoDBStreamRecordModel]:
-    """Powertools' parser model of a DynamoDB stream record, its images left in DynamoDB's attribute-value form
-    for the jobs repository to read. Built on the first batch, not at import: the parser's models load together
-    (~25% of the dispatcher's cold start otherwise, measured by `make bench`)."""
-    from aws_lambda_powertools.utilities.parser.models import (
-        DynamoDBStreamChangedRecordModel,
-        DynamoDBStreamRecordModel,
-    )
-    from pydantic import field_validator
-
-    class Change(DynamoDBStreamChangedRecordModel):
-        @field_validator("Keys", "NewImage", "OldImage", mode="before")
-        @classmethod
-        def deserialize_field(cls, value: Any) -> Any:  # replaces Powertools' deserialization of the images
-            return value
-
-    class StreamRecord(DynamoDBStreamRecordModel):
-        dynamodb: Change
-
-    return StreamRecord
 
 
 def newly_queued(record: DynamoDBStreamRecordModel) -> Job | None:

@@ -13,8 +13,6 @@ Delivery of one (subscription, event), end to end:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from dataclasses import replace
@@ -25,6 +23,7 @@ from typing import Any
 from conveyor import jobs
 from conveyor.platform import events
 from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from conveyor.platform.events import DomainEvent
 from conveyor.platform.ids import new_id, ulid
@@ -422,23 +421,17 @@ def list_deliveries(
     items, last = repository.list_deliveries(
         tenant_id, subscription_id, status=status, event_type=event_type, limit=limit, after=_decode(cursor)
     )
-    return items, _encode(last) if last else None
-
-
-def _encode(delivery_id: str) -> str:
-    return base64.urlsafe_b64encode(delivery_id.encode()).decode().rstrip("=")
+    return items, encode_cursor(sk=last) if last else None
 
 
 def _decode(cursor: str | None) -> str | None:
-    if not cursor:
+    """A deliveries cursor's last delivery id (platform.dynamo's codec; `#` would reach past the subscription)."""
+    fields = decode_cursor(cursor, {"sk": "dlv_"})
+    if fields is None:
         return None
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        value = ""
-    if not value.startswith("dlv_") or "#" in value:
+    if "#" in fields["sk"]:
         raise InvalidCursor("invalid cursor")
-    return value
+    return fields["sk"]
 
 
 def resend(tenant_id: str, subscription_id: str, delivery_id: str) -> Delivery:

@@ -10,13 +10,14 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from conveyor.platform.dynamo import bind
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import bind, is_expired
 from conveyor.platform.errors import InvalidInput, NotFound
 
 PREFIX = "cvk_"
@@ -106,7 +107,7 @@ def create(
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
     key_id = _random(KEY_ID_LENGTH)
     key = PREFIX + key_id + _random(SECRET_LENGTH)
-    now = datetime.now(UTC)
+    now = utcnow()
     record = _keys(table)(
         key_id,
         key_hash=_digest(key),
@@ -126,7 +127,7 @@ def revoke(key_or_id: str, *, table: str | None = None) -> ApiKeyRecord:
         record = _keys(table).get(key_id)
     except DoesNotExist:
         raise NotFound(f"no API key {key_id!r}") from None
-    record.update(actions=[ApiKeyRecord.revoked_at.set(datetime.now(UTC))])
+    record.update(actions=[ApiKeyRecord.revoked_at.set(utcnow())])
     return record
 
 
@@ -162,6 +163,4 @@ def _active(key_id: str) -> ApiKeyRecord | None:
         return None
     if record.revoked_at is not None:
         return None
-    if record.expires_at is not None and record.expires_at <= datetime.now(UTC).timestamp():
-        return None
-    return record
+    return None if is_expired(record.expires_at, utcnow()) else record
