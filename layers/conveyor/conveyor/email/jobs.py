@@ -14,7 +14,15 @@ MAX_RECIPIENTS = 50  # SES's limit per message, To + Cc + Bcc together
 
 
 class EmailPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}},
+                {"to": ["ann@example.com"], "subject": "Your order shipped", "text": "It arrives on Tuesday."},
+            ]
+        },
+    )
 
     to: list[EmailStr] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     cc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)

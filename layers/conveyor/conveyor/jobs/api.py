@@ -181,7 +181,12 @@ def run_job_now(job_id: JobId) -> Job:
     return Job.of(service.run_now(caller.tenant_id, job_id, caller=caller))
 
 
-@router.delete("/jobs/<job_id>", middlewares=[WRITE], summary="Delete a completed, failed or cancelled job")
+@router.delete(
+    "/jobs/<job_id>",
+    middlewares=[WRITE],
+    summary="Delete a completed, failed or cancelled job",
+    responses={204: {"description": "Deleted"}},
+)
 def delete_job(job_id: JobId) -> Response[None]:
     caller = principal(router)
     service.delete(caller.tenant_id, job_id, caller=caller)

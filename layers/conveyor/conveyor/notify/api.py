@@ -47,7 +47,20 @@ class QuietHours(BaseModel):
 
 
 class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ann Example",
+                    "email": "ann@example.com",
+                    "phone": "+447700900123",
+                    "timezone": "Europe/London",
+                    "channels": ["email", "sms", "in_app"],
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254, json_schema_extra={"format": "email"})
@@ -135,6 +148,11 @@ class Contact(ContactIn):
 # --- notifications and the feed ----------------------------------------------------------------------
 class NotificationRequest(NotificationContent):
     """Send now over the contact's preferred channels: a template with its context, or a subject and text."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"contact_id": "c_ann", "subject": "Your order shipped", "text": "Tuesday."}]},
+    )
 
 
 class FeedItem(BaseModel):

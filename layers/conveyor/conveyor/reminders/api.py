@@ -37,7 +37,19 @@ Id = Annotated[str, StringConstraints(pattern=notify.ID_PATTERN)]
 
 # --- appointments -------------------------------------------------------------------------------------
 class AppointmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "c_ann",
+                    "subject_name": "Rex",
+                    "starts_at": "2030-03-01T09:30:00+00:00",
+                    "location": "Riverside Vets",
+                }
+            ]
+        },
+    )
 
     contact_id: Id
     subject_name: str = Field(min_length=1, max_length=200, examples=["Rex"], description="Who it is for, e.g. the pet")
@@ -77,7 +89,21 @@ class Appointment(AppointmentIn):
 
 # --- medication schedules -----------------------------------------------------------------------------
 class MedicationScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "c_ann",
+                    "medication": "Amoxicillin",
+                    "dose": "1 tablet",
+                    "times_of_day": ["08:00", "20:00"],
+                    "start_date": "2030-03-01",
+                    "end_date": "2030-03-07",
+                }
+            ]
+        },
+    )
 
     contact_id: Id
     medication: str = Field(min_length=1, max_length=200)
@@ -181,7 +207,9 @@ class ReminderTemplates(BaseModel):
 
 
 class ReminderPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"appointment_lead_times": ["P1D", "PT2H"]}]}
+    )
 
     appointment_lead_times: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LEAD_TIMES),

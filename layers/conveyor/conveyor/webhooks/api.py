@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from conveyor.platform import events
+from conveyor.platform.clock import utcnow
 from conveyor.platform.http.security import principal, requires
 from conveyor.webhooks import domain, service
 from conveyor.webhooks.domain import Delivery, DeliveryStatus, Subscription
@@ -63,7 +64,18 @@ class EventCatalogue(BaseModel):
 
 # --- request and response shapes -----------------------------------------------------------------------
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://1.1.1.1/hooks/conveyor",
+                    "event_types": ["job.*", "contact.created"],
+                    "description": "Order system",
+                }
+            ]
+        },
+    )
 
     url: str = Field(min_length=8, max_length=2048, examples=["https://hooks.example.com/conveyor"])
     event_types: list[EventPattern] = Field(min_length=1, max_length=50, examples=[["contact.*", "job.failed"]])
@@ -76,7 +88,10 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "Order system (production)", "rate_limit_per_second": 20}]},
+    )
 
     url: str | None = Field(default=None, min_length=8, max_length=2048)
     event_types: list[EventPattern] | None = Field(default=None, min_length=1, max_length=50)
@@ -151,7 +166,7 @@ class SubscriptionList(BaseModel):
 
 
 class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
 
     grace_seconds: int = Field(
         default=int(domain.DEFAULT_GRACE.total_seconds()),
@@ -161,14 +176,20 @@ class RotateRequest(BaseModel):
     )
 
 
+def _recent_example(schema: dict[str, Any]) -> None:
+    """An example `since` that is valid when the document is read: an hour before it was built."""
+    since = (utcnow() - timedelta(hours=1)).replace(microsecond=0)
+    schema["examples"] = [{"since": since.isoformat().replace("+00:00", "Z")}]
+
+
 class RecoverRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_recent_example)
 
     since: AwareDatetime = Field(description="Redeliver failed and skipped deliveries of events since then")
 
 
 class TestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"event_type": "job.completed"}]})
 
     event_type: str = Field(default="job.completed", max_length=100)
 

@@ -39,4 +39,5 @@ def requires(scope: str) -> Callable[[ApiGatewayResolver, NextMiddleware], Respo
         return next_middleware(app)
 
     check.__name__ = f"requires_{scope.replace(':', '_')}"
+    check.scope = scope  # type: ignore[attr-defined]  # read by the OpenAPI document (conveyor.api.openapi)
     return check
