@@ -121,6 +121,16 @@ def create(
     return key, record
 
 
+def list_keys(tenant_id: str | None = None, *, table: str | None = None) -> list[ApiKeyRecord]:
+    """Every API key (of one tenant), oldest first: the operator's `conveyor keys list`. A scan, so never on a
+    request path; the table's session items (no key hash) are left out."""
+    model = _keys(table)
+    condition = model.key_hash.exists()
+    if tenant_id:
+        condition &= model.tenant_id == tenant_id
+    return sorted(model.scan(condition), key=lambda record: record.created_at)
+
+
 def revoke(key_or_id: str, *, table: str | None = None) -> ApiKeyRecord:
     key_id = key_id_of(key_or_id) or key_or_id
     try:
