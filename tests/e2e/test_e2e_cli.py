@@ -78,3 +78,15 @@ def test_errors_are_one_line_and_a_nonzero_exit(local_stack: RunningStack) -> No
         assert result.returncode == 2, result.stdout + result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_webhooks_subscribe_list_test_and_read_the_delivery_log(local_stack: RunningStack) -> None:
+    inbox = local_stack.url + "/_local/webhook-inbox"
+    created = conveyor(local_stack, "webhooks", "create", inbox, "--events", "job.*")
+    subscription = ok(created).split()[0]
+    assert subscription.startswith("whk_") and "whsec_" in created.stderr  # the secret, once
+
+    assert subscription in ok(conveyor(local_stack, "webhooks", "list"))
+    sent = json.loads(ok(conveyor(local_stack, "webhooks", "test", subscription, "--json")))
+    log = json.loads(ok(conveyor(local_stack, "webhooks", "deliveries", subscription, "--json")))
+    assert sent["id"] in [delivery["id"] for delivery in log["items"]]

@@ -9,6 +9,7 @@ credentials. --json prints the API's JSON for scripts. Errors are one line on st
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -213,6 +214,49 @@ def _dlq_redrive(args: argparse.Namespace) -> None:
     _emit(args, result, lambda: print(f"moved {result.get('moved', 0)} dead letter(s) back to {args.queue}"))
 
 
+def _webhooks_list(args: argparse.Namespace) -> None:
+    with _client(args) as api:
+        items = api.webhooks()
+
+    def human() -> None:
+        rows = [
+            (w["id"], w["url"], ",".join(w["event_types"]), "enabled" if w["enabled"] else "disabled",
+             (w.get("health") or {}).get("consecutive_failures"))
+            for w in items
+        ]  # fmt: skip
+        _table(["id", "url", "events", "state", "failures"], rows)
+
+    _emit(args, {"items": items}, human)
+
+
+def _webhooks_create(args: argparse.Namespace) -> None:
+    with _client(args) as api:
+        created = api.subscribe(args.endpoint, [e.strip() for e in args.events.split(",") if e.strip()])
+
+    def human() -> None:
+        print(f"{created['id']}  {created['url']}  {','.join(created['event_types'])}")
+        print(f"signing secret (shown only this once): {created['secret']}", file=sys.stderr)
+
+    _emit(args, created, human)
+
+
+def _webhooks_deliveries(args: argparse.Namespace) -> None:
+    with _client(args) as api:
+        items = list(itertools.islice(api.iter_deliveries(args.id, status=args.status), args.limit))
+
+    def human() -> None:
+        rows = [(d["id"], d["event_type"], d["status"], d.get("attempt_count"), d.get("created_at")) for d in items]
+        _table(["delivery", "event", "status", "attempts", "created"], rows)
+
+    _emit(args, {"items": items}, human)
+
+
+def _webhooks_test(args: argparse.Namespace) -> None:
+    with _client(args) as api:
+        delivery = api.test_webhook(args.id, args.event_type)
+    _emit(args, delivery, lambda: print(f"{delivery['id']}  {delivery['event_type']}  {delivery['status']}"))
+
+
 # --- keys: DynamoDB directly ------------------------------------------------------------------------------
 def _keys_table(args: argparse.Namespace) -> str:
     """--table, else API_KEYS_TABLE, else --stack's ApiKeysTableName output, else the local stack (its emulator)."""
@@ -388,7 +432,7 @@ def parser() -> argparse.ArgumentParser:
         prog="conveyor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     root.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
-    commands = root.add_subparsers(dest="command", required=True, metavar="{jobs,queues,dlq,keys,demo}")
+    commands = root.add_subparsers(dest="command", required=True, metavar="{jobs,queues,dlq,webhooks,keys,demo}")
     _jobs_parser(commands, common)
 
     queues = commands.add_parser(
@@ -408,6 +452,27 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_argument("--max", type=int, help="at most this many (default 100)")
     redrive.add_argument("--all-tenants", action="store_true", help="everyone's (needs the platform scope)")
     redrive.set_defaults(run=_dlq_redrive)
+
+    webhooks = commands.add_parser("webhooks", help="webhook subscriptions and their deliveries").add_subparsers(
+        dest="action", required=True
+    )
+    listing = webhooks.add_parser("list", parents=[common], help="your subscriptions")
+    listing.set_defaults(run=_webhooks_list)
+    create = webhooks.add_parser("create", parents=[common], help="subscribe an endpoint (the secret is shown once)")
+    create.add_argument("endpoint", help="the receiver's URL (https; http and private addresses only locally)")
+    create.add_argument(
+        "--events", required=True, help="comma-separated event types or patterns, e.g. job.*,contact.created"
+    )
+    create.set_defaults(run=_webhooks_create)
+    deliveries = webhooks.add_parser("deliveries", parents=[common], help="a subscription's delivery log, newest first")
+    deliveries.add_argument("id")
+    deliveries.add_argument("--status", choices=["pending", "delivered", "failed", "skipped"])
+    deliveries.add_argument("--limit", type=int, default=25)
+    deliveries.set_defaults(run=_webhooks_deliveries)
+    test = webhooks.add_parser("test", parents=[common], help="send a signed sample event now")
+    test.add_argument("id")
+    test.add_argument("--event-type", default="job.completed")
+    test.set_defaults(run=_webhooks_test)
 
     keys_options = _keys_options()
     keys = commands.add_parser("keys", help="API keys: create, list, revoke (DynamoDB directly)").add_subparsers(

@@ -270,6 +270,29 @@ class Client:
     def resume(self, queue: str) -> Json:
         return dict(self.request("POST", f"/v1/queues/{_segment(queue)}/resume"))
 
+    # --- webhooks -------------------------------------------------------------------------------------
+    def webhooks(self) -> list[Json]:
+        return list(self.request("GET", "/v1/webhooks").get("items", []))
+
+    def subscribe(self, url: str, event_types: list[str], *, description: str | None = None) -> Json:
+        """A new subscription; its signing secret (`secret`) is in this answer only."""
+        body: Json = {"url": url, "event_types": event_types} | ({"description": description} if description else {})
+        return dict(self.request("POST", "/v1/webhooks", body=body))
+
+    def webhook(self, subscription_id: str) -> Json:
+        return dict(self.request("GET", f"/v1/webhooks/{_segment(subscription_id)}"))
+
+    def delete_webhook(self, subscription_id: str) -> None:
+        self.request("DELETE", f"/v1/webhooks/{_segment(subscription_id)}")
+
+    def test_webhook(self, subscription_id: str, event_type: str = "job.completed") -> Json:
+        body = {"event_type": event_type}
+        return dict(self.request("POST", f"/v1/webhooks/{_segment(subscription_id)}/test", body=body))
+
+    def iter_deliveries(self, subscription_id: str, *, status: str | None = None) -> Iterator[Json]:
+        """A subscription's delivery log, newest first, page after page."""
+        return self._pages(f"/v1/webhooks/{_segment(subscription_id)}/deliveries", {"status": status, "limit": 100})
+
 
 def _segment(value: str) -> str:
     from urllib.parse import quote
