@@ -51,11 +51,22 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+# API Gateway answers some requests itself, before the function runs, with its own body: the authorizer's
+# refusal (401 no key / 403 a key it denies) and throttling (429). Those statuses document both shapes.
+GATEWAY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "GatewayError",
+    "description": 'API Gateway\'s own answer (before the API runs): `{"message": "Unauthorized"}` and the like.',
+    "required": ["message"],
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
+}
+GATEWAY_STATUSES = frozenset({401, 403, 429})
+
 STATUS_TEXT = {
     400: "Bad request: the path or body is not UTF-8, the body is not JSON, or a cursor is not one the API made",
     401: "No API key, or an unknown, expired or revoked one (send `Authorization: Bearer cvk_...`)",
     403: "The key lacks the scope this operation needs (details.required_scope)",
-    404: "No such resource for your tenant",
+    404: "No such resource for your tenant (an id in the path, or one the body names, e.g. a contact)",
     409: "The resource's state forbids this, or a concurrent change came first (read it again and retry)",
     413: "The request body is over 256 KiB",
     422: "Invalid fields (details lists each: loc, msg, type)",
@@ -96,6 +107,7 @@ def _document(app: Any, title: str, version: str, security: dict[str, Any]) -> d
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
     schemas["Error"] = ERROR_SCHEMA
+    schemas["GatewayError"] = GATEWAY_SCHEMA
     _job_union(schemas)
     routes = {(r.openapi_path, r.method.lower()): r for r in _routes(app)}
     for path, operations in doc.get("paths", {}).items():
@@ -165,9 +177,7 @@ def _describe(path: str, method: str, operation: dict[str, Any], route: Any) -> 
 def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
     if not path.startswith("/v1/"):
         return [500]
-    statuses = [400, 401, 403, 422, 500]
-    if "{" in path:
-        statuses.append(404)
+    statuses = [400, 401, 403, 404, 422, 500]
     if method in ("post", "put", "patch", "delete"):
         statuses.append(409)
     if "requestBody" in operation:
@@ -182,14 +192,20 @@ def _errors(path: str, method: str, operation: dict[str, Any]) -> None:
     if not path.startswith("/v1/"):
         responses.pop("422", None)  # the health routes take no input
     for status in _statuses(path, method, operation):
-        responses[str(status)] = {
-            "description": STATUS_TEXT[status],
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
+        responses[str(status)] = {"description": STATUS_TEXT[status]}
     for status, response in responses.items():
-        if status[0] in "45" and path.startswith("/v1/"):  # /health/ready's 503 is its report, not an error
-            response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        if status == "204":
+            response.pop("content", None)  # no body
+        elif status[0] in "45" and path.startswith("/v1/"):  # /health/ready's 503 is its report, not an error
+            response["content"] = {"application/json": {"schema": _error_schema(int(status))}}
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _error_schema(status: int) -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    if status in GATEWAY_STATUSES:
+        return {"anyOf": [error, {"$ref": "#/components/schemas/GatewayError"}]}
+    return error
 
 
 def _examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
