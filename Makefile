@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: install browser run demo test unit integration e2e format lint checkov typecheck complexity check validate build bench clean
+.PHONY: fuzz install browser run demo test unit integration e2e format lint checkov typecheck complexity check validate build bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,14 @@ browser: $(STAMP)
 ## Start the whole stack locally: API on http://127.0.0.1:3000, every queue's worker, the schedules.
 run: $(STAMP)
 	$(BIN)/conveyor-local $(ARGS)
+
+## Against a running `make run` (another terminal): Schemathesis with every check and its stateful phase
+## (schemathesis.toml); e.g. `make fuzz ARGS="--max-examples 100"`. Not part of `make test` (minutes, not seconds).
+STACK_JSON ?= .local/stack.json
+fuzz: $(STAMP)
+	CONVEYOR_API_KEY=$$($(BIN)/python -c "import json; print(json.load(open('$(STACK_JSON)'))['api_key'])") \
+	$(BIN)/schemathesis run --checks all $(ARGS) \
+	  "$$($(BIN)/python -c "import json; print(json.load(open('$(STACK_JSON)'))['url'])")/v1/openapi.json"
 
 ## Against a running `make run` (another terminal): enqueue sample jobs and watch them settle.
 demo: $(STAMP)

@@ -1,4 +1,5 @@
-"""Scheduler function: the one-minute EventBridge schedule -> every sweep (delayed jobs, ...)."""
+"""Scheduler function: the one-minute EventBridge schedule -> every sweep (delayed jobs, ...), within the
+invocation's remaining time."""
 
 from conveyor import scheduler
 from conveyor.platform.observability import init_sentry, logger
@@ -9,4 +10,4 @@ init_sentry(init_settings(SchedulerSettings))  # names a missing variable at col
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event, context):
-    return scheduler.run()
+    return scheduler.run(seconds=context.get_remaining_time_in_millis() / 1000)

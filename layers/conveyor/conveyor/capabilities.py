@@ -16,6 +16,7 @@ from typing import Any
 
 from conveyor.jobs import registry
 from conveyor.platform import events
+from conveyor.platform.clock import Deadline
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "jobs",
         router="conveyor.jobs.api:router",
         job_modules=("conveyor.email.jobs",),
-        sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
+        sweeps=(
+            "conveyor.jobs.sweeps:release_due_jobs",
+            "conveyor.jobs.sweeps:redispatch_undelivered_jobs",
+            "conveyor.jobs.sweeps:recover_stalled_jobs",
+        ),
         events="conveyor.jobs.events:map_change",
     ),
     Capability(
@@ -64,7 +69,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
-Sweep = Callable[[datetime], int]
+# A sweep: (the run's instant, its share of the run's time) -> how much it did. It stops at the deadline
+# (Deadline.bounded) and leaves the rest for the next run.
+Sweep = Callable[[datetime, Deadline], int]
 
 
 def _resolve(path: str) -> Any:

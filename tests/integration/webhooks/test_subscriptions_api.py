@@ -117,3 +117,14 @@ def test_every_event_type_has_a_json_schema_in_the_openapi_document(api):
         assert schema["properties"]["type"]["const"] == item["type"], name
         assert {"id", "type", "timestamp", "tenant_id", "data"} <= set(schema["required"])
         assert item["sample"]["type"] == item["type"]
+
+
+@pytest.mark.parametrize("cursor", ["é", "%FF", "%C3%9B%F1%85%8F%BD", "0" * 200, "x"])
+def test_a_deliveries_cursor_that_is_not_ours_is_400(api, cursor):
+    # Given a subscription
+    subscription = subscribe(api, "http://127.0.0.1:9/h")
+    # When its deliveries are listed with a cursor this API never issued (garbage, non-ASCII, invalid UTF-8)
+    response = api.get(f"/v1/webhooks/{subscription['id']}/deliveries?cursor={cursor}")
+    # Then it is a 400 naming the cursor, never a 500
+    assert response.status == 400, response.body
+    assert "cursor" in response.json()["error"]["message"]

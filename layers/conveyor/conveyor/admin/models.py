@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from conveyor.jobs.api import JobError, JobState
 from conveyor.platform.clock import Instant
@@ -87,8 +87,8 @@ class DeadLetterPage(BaseModel):
 class RedriveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max": 100}]})
 
-    max: int | None = Field(default=None, ge=1, le=1000, description="Move at most this many (default 100).")
-    all_tenants: bool = Field(default=False, description="Every message, whoever it belongs to (platform scope).")
+    max: StrictInt | None = Field(default=None, ge=1, le=1000, description="Move at most this many (default 100).")
+    all_tenants: StrictBool = Field(default=False, description="Every message, whoever it belongs to (platform scope).")
 
 
 class RedriveResult(BaseModel):
@@ -115,7 +115,7 @@ class RetryFailedRequest(BaseModel):
     type: str | None = Field(default=None, min_length=1, max_length=100)
     queue: str | None = Field(default=None, min_length=1, max_length=64, description="Only jobs of this queue.")
     since: Instant | None = Field(default=None, description="Only jobs created at or after this instant.")
-    limit: int = Field(default=100, ge=1, le=100, description="Retry at most this many in this call.")
+    limit: StrictInt = Field(default=100, ge=1, le=100, description="Retry at most this many in this call.")
     cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous call.")
 
 

@@ -2,12 +2,8 @@
 
 Built on the first request for it (never at cold start: the OpenAPI models cost ~80 ms of imports), cached.
 What it adds to the generated document, and why:
-- one error schema, `Error` (`{"error": {"code", "message", "details"}}`), on every error status of every
-  operation: Powertools' `{"detail": [...]}` 422 schema (`HTTPValidationError`) is not what the API sends;
-- the statuses an operation can return, by the edge's rules (`_statuses`): every /v1 route can answer 400
-  (a path or body that is not UTF-8, malformed JSON, a bad cursor), 401 (no valid key), 403 (a scope missing),
-  422 (invalid fields) and 500; a route with path parameters 404; a route that changes state 409 (a state that
-  forbids it, or a concurrent change that won); a route with a body 413 (over 256 KiB);
+- (the error answers of every operation, in the one error format, come from the resolver itself:
+  `platform.http.errors.document`, beside the error table; Powertools' unused `{"detail"}` schemas are dropped)
 - tags per capability in the capability list's order, health first, each operation's scope, idempotency and
   description; `security: []` on the public health routes;
 - `POST /v1/jobs`'s body as a discriminated union on `type`, one member per registered job type with its
@@ -23,56 +19,6 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
-
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "Error",
-    "description": "Every error the API answers (4xx and 5xx) has this shape.",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "description": "Machine-readable: bad_request, invalid_encoding, malformed_json, invalid_cursor, "
-                    "too_deeply_nested, unauthorized, forbidden, not_found, conflict, invalid_state, "
-                    "payload_too_large, validation_error, internal_error, unavailable",
-                    "examples": ["not_found"],
-                },
-                "message": {"type": "string", "description": "For people; may change", "examples": ["no such job"]},
-                "details": {
-                    "description": "Optional, by code: for validation_error a list of {loc, msg, type}; "
-                    "for forbidden {required_scope}; otherwise an object with context"
-                },
-            },
-        }
-    },
-}
-
-# API Gateway answers some requests itself, before the function runs, with its own body: the authorizer's
-# refusal (401 no key / 403 a key it denies) and throttling (429). Those statuses document both shapes.
-GATEWAY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "title": "GatewayError",
-    "description": 'API Gateway\'s own answer (before the API runs): `{"message": "Unauthorized"}` and the like.',
-    "required": ["message"],
-    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
-}
-GATEWAY_STATUSES = frozenset({401, 403, 429})
-
-STATUS_TEXT = {
-    400: "Bad request: the path or body is not UTF-8, the body is not JSON, or a cursor is not one the API made",
-    401: "No API key, or an unknown, expired or revoked one (send `Authorization: Bearer cvk_...`)",
-    403: "The key lacks the scope this operation needs (details.required_scope)",
-    404: "No such resource for your tenant (an id in the path, or one the body names, e.g. a contact)",
-    409: "The resource's state forbids this, or a concurrent change came first (read it again and retry)",
-    413: "The request body is over 256 KiB",
-    422: "Invalid fields (details lists each: loc, msg, type)",
-    500: "A server error (reported; retry later)",
-    503: "A dependency (DynamoDB, SQS, Lambda) did not answer; retry later",
-}
 
 TAGS = {
     "health": "Liveness and readiness; no API key needed.",
@@ -106,15 +52,12 @@ def _document(app: Any, title: str, version: str, security: dict[str, Any]) -> d
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
-    schemas["Error"] = ERROR_SCHEMA
-    schemas["GatewayError"] = GATEWAY_SCHEMA
     _job_union(schemas)
     routes = {(r.openapi_path, r.method.lower()): r for r in _routes(app)}
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
             route = routes.get((path, method))
             _describe(path, method, operation, route)
-            _errors(path, method, operation)
             _examples(operation, schemas)
     doc["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
     doc["paths"] = dict(sorted(doc["paths"].items(), key=lambda item: _order(item[0], item[1])))
@@ -172,40 +115,6 @@ def _describe(path: str, method: str, operation: dict[str, Any], route: Any) -> 
     else:
         lines.append("Not idempotent: a repeat acts again (it may answer 409 if the state has moved on).")
     operation["description"] = "\n\n".join(line for line in lines if line)
-
-
-def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
-    if not path.startswith("/v1/"):
-        return [500]
-    statuses = [400, 401, 403, 404, 422, 500]
-    if method in ("post", "put", "patch", "delete"):
-        statuses.append(409)
-    if "requestBody" in operation:
-        statuses.append(413)
-    if path.startswith("/v1/queues"):
-        statuses.append(503)
-    return sorted(statuses)
-
-
-def _errors(path: str, method: str, operation: dict[str, Any]) -> None:
-    responses = operation.setdefault("responses", {})
-    if not path.startswith("/v1/"):
-        responses.pop("422", None)  # the health routes take no input
-    for status in _statuses(path, method, operation):
-        responses[str(status)] = {"description": STATUS_TEXT[status]}
-    for status, response in responses.items():
-        if status == "204":
-            response.pop("content", None)  # no body
-        elif status[0] in "45" and path.startswith("/v1/"):  # /health/ready's 503 is its report, not an error
-            response["content"] = {"application/json": {"schema": _error_schema(int(status))}}
-    operation["responses"] = dict(sorted(responses.items()))
-
-
-def _error_schema(status: int) -> dict[str, Any]:
-    error = {"$ref": "#/components/schemas/Error"}
-    if status in GATEWAY_STATUSES:
-        return {"anyOf": [error, {"$ref": "#/components/schemas/GatewayError"}]}
-    return error
 
 
 def _examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:

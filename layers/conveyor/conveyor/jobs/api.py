@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from conveyor.jobs import domain, service
 from conveyor.platform.clock import Instant
@@ -27,8 +27,8 @@ class EnqueueRequest(BaseModel):
     type: str = Field(min_length=1, max_length=100, examples=["email.send"])
     payload: dict[str, Any] = Field(default_factory=dict)
     run_at: Instant | None = Field(default=None, description="Run at (or after) this instant.")
-    delay_seconds: int | None = Field(default=None, ge=0, le=MAX_SCHEDULE_DAYS * 86400)
-    max_attempts: int | None = Field(default=None, ge=1, le=10)
+    delay_seconds: StrictInt | None = Field(default=None, ge=0, le=MAX_SCHEDULE_DAYS * 86400)
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=10)
 
     @model_validator(mode="after")
     def _one_schedule(self) -> EnqueueRequest:

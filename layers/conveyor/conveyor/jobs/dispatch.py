@@ -27,16 +27,18 @@ SEND_BATCH = 10
 
 
 def newly_queued(record: DynamoDBStreamRecordModel) -> Job | None:
-    """The job a stream record moved into `queued` (an insert, a release, a retry), else None."""
+    """The job a stream record moved into `queued` (an insert, a release, a retry) or sent again (the dispatch
+    sweep raised its `redispatches`), else None. Images are in attribute-value form (platform.streams)."""
     new, old = record.dynamodb.NewImage, record.dynamodb.OldImage
     if record.eventName == "REMOVE" or not isinstance(new, dict):
         return None
-    job = repository.from_stream_image(new)
-    if job.state != JobState.QUEUED:
+    before: dict[str, Any] = old if isinstance(old, dict) else {}
+    if new.get("state", {}).get("S") != JobState.QUEUED:
         return None
-    if isinstance(old, dict) and repository.from_stream_image(old).state == JobState.QUEUED:
+    resent = new.get("redispatches") != before.get("redispatches")
+    if before.get("state", {}).get("S") == JobState.QUEUED and not resent:
         return None  # a change while still queued (e.g. a cancel that lost, a progress write): sent already
-    return job
+    return repository.from_stream_image(new)
 
 
 def message_for(job: Job) -> dict[str, Any]:

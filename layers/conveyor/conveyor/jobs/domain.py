@@ -21,6 +21,10 @@ T = TypeVar("T")
 
 JOB_PREFIX = "job_"
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; jobs due later wait as `scheduled` for the sweep
+# A queued job no worker has claimed this long after it was due to be sent is sent again through the outbox
+# (its dispatch may have failed past the stream's retries); later checks back off, doubling up to a cap.
+DISPATCH_GRACE_SECONDS = 900
+DISPATCH_CHECK_CAP_SECONDS = 6 * 3600
 TIMELINE_KEEP = 20  # a job's timeline keeps its first and its last this many entries (and counts the rest)
 
 
@@ -81,6 +85,7 @@ class Job:
     correlation_id: str | None = None  # the API request (or job) that made it; carried into its messages and logs
     expires_at: int | None = None
     timeline: tuple[TimelineEvent, ...] = field(default=())
+    redispatches: int = 0  # times the dispatch sweep sent it again (it stayed queued past DISPATCH_GRACE_SECONDS)
     timeline_dropped: int = 0  # entries left out between the first and the last TIMELINE_KEEP
 
     @property

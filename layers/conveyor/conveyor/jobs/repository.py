@@ -4,7 +4,11 @@ state it expects, and domain objects (conveyor.jobs.domain) in and out.
 Table layout (template.yaml `JobsTable`):
   pk tenant_id, sk "job_<ULID>"     one job; ULIDs sort by creation, so a tenant's jobs list newest-first by key
   pk tenant_id, sk "idem#<sha256>"  an Idempotency-Key claim pointing at a job (expires after 48 h)
-  GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: only `scheduled` jobs carry these attributes
+  GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: `scheduled` jobs (shards "0".."7", due_at = release
+                                    time) and `queued` ones (shards "q0".."q7", due_at = when to check that a
+                                    worker took it: DISPATCH_GRACE_SECONDS after it was due to be sent). Entering
+                                    `queued` sets them, the claim and cancel remove them: no extra write
+                                    requests, one index write unit each way
   GSI lease-index (lease_shard, lease_until) sparse, KEYS_ONLY: only `active` jobs carry both; the stalled-job
                                     sweep finds leases that ran out without a scan. The claim sets them and
                                     every way out of `active` removes them: no extra write requests, but the
@@ -105,6 +109,7 @@ class _JobRecord(Model):
     lease_shard = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=_TimelineEntry, default=list)
     timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
+    redispatches = NumberAttribute(null=True)  # times the dispatch sweep sent it again
     idempotency_key = UnicodeAttribute(null=True)
     correlation_id = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
@@ -162,6 +167,7 @@ def _job(record: _JobRecord) -> Job:
         expires_at=int(record.expires_at) if record.expires_at is not None else None,
         timeline=tuple(TimelineEvent(e.state, e.at, e.note) for e in record.timeline or []),
         timeline_dropped=int(record.timeline_dropped or 0),
+        redispatches=int(record.redispatches or 0),
     )
 
 
@@ -192,6 +198,9 @@ def _record(job: Job) -> _JobRecord:
     )
     if job.state == JobState.SCHEDULED and job.run_at is not None:  # waits in the due index for the sweep
         record.due_shard, record.due_at = shard_for(job.id), int(job.run_at.timestamp())
+    elif job.state == JobState.QUEUED:  # watched until a worker claims it
+        record.due_shard = _dispatch_shard(job.id)
+        record.due_at = int((job.run_at or job.created_at).timestamp()) + domain.DISPATCH_GRACE_SECONDS
     return record
 
 
@@ -225,6 +234,16 @@ def _recorded(job: Job, entry: _TimelineEntry) -> list[Any]:
         model.timeline.set(entries[:keep] + entries[-keep:]),
         model.timeline_dropped.add(len(entries) - 2 * keep),
     ]
+
+
+def _dispatch_shard(job_id: str) -> str:
+    return "q" + shard_for(job_id)
+
+
+def _watched(model: type[_JobRecord], job_id: str, now: datetime, delay: int | None = None) -> list[Any]:
+    """The actions that put a job entering `queued` in the dispatch watch (see the table layout)."""
+    at = int(now.timestamp()) + (domain.DISPATCH_GRACE_SECONDS if delay is None else delay)
+    return [model.due_shard.set(_dispatch_shard(job_id)), model.due_at.set(at)]
 
 
 def _update(tenant_id: str, job_id: str, actions: list[Any], condition: Any) -> Job | None:
@@ -367,6 +386,8 @@ def claim(tenant_id: str, job_id: str, *, lease_seconds: int) -> Job | None:
             model.updated_at.set(now),
             model.lease_until.set(int(now.timestamp()) + lease_seconds),
             model.lease_shard.set(shard_for(job_id)),
+            model.due_shard.remove(),  # out of the dispatch watch: a worker has it
+            model.due_at.remove(),
             _appended(model, _entry(JobState.ACTIVE, now)),
         ],
         model.id.exists() & runnable,
@@ -489,6 +510,7 @@ def requeue(job: Job) -> Job | None:
             model.finished_at.remove(),
             model.first_deferred_at.remove(),
             model.expires_at.remove(),
+            *_watched(model, job.id, now),
             *_recorded(job, _entry(JobState.QUEUED, now, "retried by request")),
         ],
         model.state.is_in(*RETRYABLE) & (model.updated_at == job.updated_at),
@@ -517,8 +539,7 @@ def release(tenant_id: str, job_id: str, due_at: int) -> bool:
     actions = [
         model.state.set(JobState.QUEUED),
         model.updated_at.set(now),
-        model.due_shard.remove(),
-        model.due_at.remove(),
+        *_watched(model, job_id, now),
         _appended(model, _entry(JobState.QUEUED, now, "released by scheduler")),
     ]
     return (
@@ -535,11 +556,43 @@ def run_early(job: Job) -> Job | None:
         model.state.set(JobState.QUEUED),
         model.run_at.set(now),
         model.updated_at.set(now),
-        model.due_shard.remove(),
-        model.due_at.remove(),
+        *_watched(model, job.id, now),
         _appended(model, _entry(JobState.QUEUED, now, "run now by request")),
     ]
     return _update(job.tenant_id, job.id, actions, model.state == JobState.SCHEDULED)
+
+
+# --- queued jobs no worker took (their dispatch failed) --------------------------------------------------
+def undispatched_keys(now: datetime) -> Iterator[JobKey]:
+    """Every queued job whose dispatch check is due by `now` (with that check's due_at), across all shards."""
+    index = _jobs().due_index
+    until = int(now.timestamp())
+    for item in across_shards(lambda shard: index.query("q" + shard, DueIndex.due_at <= until)):
+        yield JobKey(item.tenant_id, item.id, int(item.due_at))
+
+
+def redispatch(tenant_id: str, job_id: str, due_at: int) -> Job | None:
+    """queued (no worker took it) -> queued again with `redispatches` + 1, which makes the stream carry it to the
+    dispatcher once more; the next check backs off (doubling, capped). Conditional on the check seen in the
+    index, so overlapping sweeps send it once; None if a worker claimed it (or anything else moved it)."""
+    model = _jobs()
+    now = utcnow()
+    current = get(tenant_id, job_id, consistent=True)
+    if current is None or current.state != JobState.QUEUED:
+        return None
+    delay = min(domain.DISPATCH_CHECK_CAP_SECONDS, domain.DISPATCH_GRACE_SECONDS * 2 ** (current.redispatches + 1))
+    note = f"no worker took it {domain.DISPATCH_GRACE_SECONDS // 60} min after it was due: sent again"
+    return _update(
+        tenant_id,
+        job_id,
+        [
+            model.redispatches.add(1),
+            model.updated_at.set(now),
+            *_watched(model, job_id, now, delay),
+            _appended(model, _entry(JobState.QUEUED, now, note)),
+        ],
+        (model.state == JobState.QUEUED) & (model.due_at == due_at),
+    )
 
 
 # --- stalled jobs ------------------------------------------------------------------------------------
@@ -577,6 +630,7 @@ def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None
         [
             model.state.set(JobState.QUEUED),
             *leave_active,
+            *_watched(model, job_id, now),
             _appended(model, _entry(JobState.QUEUED, now, note + "; sent again")),
         ],
         stalled & (model.attempts < model.max_attempts),

@@ -7,6 +7,12 @@ Before the handler runs:
   unreadable message             -> logged and dropped (nothing to fail); a job someone else holds -> dropped
 Anything that escapes (DynamoDB down, a crash) leaves the message on the queue; the redrive policy moves it to
 the DLQ after maxReceiveCount receives, which is set well above any job's attempts.
+
+The completion write is the record that a handler's effect happened (for `email.send`: SES accepted the email),
+and it is the first thing after the handler. If it cannot be made (DynamoDB failing past the client's retries),
+the outcome is not dropped with the message: a message of its own carries it (`completed`), and that delivery
+records the completion without running the handler again. So a redelivered job never repeats an effect it
+already had, at no cost on the normal path (an email job stays at 3 writes: insert, claim, complete).
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError
+from pynamodb.exceptions import PynamoDBException
 
 from conveyor.jobs import outcomes, registry, repository
-from conveyor.jobs.domain import Job
+from conveyor.jobs.domain import Job, JobState
 from conveyor.platform import correlation
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
@@ -29,6 +37,7 @@ from conveyor.platform.observability import count, logger, report_exception, rep
 from conveyor.platform.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
+CARRIED_DELAY_SECONDS = 30  # a completion that could not be recorded is tried again this much later
 _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
 
 # Retries are paced per message (visibility timeouts), so a batch where every record is retrying is normal:
@@ -38,10 +47,20 @@ _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
 _processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
 
 
+class CarriedCompletion(BaseModel):
+    """An attempt's outcome its worker could not record: the attempt that reached it (its number and when it
+    was claimed: a job retried by request counts its attempts from 1 again), and its result."""
+
+    attempt: int = Field(ge=1)
+    claimed_at: datetime | None
+    result: Any = None
+
+
 class JobMessage(BaseModel):
     tenant_id: str = Field(min_length=1, max_length=256)
     job_id: str = Field(min_length=1, max_length=64)
     correlation_id: str | None = None  # not validated strictly: a malformed one is ignored, never fatal
+    completed: CarriedCompletion | None = None
 
 
 class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor, not an error
@@ -71,6 +90,9 @@ def _process(record: SqsRecordModel, lambda_context: Any) -> None:
     if message is None:
         return
     with correlation.bound(correlation.valid(message.correlation_id)):
+        if message.completed is not None:
+            _record_carried(message, message.completed)
+            return
         _claim_and_run(message, record, lambda_context)
 
 
@@ -152,7 +174,12 @@ def _run(job: Job, record: SqsRecordModel) -> None:
 def _apply(job: Job, decision: outcomes.Decision, result: Any, error: Exception | None, record: SqsRecordModel) -> None:
     """Carry out the outcome policy's decision: each a conditional write on this attempt still owning the job."""
     if decision.action == outcomes.Action.COMPLETE:
-        if repository.complete(job, result):
+        try:
+            stored = repository.complete(job, result)
+        except (PynamoDBException, BotoCoreError) as exc:
+            _carry(job, result, record, exc)
+            return
+        if stored:
             count("JobsCompleted", job.type)
             logger.info("job completed")
         else:
@@ -183,6 +210,50 @@ def _fail(job: Job, error_type: str, message: str, exc: BaseException | None = N
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
+
+
+def _carry(job: Job, result: Any, record: SqsRecordModel, error: Exception) -> None:
+    """The handler succeeded but its completion could not be recorded: send the outcome in a message of its own
+    (so this one can go: its redelivery would run the handler again). If even that fails, the error escapes and
+    the message returns, as before."""
+    family = get_settings().family_for_queue_arn(record.eventSourceARN)
+    if family is None:
+        raise error
+    body = JobMessage(
+        tenant_id=job.tenant_id,
+        job_id=job.id,
+        correlation_id=job.correlation_id,
+        completed=CarriedCompletion(attempt=job.attempts, claimed_at=job.started_at, result=result),
+    )
+    try:
+        client("sqs").send_message(
+            QueueUrl=get_settings().queue_url(family),
+            MessageBody=body.model_dump_json(),
+            DelaySeconds=CARRIED_DELAY_SECONDS,
+        )
+    except (ClientError, BotoCoreError):
+        raise error from None
+    count("CompletionsCarried", job.type)
+    logger.warning(
+        "job completed but its completion could not be recorded; carried in a message",
+        extra={"error": scrub_text(str(error)), "delay_seconds": CARRIED_DELAY_SECONDS},
+    )
+
+
+def _record_carried(message: JobMessage, completed: CarriedCompletion) -> None:
+    """Record a completion a worker could not: only while the job is still that attempt's (active, same
+    attempt number); the handler does not run again. A failure here escapes: SQS delivers this message again."""
+    job = repository.get(message.tenant_id, message.job_id, consistent=True)
+    same_attempt = job is not None and (job.attempts, job.started_at) == (completed.attempt, completed.claimed_at)
+    if job is None or job.state != JobState.ACTIVE or not same_attempt:
+        logger.warning(
+            "carried completion no longer applies (the job moved on); dropped",
+            extra={"job_id": message.job_id, "attempt": completed.attempt, "state": job.state if job else None},
+        )
+        return
+    if repository.complete(job, completed.result):
+        count("JobsCompleted", job.type)
+        logger.info("job completed (carried completion)", extra={"job_id": job.id, "attempt": job.attempts})
 
 
 def _delay_message(record: SqsRecordModel, seconds: int) -> None:

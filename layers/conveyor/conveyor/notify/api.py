@@ -64,16 +64,22 @@ class ContactIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254, json_schema_extra={"format": "email"})
-    phone: str | None = Field(default=None, examples=["+447700900123"], description="E.164, e.g. +447700900123")
+    phone: str | None = Field(
+        default=None,
+        examples=["+447700900123"],
+        description="E.164, e.g. +447700900123",
+        json_schema_extra={"pattern": E164.pattern},
+    )
     timezone: str = Field(examples=["Europe/London"], description="IANA time zone name")
     channels: list[Channel] = Field(
         default_factory=lambda: list(get_args(Channel)),
         min_length=1,
         max_length=3,
         description="Channels in order of preference",
+        json_schema_extra={"uniqueItems": True},
     )
     quiet_hours: QuietHours | None = None
-    opted_out: list[Channel] = Field(default_factory=list, max_length=3)
+    opted_out: list[Channel] = Field(default_factory=list, max_length=3, json_schema_extra={"uniqueItems": True})
 
     @field_validator("email")
     @classmethod

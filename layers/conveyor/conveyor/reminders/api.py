@@ -13,8 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -23,7 +25,7 @@ from pydantic import (
 
 from conveyor import email, notify
 from conveyor.notify.api import Channel, LocalTime, no_repeats
-from conveyor.platform.clock import Instant, zone
+from conveyor.platform.clock import Instant, iso_8601, zone
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import domain, service
 from conveyor.reminders.domain import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
@@ -53,7 +55,9 @@ class AppointmentIn(BaseModel):
 
     contact_id: Id
     subject_name: str = Field(min_length=1, max_length=200, examples=["Rex"], description="Who it is for, e.g. the pet")
-    starts_at: AwareDatetime = Field(description="With its UTC offset; stored in UTC")
+    starts_at: Annotated[AwareDatetime, BeforeValidator(iso_8601)] = Field(
+        description="With its UTC offset; stored in UTC"
+    )
     location: str | None = Field(default=None, max_length=300)
     status: AppointmentStatus = "scheduled"
 
@@ -115,7 +119,7 @@ class MedicationScheduleIn(BaseModel):
         examples=[["08:00"]],
         description="Local times each day (give this or every_hours)",
     )
-    every_hours: int | None = Field(default=None, ge=1, le=168, description="Elapsed hours between doses")
+    every_hours: StrictInt | None = Field(default=None, ge=1, le=168, description="Elapsed hours between doses")
     start_time: LocalTime = Field(default="08:00", description="With every_hours: the first dose's local time")
     start_date: date = Field(description="First day, in the contact's time zone")
     end_date: date | None = Field(default=None, description="Last day (inclusive); none = ongoing")

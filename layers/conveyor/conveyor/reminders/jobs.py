@@ -79,6 +79,11 @@ def _not_this_jobs(reminder: Reminder, job: JobContext, now: Any) -> str | None:
         return f"the reminder belongs to job {reminder.job_id}"
     if reminder.state == ReminderState.PENDING and reminder.remind_at > (now + EARLY_SLACK).timestamp():
         return "the reminder is not due yet"
+    if reminder.state == ReminderState.PENDING:
+        # Due, and no sweep queued it (this job is an earlier firing's): take it, so that exactly one job owns
+        # the reminder; a sweep firing it meanwhile loses this race, or wins it and this job stands down.
+        if reminder.due_at is None or not repository.mark_queued(reminder, job.job_id, int(reminder.due_at), now):
+            return "another job took the reminder"
     return None
 
 

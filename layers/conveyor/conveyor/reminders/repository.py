@@ -432,17 +432,45 @@ def reschedule_reminder(reminder: Reminder, remind_at: int, note: str) -> bool:
     return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 
-def mark_queued(reminder: Reminder, job_id: str, due_at: int) -> bool:
-    """pending -> queued once: overlapping sweeps race on this condition and only one wins."""
+# A queued reminder stays in the due index, due again this long after it was queued: if its job ended without
+# closing it (cancelled, failed outside delivery, or finished early), the sweep sees that and acts.
+QUEUED_CHECK = timedelta(minutes=15)
+
+
+def mark_queued(reminder: Reminder, job_id: str, due_at: int, now: datetime) -> bool:
+    """pending -> queued once, owned by `job_id`: overlapping sweeps (and a worker taking a due pending reminder
+    itself) race on this condition and only one wins. It stays in the due index, due QUEUED_CHECK after `now`."""
     model = _table(_ReminderRecord)
     actions = [
         model.state.set(ReminderState.QUEUED),
         model.job_id.set(job_id),
-        model.updated_at.set(utcnow()),
-        model.due_shard.remove(),
-        model.due_at.remove(),
+        model.updated_at.set(now),
+        model.due_at.set(int((now + QUEUED_CHECK).timestamp())),
     ]
     condition = (model.state == ReminderState.PENDING) & (model.due_at == due_at)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
+
+
+def check_queued_later(reminder: Reminder, due_at: int, now: datetime) -> bool:
+    """A queued reminder whose job is still running: look again after another QUEUED_CHECK."""
+    model = _table(_ReminderRecord)
+    actions = [model.due_at.set(int((now + QUEUED_CHECK).timestamp())), model.updated_at.set(now)]
+    condition = (model.state == ReminderState.QUEUED) & (model.due_at == due_at)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
+
+
+def requeue_pending(reminder: Reminder, due_at: int, note: str, now: datetime) -> bool:
+    """queued -> pending, due now: its job finished without sending it (nothing was delivered), so the sweep
+    fires it again, with a new job (the idempotency key includes the due time)."""
+    model = _table(_ReminderRecord)
+    actions = [
+        model.state.set(ReminderState.PENDING),
+        model.job_id.remove(),
+        model.note.set(note[:500]),
+        model.due_at.set(int(now.timestamp())),
+        model.updated_at.set(now),
+    ]
+    condition = (model.state == ReminderState.QUEUED) & (model.due_at == due_at) & model.delivered_via.does_not_exist()
     return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 

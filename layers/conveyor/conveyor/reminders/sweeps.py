@@ -14,27 +14,32 @@ on everything due (stale appointment reminders expire instead of going out late)
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from conveyor import jobs, notify
-from conveyor.platform.errors import Conflict
+from conveyor.platform.clock import Deadline
+from conveyor.platform.errors import Conflict, NotFound
 from conveyor.platform.observability import count, logger, report_exception
 from conveyor.reminders import planning, repository
 from conveyor.reminders.domain import Reminder, ReminderState
 
 JOB_TYPE, QUEUE = notify.SEND_JOB_TYPE, "reminders"
-BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over goes out on the next run
 
 
-def sweep_reminders(now: datetime) -> int:
-    """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
-    stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0, "errors": 0}
-    stop_at = time.monotonic() + BUDGET_SECONDS
-    for tenant_id, sk, due_at in repository.due_keys(now):
-        if time.monotonic() > stop_at:
-            logger.warning("reminder sweep out of time; the rest goes out on the next run", extra=stats)
-            break
+def sweep_reminders(now: datetime, deadline: Deadline) -> int:
+    """Queue every due reminder once and roll due medication horizons, until the deadline (whatever is left over
+    goes out on the next run); returns how many reminders were queued."""
+    stats = {
+        "queued": 0,
+        "expired": 0,
+        "cancelled": 0,
+        "failed": 0,
+        "deferred": 0,
+        "skipped": 0,
+        "rolled": 0,
+        "errors": 0,
+    }
+    for tenant_id, sk, due_at in deadline.bounded(repository.due_keys(now)):
         try:
             if sk.startswith("med#"):
                 stats["rolled"] += roll(tenant_id, sk, due_at, now)
@@ -52,8 +57,12 @@ def sweep_reminders(now: datetime) -> int:
 
 def fire(reminder: Reminder | None, due_at: int, now: datetime) -> str:
     """One due reminder, as read by this sweep. Returns what became of it."""
-    if reminder is None or reminder.state != ReminderState.PENDING or (reminder.due_at or 0) != due_at:
+    if reminder is None or (reminder.due_at or 0) != due_at:
         return "skipped"  # another sweep, an edit or a worker got there first
+    if reminder.state == ReminderState.QUEUED:
+        return follow_up(reminder, due_at, now)
+    if reminder.state != ReminderState.PENDING:
+        return "skipped"
     verdict = planning.check(reminder, now)
     if verdict.action in ("cancel", "expire"):
         state = ReminderState.CANCELLED if verdict.action == "cancel" else ReminderState.EXPIRED
@@ -66,15 +75,43 @@ def fire(reminder: Reminder | None, due_at: int, now: datetime) -> str:
 
     request = jobs.NewJob(JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
     try:
+        # One job per firing of the reminder (its key and the due time this sweep saw): overlapping sweeps of
+        # the same firing share it; a firing after a deferral (quiet hours) or a follow-up gets its own.
         job, _ = jobs.enqueue(
-            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.key}", queue=QUEUE
+            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.key}:{due_at}", queue=QUEUE
         )
     except Conflict:
         return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
-    if not repository.mark_queued(reminder, job.id, due_at):
+    if not repository.mark_queued(reminder, job.id, due_at, now):
         return "skipped"  # the same job, already recorded by the sweep that won
     count("RemindersQueued", JOB_TYPE)
     return "queued"
+
+
+def follow_up(reminder: Reminder, due_at: int, now: datetime) -> str:
+    """A queued reminder still open QUEUED_CHECK after it was queued: its job decides. Still running -> look
+    again later; cancelled -> the reminder is cancelled; failed -> failed; finished without sending it (or
+    gone) -> pending again, fired anew by the next sweep."""
+    job = None
+    if reminder.job_id:
+        try:
+            job = jobs.get(reminder.tenant_id, reminder.job_id)
+        except NotFound:
+            job = None  # deleted or aged out
+    if job is not None and not job.finished:
+        repository.check_queued_later(reminder, due_at, now)
+        return "skipped"
+    if job is not None and job.state == jobs.JobState.CANCELLED:
+        note = f"its job {job.id} was cancelled"
+        repository.close_reminder(reminder, ReminderState.CANCELLED, note, expect=(ReminderState.QUEUED,), now=now)
+        count("RemindersCancelled", JOB_TYPE)
+        return "cancelled"
+    if job is not None and job.state == jobs.JobState.FAILED:
+        note = f"its job {job.id} failed: {job.error.message if job.error else 'no reason recorded'}"
+        repository.close_reminder(reminder, ReminderState.FAILED, note, expect=(ReminderState.QUEUED,), now=now)
+        return "failed"
+    repository.requeue_pending(reminder, due_at, "its job ended without sending it; sent again", now)
+    return "deferred"
 
 
 def roll(tenant_id: str, sk: str, due_at: int, now: datetime) -> int:

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal, Union
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
 from conveyor.platform import events
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Instant, utcnow
 from conveyor.platform.http.security import principal, requires
 from conveyor.webhooks import domain, service
 from conveyor.webhooks.domain import Delivery, DeliveryStatus, Subscription
@@ -80,8 +80,10 @@ class SubscriptionIn(BaseModel):
     url: str = Field(min_length=8, max_length=2048, examples=["https://hooks.example.com/conveyor"])
     event_types: list[EventPattern] = Field(min_length=1, max_length=50, examples=[["contact.*", "job.failed"]])
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool = True
-    rate_limit_per_second: int | None = Field(default=None, ge=1, le=1000, description="Requests per second, at most")
+    enabled: StrictBool = True
+    rate_limit_per_second: StrictInt | None = Field(
+        default=None, ge=1, le=1000, description="Requests per second, at most"
+    )
     alert_contact_id: str | None = Field(
         default=None, max_length=64, description="A contact (notify) told when the endpoint fails or is disabled"
     )
@@ -96,8 +98,8 @@ class SubscriptionPatch(BaseModel):
     url: str | None = Field(default=None, min_length=8, max_length=2048)
     event_types: list[EventPattern] | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
-    rate_limit_per_second: int | None = Field(default=None, ge=1, le=1000)
+    enabled: StrictBool | None = None
+    rate_limit_per_second: StrictInt | None = Field(default=None, ge=1, le=1000)
     alert_contact_id: str | None = Field(default=None, max_length=64)
 
 
@@ -168,7 +170,7 @@ class SubscriptionList(BaseModel):
 class RotateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
 
-    grace_seconds: int = Field(
+    grace_seconds: StrictInt = Field(
         default=int(domain.DEFAULT_GRACE.total_seconds()),
         ge=0,
         le=int(domain.MAX_GRACE.total_seconds()),
@@ -185,7 +187,7 @@ def _recent_example(schema: dict[str, Any]) -> None:
 class RecoverRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_recent_example)
 
-    since: AwareDatetime = Field(description="Redeliver failed and skipped deliveries of events since then")
+    since: Instant = Field(description="Redeliver failed and skipped deliveries of events since then")
 
 
 class TestRequest(BaseModel):

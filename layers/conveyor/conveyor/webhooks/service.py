@@ -22,7 +22,7 @@ from typing import Any
 
 from conveyor import jobs
 from conveyor.platform import events
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Deadline, utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
 from conveyor.platform.events import DomainEvent
@@ -421,17 +421,19 @@ def list_deliveries(
     items, last = repository.list_deliveries(
         tenant_id, subscription_id, status=status, event_type=event_type, limit=limit, after=_decode(cursor)
     )
-    return items, encode_cursor(sk=last) if last else None
+    return items, _encode(last) if last else None
+
+
+def _encode(delivery_id: str) -> str:
+    return encode_cursor(id=delivery_id)
 
 
 def _decode(cursor: str | None) -> str | None:
-    """A deliveries cursor's last delivery id (platform.dynamo's codec; `#` would reach past the subscription)."""
-    fields = decode_cursor(cursor, {"sk": "dlv_"})
-    if fields is None:
-        return None
-    if "#" in fields["sk"]:
+    """The delivery id a page cursor holds (the platform's one codec: garbage, non-ASCII -> InvalidCursor)."""
+    fields = decode_cursor(cursor, {"id": "dlv_"})
+    if fields is not None and "#" in fields["id"]:
         raise InvalidCursor("invalid cursor")
-    return fields["sk"]
+    return fields["id"] if fields else None
 
 
 def resend(tenant_id: str, subscription_id: str, delivery_id: str) -> Delivery:
@@ -522,10 +524,11 @@ def recover_step(tenant_id: str, subscription_id: str, since: datetime, after: s
     return {"attempted": attempted, "delivered": delivered, "done": False, "continues_after": after}
 
 
-def redeliver_overdue(now: datetime) -> int:
-    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes."""
+def redeliver_overdue(now: datetime, deadline: Deadline) -> int:
+    """Pending deliveries whose job was lost (10 minutes overdue) get a new one, at most once per 10 minutes;
+    until the deadline (the rest the next run)."""
     sent = 0
-    for tenant_id, subscription_id, delivery_id in repository.overdue(now - OVERDUE):
+    for tenant_id, subscription_id, delivery_id in deadline.bounded(repository.overdue(now - OVERDUE)):
         delivery = repository.get_delivery(tenant_id, subscription_id, delivery_id)
         if delivery is None or delivery.status != DeliveryStatus.PENDING:
             continue

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from conveyor.platform.clock import Deadline
 from conveyor.webhooks import service
 
 
-def redeliver_overdue(now: datetime) -> int:
-    return service.redeliver_overdue(now)
+def redeliver_overdue(now: datetime, deadline: Deadline) -> int:
+    return service.redeliver_overdue(now, deadline)

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from conveyor.platform.errors import BadRequest, PayloadTooLarge
+from conveyor.platform.errors import BadRequest, InvalidInput, PayloadTooLarge
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32  # DynamoDB's limit for a nested document: nothing deeper could be stored
@@ -67,7 +67,9 @@ def _bytes(body: str, *, base64_encoded: bool) -> bytes:
 
 def loads(text: str) -> Any:
     """The resolver's JSON deserializer: json.loads, refusing what no route can store (deep nesting, lone
-    surrogates written as \\u escapes). Malformed JSON raises json.JSONDecodeError (the resolver's 400)."""
+    surrogates written as \\u escapes) or takes (every route's body is one JSON object: Powertools would read
+    an array as its first element, so `[{...}, anything]` passed as `{...}`). Malformed JSON raises
+    json.JSONDecodeError (the resolver's 400)."""
     try:
         value = json.loads(text)
     except RecursionError:
@@ -80,6 +82,9 @@ def loads(text: str) -> Any:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidEncoding("the request body holds a \\u escape of a lone surrogate (not a character)") from None
+    if isinstance(value, list):
+        message = "the request body must be a JSON object, not an array"
+        raise InvalidInput(message, fields=[{"loc": [], "msg": message, "type": "dict_type"}])
     return value
 
 

@@ -59,3 +59,61 @@ def as_proxy_result(response: Response) -> dict[str, Any]:
         "body": response.body,
         "isBase64Encoded": False,
     }
+
+
+# --- the same table, documented: every operation's OpenAPI responses say what it can answer ------------------
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
+        }
+    },
+}
+# What API Gateway itself answers (the authorizer's 401/403, throttling, an integration failure): {"message": ...}
+_GATEWAY_SCHEMA = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+_DESCRIPTIONS = {
+    400: "Bad request: a body that is not UTF-8 JSON or is nested too deeply, a path that does not decode, a cursor "
+    "this API did not issue",
+    401: "No API key, or one that is unknown, revoked or expired",
+    403: "The key lacks a scope this operation (or this job type) needs",
+    404: "A resource the request names (in its path, query or body) is not in the caller's tenant",
+    409: "The resource is not in a state that allows this, or changed meanwhile",
+    413: "The body, or what would be stored of it, is too large",
+    422: "Invalid fields (`details` locates each problem)",
+    429: "Throttled by the gateway",
+    500: "An error on our side",
+    503: "A dependency is unavailable; retry later",
+}
+_FROM_GATEWAY = frozenset({401, 403, 429, 500, 503})
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    schema = {"anyOf": [_ERROR_SCHEMA, _GATEWAY_SCHEMA]} if status in _FROM_GATEWAY else _ERROR_SCHEMA
+    return {"description": _DESCRIPTIONS[status], "content": {content_types.APPLICATION_JSON: {"schema": schema}}}
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every operation of an OpenAPI document the error answers the edge and this table can give it: all
+    of them 400/401/403/404/422/429/500/503, writes 409, those with a body 413; a GET may answer 304
+    (conditional requests); a 204 has no body. Changes `schema` in place and returns it."""
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = {400, 401, 403, 404, 422, 429, 500, 503}
+            if method != "get":
+                statuses.add(409)
+            if "requestBody" in operation:
+                statuses.add(413)
+            responses = operation["responses"] = {str(status): r for status, r in operation["responses"].items()}
+            for status in sorted(statuses):
+                responses[str(status)] = _error_response(status)
+            if method == "get":
+                responses.setdefault("304", {"description": "Not modified (the ETag sent in If-None-Match)"})
+            if "204" in responses:
+                responses["204"].pop("content", None)
+    return schema

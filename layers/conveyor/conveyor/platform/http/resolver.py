@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from conveyor.platform.http import body
+from conveyor.platform.http import body, errors
 
 
 class Resolver(APIGatewayHttpResolver):
@@ -22,6 +22,13 @@ class Resolver(APIGatewayHttpResolver):
         kwargs.setdefault("enable_validation", True)
         kwargs.setdefault("json_body_deserializer", body.loads)
         super().__init__(**kwargs)
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        """Powertools' document, with the error answers every operation can give (conveyor.platform.http.errors);
+        the JSON route and Swagger UI both read it from here."""
+        document = super().get_openapi_schema(**kwargs)
+        described = errors.document(document.model_dump(by_alias=True, exclude_none=True))
+        return type(document).model_validate(described)
 
     def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
         # check_path has refused paths that do not decode as UTF-8, so this cannot raise.
