@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: fuzz install browser run demo test unit integration e2e lint checkov validate build bench clean
+.PHONY: fuzz install browser run demo test unit integration e2e format lint checkov typecheck complexity check validate build bench clean
 
 install: $(STAMP)
 
@@ -60,8 +60,30 @@ integration: $(STAMP)
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests/e2e
 
+CODE := layers functions local tests bench
+
+## ruff's formatting, applied.
+format: $(STAMP)
+	$(BIN)/ruff format $(CODE)
+	$(BIN)/ruff check --fix-only --select I $(CODE)
+
+## ruff's rules, the formatting (checked, not applied), the layering contract ([tool.importlinter]) and checkov.
 lint: $(STAMP) checkov
-	$(BIN)/ruff check layers functions local tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
+
+## mypy with the pydantic plugin over the layer, the handlers and the local stack ([tool.mypy]): zero errors.
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## No function more complex than rank C (cyclomatic complexity <= 20) in the layer, the handlers or the local stack.
+complexity: $(STAMP)
+	$(BIN)/radon cc --min C --show-complexity layers functions local
+	$(BIN)/xenon --max-absolute C layers functions local
+
+## Everything CI checks: lint, typecheck, complexity, then the full test suite.
+check: lint typecheck complexity test
 
 # checkov (IaC security scan) over template.yaml; every skip is justified next to its resource (Metadata.checkov).
 # It lives in its own virtual environment: its pins (boto3 among them) conflict with the project's.

@@ -2,10 +2,10 @@
 
 from conveyor import capabilities
 from conveyor.platform.observability import init_sentry, logger
-from conveyor.platform.settings import get_settings
+from conveyor.platform.settings import EventsSettings, init_settings
 from conveyor.webhooks.consumer import handle_stream
 
-init_sentry(get_settings())
+init_sentry(init_settings(EventsSettings))  # names a missing variable at cold start
 capabilities.install()
 
 

@@ -3,9 +3,9 @@ invocation's remaining time."""
 
 from conveyor import scheduler
 from conveyor.platform.observability import init_sentry, logger
-from conveyor.platform.settings import get_settings
+from conveyor.platform.settings import SchedulerSettings, init_settings
 
-init_sentry(get_settings())
+init_sentry(init_settings(SchedulerSettings))  # names a missing variable at cold start
 
 
 @logger.inject_lambda_context(clear_state=True)

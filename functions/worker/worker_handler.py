@@ -3,9 +3,9 @@
 from conveyor import capabilities
 from conveyor.jobs.worker import handle_batch
 from conveyor.platform.observability import init_sentry, logger
-from conveyor.platform.settings import get_settings
+from conveyor.platform.settings import WorkerSettings, init_settings
 
-init_sentry(get_settings())
+init_sentry(init_settings(WorkerSettings))  # names a missing variable at cold start
 capabilities.install()
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -238,35 +239,42 @@ def run(
         return 2
     client = Client(url, key)
     try:
-        jobs = [Tracked(s, client.call("POST", "/v1/jobs", s.request)) for s in samples()]
-        for tracked in jobs:
-            if tracked.sample.cancel:
-                tracked.job = client.call("POST", f"/v1/jobs/{tracked.job['id']}/cancel")
+        jobs = _enqueue(client)
+        print(f"conveyor demo: {len(jobs)} jobs enqueued on {url}\n", file=out)
+        _watch(client, jobs, Screen(out), timeout=timeout, poll=poll)
     except ApiError as exc:
         print(f"conveyor demo: {exc}", file=sys.stderr)
         return 1
+    return _summary(jobs, out)
 
-    print(f"conveyor demo: {len(jobs)} jobs enqueued on {url}\n", file=out)
-    screen = Screen(out)
+
+def _enqueue(client: Client) -> list[Tracked]:
+    """Every sample job, enqueued; the ones meant to be cancelled, cancelled at once."""
+    jobs = [Tracked(s, client.call("POST", "/v1/jobs", s.request)) for s in samples()]
+    for tracked in jobs:
+        if tracked.sample.cancel:
+            tracked.job = client.call("POST", f"/v1/jobs/{tracked.job['id']}/cancel")
+    return jobs
+
+
+def _watch(client: Client, jobs: list[Tracked], screen: Screen, *, timeout: float, poll: float) -> None:
+    """Poll every unsettled job and redraw, until all have settled or `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
     while True:
         for tracked in jobs:
             if tracked.job.get("state") not in SETTLED:
-                try:
-                    tracked.job = client.call("GET", f"/v1/jobs/{tracked.job['id']}")
-                except ApiError as exc:
-                    print(f"conveyor demo: {exc}", file=sys.stderr)
-                    return 1
+                tracked.job = client.call("GET", f"/v1/jobs/{tracked.job['id']}")
             if tracked.job.get("state") in SETTLED and tracked.settled_after is None:
                 tracked.settled_after = time.monotonic() - tracked.started
         screen.draw(jobs)
         if all(t.job.get("state") in SETTLED for t in jobs) or time.monotonic() > deadline:
-            break
+            return
         time.sleep(poll)
 
-    counts: dict[str, int] = {}
-    for tracked in jobs:
-        counts[tracked.job.get("state", "?")] = counts.get(tracked.job.get("state", "?"), 0) + 1
+
+def _summary(jobs: list[Tracked], out: Any) -> int:
+    """The tally of final states; 0 when every job ended as its sample expects, else 1 naming the others."""
+    counts = Counter(str(t.job.get("state", "?")) for t in jobs)
     unexpected = [t for t in jobs if t.job.get("state") != t.sample.expect]
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     print(f"\n{summary}.", file=out)

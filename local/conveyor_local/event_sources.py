@@ -21,7 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 Client = Callable[[str], Any]
 PAUSED_STATES = ("Disabled", "Disabling")
@@ -41,7 +44,8 @@ def _matcher(patterns: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
     from moto.events.models import EventPattern
 
     loaded = [EventPattern.load(p) for p in patterns]
-    return lambda record: any(p.matches_event(record) for p in loaded)
+    # moto types its argument as an EventBridge event; the pattern language reads any JSON object the same way.
+    return lambda record: any(p.matches_event(cast("EventMessageType", record)) for p in loaded)
 
 
 @dataclass
@@ -95,7 +99,8 @@ class SqsSource:
         if not self.filters:
             return records
         matches = _matcher(self.filters)
-        kept, dropped = [], []
+        kept: list[dict[str, Any]] = []
+        dropped: list[dict[str, Any]] = []
         for record in records:
             try:
                 body: Any = json.loads(record["body"])

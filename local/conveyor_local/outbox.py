@@ -157,27 +157,33 @@ def message(service: str, operation: str, params: dict[str, Any], message_id: st
     content = params.get("Content") or {}
     if "Raw" in content:
         return _bytes(content["Raw"]["Data"])
-    if service == "sesv2":
-        sender = params.get("FromEmailAddress", "")
-        simple = content.get("Simple") or {}
-        subject = (simple.get("Subject") or {}).get("Data", "")
-        body = simple.get("Body") or {}
-        if "Template" in content:
-            template = content["Template"]
-            body = {
-                "Text": {
-                    "Data": f"(SES template {template.get('TemplateName') or template.get('TemplateArn')} "
-                    f"with data {template.get('TemplateData', '{}')})\n"
-                }
-            }
-    else:
-        sender = params.get("Source", "")
-        subject = ((params.get("Message") or {}).get("Subject") or {}).get("Data", "")
-        body = (params.get("Message") or {}).get("Body") or {}
-    destination = params.get("Destination") or {}
+    sender, subject, body = _sesv2_parts(params, content) if service == "sesv2" else _ses_parts(params)
+    email = _headers(params, sender, subject, message_id, tags)
+    _set_body(email, (body.get("Text") or {}).get("Data"), (body.get("Html") or {}).get("Data"))
+    return bytes(email)
 
+
+def _sesv2_parts(params: dict[str, Any], content: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """SES v2 SendEmail: sender, subject and body of Content.Simple (a stored template is described, not run)."""
+    simple = content.get("Simple") or {}
+    body = simple.get("Body") or {}
+    if "Template" in content:
+        template = content["Template"]
+        name = template.get("TemplateName") or template.get("TemplateArn")
+        body = {"Text": {"Data": f"(SES template {name} with data {template.get('TemplateData', '{}')})\n"}}
+    return params.get("FromEmailAddress", ""), (simple.get("Subject") or {}).get("Data", ""), body
+
+
+def _ses_parts(params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """SES v1 SendEmail: sender, subject and body of Message."""
+    sent = params.get("Message") or {}
+    return params.get("Source", ""), (sent.get("Subject") or {}).get("Data", ""), sent.get("Body") or {}
+
+
+def _headers(params: dict[str, Any], sender: str, subject: str, message_id: str, tags: dict[str, Any]) -> EmailMessage:
     email = EmailMessage()
     email["From"] = sender
+    destination = params.get("Destination") or {}
     for header, key in (("To", "ToAddresses"), ("Cc", "CcAddresses"), ("Bcc", "BccAddresses")):
         if destination.get(key):
             email[header] = ", ".join(destination[key])
@@ -190,7 +196,11 @@ def message(service: str, operation: str, params: dict[str, Any], message_id: st
         email["X-SES-Message-ID"] = message_id
     for name, value in tags.items():
         email[f"X-SES-Tag-{name}"] = str(value)
-    text, html = (body.get("Text") or {}).get("Data"), (body.get("Html") or {}).get("Data")
+    return email
+
+
+def _set_body(email: EmailMessage, text: str | None, html: str | None) -> None:
+    """Text, HTML or both (multipart/alternative); an empty text part when the request had neither."""
     if text:
         email.set_content(text)
         if html:
@@ -199,8 +209,7 @@ def message(service: str, operation: str, params: dict[str, Any], message_id: st
         email.set_content(html, subtype="html")
     else:
         email.set_content("")
-    return bytes(email)
 
 
 def _bytes(data: Any) -> bytes:
-    return data if isinstance(data, bytes | bytearray) else str(data).encode()
+    return bytes(data) if isinstance(data, bytes | bytearray) else str(data).encode()

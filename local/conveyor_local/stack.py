@@ -266,5 +266,7 @@ def _unhook_moto_delivery(region: str) -> None:
     from moto.dynamodb.models import dynamodb_backends
     from moto.sqs.models import sqs_backends
 
-    for hooked in [*sqs_backends[ACCOUNT][region].queues.values(), *dynamodb_backends[ACCOUNT][region].tables.values()]:
-        hooked.lambda_event_source_mappings.clear()
+    for queue in sqs_backends[ACCOUNT][region].queues.values():
+        queue.lambda_event_source_mappings.clear()
+    for table in dynamodb_backends[ACCOUNT][region].tables.values():
+        table.lambda_event_source_mappings.clear()

@@ -252,7 +252,7 @@ class Template:
     def _create_queue(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
         sqs = clients("sqs")
         name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
-        attributes = {}
+        attributes: dict[str, str] = {}
         for key in (
             "VisibilityTimeout",
             "MessageRetentionPeriod",

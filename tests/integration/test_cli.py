@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from factories import email_job
 
 from conveyor.cli import main
@@ -70,17 +72,6 @@ def test_a_key_created_to_expire_in_a_day_expires(stack, capsys, monkeypatch):
     from conveyor.platform.auth import keys
 
     assert keys.authenticate(key) is not None
-    monkeypatch.setattr(keys, "datetime", _Later(int(stored["expires_at"]["N"]) + 1))
+    later = datetime.fromtimestamp(int(stored["expires_at"]["N"]) + 1, UTC)
+    monkeypatch.setattr(keys, "utcnow", lambda: later)
     assert keys.authenticate(key) is None
-
-
-class _Later:
-    """Stands in for keys.datetime: now() is the given epoch second."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def now(self, tz):
-        from datetime import datetime
-
-        return datetime.fromtimestamp(self.epoch, tz)

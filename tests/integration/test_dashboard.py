@@ -276,19 +276,26 @@ def test_static_files_are_served_with_long_caching_and_pages_with_a_strict_csp(b
     assert page.headers["cache-control"] == "no-store" and page.headers["x-frame-options"] == "DENY"
 
 
-def test_the_api_function_does_not_load_the_dashboard_until_a_dashboard_request():
+def test_the_api_function_does_not_load_the_dashboard_until_a_dashboard_request(stack):
     """Cold start: importing the API handler loads neither Jinja2 nor the dashboard package."""
     code = (
         "import sys, api_handler; "
         "assert 'jinja2' not in sys.modules, 'jinja2'; "
         "assert not [m for m in sys.modules if m.startswith('conveyor.dashboard')], 'dashboard'"
     )
-    env = {
-        "JOBS_TABLE": "j",
-        "API_KEYS_TABLE": "k",
-        "QUEUES": "{}",
-        "EMAIL_FROM": "a@example.com",
+    env = {  # the API function's environment as the template gives it
+        **stack.functions["ApiFunction"].environment,
         "AWS_DEFAULT_REGION": "us-east-1",
         "PYTHONPATH": "layers/conveyor:functions/api",
     }
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_the_reminders_page_shows_a_day(browser, new_key):
+    # Given a signed-in reader of reminders
+    browser.sign_in(new_key("tenant-a", "jobs:read,reminders:read"))
+    # When they open a day's reminders
+    page = browser.get("/dashboard/reminders?day=2026-03-01")
+    # Then the page lists that day (it once failed reading the use case's (items, cursor) as an object)
+    assert page.status == 200, page.body[:500]
+    assert "Reminders on Sunday 01 March 2026" in page.body.decode()

@@ -265,6 +265,12 @@ def _sqs_event(stack, job) -> dict[str, Any]:
         "MessageId": "m-1",
         "ReceiptHandle": "r-1",
         "Body": json.dumps({"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}),
-        "Attributes": {},
+        # What SQS always sends (the worker's parser model requires it)
+        "Attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1700000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1700000000001",
+        },
     }
     return {"Records": [source._record(message)]}

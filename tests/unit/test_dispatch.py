@@ -1,6 +1,8 @@
+import dataclasses
+import json
 from datetime import timedelta
 
-from conveyor.jobs.dispatch import MAX_DELAY_SECONDS, message_for, newly_queued
+from conveyor.jobs.dispatch import MAX_DELAY_SECONDS, message_for, newly_queued, stream_record
 from conveyor.jobs.domain import Job
 from conveyor.platform.clock import utcnow
 
@@ -22,11 +24,28 @@ def _image(state: str, **extra):
     }
 
 
-def _record(new, old=None):
-    data = {"SequenceNumber": "1", "NewImage": new}
+def _record(new, old=None, event_name=None):
+    """A DynamoDB stream record as Lambda delivers it, parsed with the dispatcher's parser model."""
+    data = {
+        "Keys": {"tenant_id": {"S": "t"}, "sk": {"S": "job_1"}},
+        "SequenceNumber": "1",
+        "SizeBytes": 100,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
+    if new:
+        data["NewImage"] = new
     if old:
         data["OldImage"] = old
-    return {"dynamodb": data}
+    raw = {
+        "eventID": "1",
+        "eventName": event_name or ("MODIFY" if old else "INSERT"),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/jobs/stream/2026-11-21T00:00:00.000",
+        "dynamodb": data,
+    }
+    return stream_record().model_validate(raw)
 
 
 def test_only_transitions_into_queued_are_dispatched():
@@ -35,7 +54,7 @@ def test_only_transitions_into_queued_are_dispatched():
     assert newly_queued(_record(_image("queued"), _image("failed"))) is not None  # retried
     assert newly_queued(_record(_image("queued"), _image("queued"))) is None  # a change while still queued
     assert newly_queued(_record(_image("active"), _image("queued"))) is None
-    assert newly_queued({"dynamodb": {"OldImage": _image("queued")}}) is None  # a delete (TTL expiry)
+    assert newly_queued(_record(None, _image("queued"), "REMOVE")) is None  # a delete (TTL expiry)
 
 
 def test_delay_seconds_follow_run_at_within_the_sqs_limit():
@@ -59,3 +78,22 @@ def test_delay_seconds_follow_run_at_within_the_sqs_limit():
     assert delay(-30) == 0
     assert 115 <= delay(120) <= 120
     assert delay(5000) == MAX_DELAY_SECONDS
+
+
+def test_the_message_carries_the_jobs_correlation_id_only_when_it_has_one():
+    now = utcnow()
+    job = Job(
+        tenant_id="t",
+        id="job_1",
+        type="x",
+        queue="q",
+        state="queued",
+        payload={},
+        max_attempts=3,
+        created_at=now,
+        updated_at=now,
+    )
+    assert "correlation_id" not in json.loads(message_for(job)["MessageBody"])
+    traced = dataclasses.replace(job, correlation_id="req-1")
+    assert json.loads(message_for(traced)["MessageBody"])["correlation_id"] == "req-1"
+    assert newly_queued(_record(_image("queued", correlation_id={"S": "req-1"}))).correlation_id == "req-1"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from conveyor.jobs import events as job_events
 from conveyor.notify import events as notify_events
 from conveyor.platform.events import Change
+from conveyor.platform.streams import stream_record
 from conveyor.processes import events as process_events
 from conveyor.reminders import events as reminder_events
 from conveyor.webhooks import events as webhook_events
@@ -109,11 +110,16 @@ def test_a_subscription_disabled_by_the_system_is_announced_but_not_one_switched
 
 
 def test_a_stream_record_becomes_a_change_timed_by_the_item_without_its_binary_attributes():
-    record = {
+    raw = {  # as Lambda hands it over (binary attributes as base64 text)
         "eventID": "e-1",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
         "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/conveyor-WebhooksTable/stream/2026",
         "dynamodb": {
             "ApproximateCreationDateTime": 1795000000,
+            "Keys": {"tenant_id": {"S": "t"}, "sk": {"S": "sub#whk_1"}},
             "NewImage": {
                 "tenant_id": {"S": "t"},
                 "sk": {"S": "sub#whk_1"},
@@ -121,8 +127,12 @@ def test_a_stream_record_becomes_a_change_timed_by_the_item_without_its_binary_a
                 "secrets": {"L": [{"M": {"ciphertext": {"B": "c2VjcmV0"}}}]},
                 "updated_at": {"S": "2026-12-01T10:00:00.123000+0000"},
             },
+            "SequenceNumber": "100",
+            "SizeBytes": 120,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
         },
     }
+    record = stream_record().model_validate(raw)
     change = change_of(record, {"conveyor-WebhooksTable": "WebhooksTable"})
     assert change is not None and change.table == "WebhooksTable" and change.old is None
     assert change.new["count"] == 3 and change.new["secrets"] == [{"ciphertext": None}]
@@ -154,3 +164,25 @@ def test_a_process_starting_and_finishing_are_events_and_its_counting_is_not():
     assert mapped(None, {"pk": "prc_01ABC#0", "sk": "d#b.1", "state": "completed"}) == []  # a ledger item
     assert process_events.map_change(_change("JobsTable", {**PROCESS, "state": "running"}, {**PROCESS,
                                      "state": "failed"})) == []  # fmt: skip
+
+
+def test_a_removal_is_timed_by_the_stream():
+    raw = {
+        "eventID": "e-2",
+        "eventName": "REMOVE",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/conveyor-RemindersTable/stream/2026",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1795000000,
+            "Keys": {"tenant_id": {"S": "t"}, "sk": {"S": "contact#c1"}},
+            "OldImage": {"tenant_id": {"S": "t"}, "sk": {"S": "contact#c1"}},
+            "SequenceNumber": "101",
+            "SizeBytes": 40,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+    change = change_of(stream_record().model_validate(raw), {"conveyor-RemindersTable": "RemindersTable"})
+    assert change is not None and change.removed and change.new is None
+    assert change.at == datetime.fromtimestamp(1795000000, UTC)

@@ -59,9 +59,10 @@ def test_alarms_notify_one_topic_with_an_optional_email_subscription():
     ("parameter", "variable", "default"),
     [("CompletedRetentionDays", "COMPLETED_RETENTION_DAYS", 7), ("FailedRetentionDays", "FAILED_RETENTION_DAYS", 30)],
 )
-def test_retention_days_are_deployment_parameters_given_to_every_function(parameter, variable, default):
+def test_retention_days_are_deployment_parameters_given_to_the_functions_that_settle_jobs(parameter, variable, default):
     assert DOC["Parameters"][parameter]["Default"] == default
-    assert DOC["Globals"]["Function"]["Environment"]["Variables"][variable] == {"Ref": parameter}
+    for function in ("ApiFunction", "WorkerFunction", "SchedulerFunction"):
+        assert RESOURCES[function]["Properties"]["Environment"]["Variables"][variable] == {"Ref": parameter}
 
 
 def test_public_routes_are_exactly_the_apis_public_paths():

@@ -1,6 +1,6 @@
 import pytest
 
-from conveyor.platform.settings import SettingsError, load_settings
+from conveyor.platform.settings import SchedulerSettings, SettingsError, init_settings, load_settings
 
 VALID = {
     "JOBS_TABLE": "jobs",
@@ -18,10 +18,22 @@ def test_settings_read_from_the_environment():
     assert settings.family_for_queue_arn("arn:aws:sqs:us-east-1:123456789012:other") is None
 
 
-def test_a_missing_variable_is_named_in_the_error():
+def test_a_missing_variable_is_named_at_cold_start_by_the_functions_model():
     broken = {k: v for k, v in VALID.items() if k != "JOBS_TABLE"}
     with pytest.raises(SettingsError, match="JOBS_TABLE"):
-        load_settings(broken)
+        init_settings(SchedulerSettings, broken)
+
+
+def test_reading_a_variable_the_function_was_not_given_names_it():
+    settings = load_settings({k: v for k, v in VALID.items() if k != "JOBS_TABLE"})
+    assert settings.queue_url("email")  # what it was given still reads
+    with pytest.raises(SettingsError, match="JOBS_TABLE"):
+        _ = settings.jobs_table
+
+
+def test_a_half_given_section_fails_whole():
+    with pytest.raises(SettingsError, match="JOBS_TABLE"):
+        load_settings({**VALID, "JOBS_TABLE": ""})
 
 
 def test_malformed_queue_map_is_named_in_the_error():

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from conveyor.jobs import registry
+from conveyor.platform import events
 from conveyor.platform.clock import Deadline
 
 
@@ -106,20 +107,6 @@ def sweeps() -> tuple[Sweep, ...]:
     return tuple(_resolve(path) for capability in CAPABILITIES for path in capability.sweeps)
 
 
-def event_mappers() -> tuple[Any, ...]:
-    return tuple(_resolve(capability.events) for capability in CAPABILITIES if capability.events)
-
-
-def event_catalogue() -> tuple[Any, ...]:
-    """Every capability's documented event types (`CATALOGUE` beside its mapper), in list order."""
-    found: list[Any] = []
-    for capability in CAPABILITIES:
-        if capability.events:
-            module = importlib.import_module(capability.events.partition(":")[0])
-            found += getattr(module, "CATALOGUE", ())
-    return tuple(found)
-
-
 def pages_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
     """The handler of the capability serving `path` outside /v1 (loaded on first use), or None."""
     for capability in CAPABILITIES:
@@ -140,7 +127,9 @@ def job_modules() -> tuple[str, ...]:
 
 
 def install() -> None:
-    """Hand the job registry its modules (imported lazily, on the first lookup). The registry sits below every
-    capability and cannot import this list, so each composition root (API, worker, scheduler) calls this."""
+    """Hand the job registry its modules and platform.events its mappers (both imported lazily, on first use).
+    They sit below every capability and cannot import this list, so each composition root (API, worker,
+    scheduler, events) calls this."""
     registry.use_modules(job_modules())
     registry.use_process_port(next((c.process_port for c in CAPABILITIES if c.process_port), None))
+    events.use_sources(tuple(capability.events for capability in CAPABILITIES if capability.events))

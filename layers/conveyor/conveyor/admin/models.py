@@ -85,7 +85,7 @@ class DeadLetterPage(BaseModel):
 
 
 class RedriveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"max": 100}]})
 
     max: StrictInt | None = Field(default=None, ge=1, le=1000, description="Move at most this many (default 100).")
     all_tenants: StrictBool = Field(default=False, description="Every message, whoever it belongs to (platform scope).")
@@ -110,7 +110,7 @@ class PauseResult(BaseModel):
 
 
 class RetryFailedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"queue": "email", "limit": 50}]})
 
     type: str | None = Field(default=None, min_length=1, max_length=100)
     queue: str | None = Field(default=None, min_length=1, max_length=64, description="Only jobs of this queue.")

@@ -179,7 +179,7 @@ def move(
                 result.exhausted = True
                 break
             result.examined += len(messages)
-            chosen = []
+            chosen: list[Message] = []
             for message in messages:
                 if len(chosen) + result.moved < limit and wanted(message):
                     chosen.append(message)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+import json
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from pydantic import BaseModel
 
 from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
+from conveyor.platform import correlation
 from conveyor.platform.errors import ConveyorError
 from conveyor.platform.http import body, conditional
 from conveyor.platform.http import errors as http_errors
@@ -36,25 +38,43 @@ for router in capabilities.routers():
 
 def _security() -> dict[str, Any]:
     # Powertools' OpenAPI models (~80 ms of imports, measured by `make bench`) are loaded only to describe the
-    # API, never to serve it: Swagger UI is set up by the first docs request, not at cold start.
+    # API, never to serve it: the document is built by the first request for it, not at cold start.
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-    return {"security_schemes": {"apiKey": HTTPBearer(bearerFormat="cvk_...")}, "security": [{"apiKey": []}]}
+    scheme = HTTPBearer(bearerFormat="cvk_...", description="An API key: `conveyor keys create --tenant T --scopes S`")
+    return {"security_schemes": {"apiKey": scheme}, "security": [{"apiKey": []}]}
 
 
-@cache
-def _enable_docs() -> None:
-    app.enable_swagger(path=DOCS_PATH, title=TITLE, version=VERSION, **_security())
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (conveyor.api.openapi: Powertools' generated one, made true)."""
+    from conveyor.api import openapi as spec
+
+    return spec.document(app, title=TITLE, version=VERSION, security=_security())
 
 
-@app.get("/health", include_in_schema=False)
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+class Health(BaseModel):
+    status: Literal["ok"]
 
 
-@app.get("/health/ready", include_in_schema=False)
+@app.get("/health", summary="Liveness: the API function answers", response_description="It answers")
+def health() -> Health:
+    """Answers 200 whenever the function runs; it checks nothing else (see /health/ready)."""
+    return Health(status="ok")
+
+
+@app.get(
+    "/health/ready",
+    summary="Readiness: DynamoDB and every queue answer",
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"model": Readiness}}},
+        503: {
+            "description": "A check failed (named in the report)",
+            "content": {"application/json": {"model": Readiness}},
+        },
+    },
+)
 def ready() -> Response[Readiness]:
-    """DynamoDB and SQS answer (503 naming the failing check otherwise); DLQ depths for the record."""
+    """DynamoDB and SQS answer (503 naming the failing check otherwise); dead-letter depths for the record."""
     report = readiness.readiness()
     return Response(
         status_code=503 if report.failing else 200, content_type=content_types.APPLICATION_JSON, body=report
@@ -63,8 +83,28 @@ def ready() -> Response[Readiness]:
 
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    schema = app.get_openapi_json_schema(title=TITLE, version=VERSION, **_security())
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=schema)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(document()))
+
+
+@app.get(DOCS_PATH, include_in_schema=False)
+def docs() -> Response[str]:
+    """Swagger UI over the document above (its script and styles inlined from Powertools' copy)."""
+    from pathlib import Path
+
+    import aws_lambda_powertools.event_handler as handler
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = Path(handler.__file__).parent / "openapi" / "swagger_ui"
+    spec = json.dumps(document()).replace("</", "<\\/")
+    html = generate_swagger_html(
+        spec,
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+        True,
+    )
+    return Response(status_code=200, content_type="text/html", body=html)
 
 
 @app.exception_handler(ConveyorError)
@@ -96,6 +136,16 @@ def _is_crm_webhook(event: dict[str, Any]) -> bool:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The request's correlation id (in every log line, every job it makes, and the response's header)."""
+    correlation_id = correlation.from_request(event)
+    with correlation.bound(correlation_id):
+        response = _handle(event, context)
+    if correlation_id:
+        response.setdefault("headers", {})[correlation.HEADER] = correlation_id
+    return response
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (path and body encoding, body size, the caller's key), then the resolver."""
     caller = None
     try:
@@ -110,6 +160,4 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except ConveyorError as exc:
         app.clear_context()
         return http_errors.as_proxy_result(http_errors.from_exception(exc))
-    if event.get("rawPath") == DOCS_PATH:
-        _enable_docs()
     return conditional.apply(event, app.resolve(event, context), caller.tenant_id if caller else None)

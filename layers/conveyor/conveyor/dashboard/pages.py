@@ -193,9 +193,8 @@ def overview_live() -> Response:
 
 
 # --- a queue: tabs per state, the grid, search, filters, bulk actions ------------------------------------
-def _when_input(name: str) -> datetime | None:
-    """A datetime-local form value (read as UTC), or None."""
-    text = query(name)
+def _when(name: str, text: str | None) -> datetime | None:
+    """A datetime-local input's value (read as UTC when it has no offset), or None when empty."""
     if not text:
         return None
     try:
@@ -203,6 +202,11 @@ def _when_input(name: str) -> datetime | None:
     except ValueError:
         raise BadRequest(f"{name}: not a date and time ({text[:40]!r})") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _when_input(name: str) -> datetime | None:
+    """A datetime-local filter of the query string, or None."""
+    return _when(name, query(name))
 
 
 def _grid(name: str, state: str) -> dict[str, Any]:
@@ -340,14 +344,8 @@ def bulk_matching(name: str) -> Response:
 
 
 def _form_when(name: str) -> datetime | None:
-    text = field(name)
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise BadRequest(f"{name}: not a date and time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """A datetime-local field of a posted form, or None."""
+    return _when(name, field(name))
 
 
 @router.post("/queues/<name>/pause", middlewares=[ADMIN])
@@ -411,7 +409,7 @@ def reminders() -> Response:
     except ValueError:
         raise BadRequest("day: use YYYY-MM-DD") from None
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    result = reminders_service.list_reminders(
+    reminders, next_cursor = reminders_service.list_reminders(
         _tenant(),
         state=query("state") or None,
         start=start,
@@ -425,8 +423,8 @@ def reminders() -> Response:
         today=today,
         previous=(day - timedelta(days=1)).isoformat(),
         following=(day + timedelta(days=1)).isoformat(),
-        reminders=result.items,
-        next_cursor=result.next_cursor,
+        reminders=reminders,
+        next_cursor=next_cursor,
         state=query("state"),
     )
 

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -104,7 +103,7 @@ def is_htmx() -> bool:
     return (app.current_event.headers or {}).get("hx-request") == "true"
 
 
-def _authenticate(router: BaseRouter, next_middleware: NextMiddleware) -> Response:
+def _authenticate(router: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     path = router.current_event.path
     if path.startswith(PUBLIC):
         return next_middleware(router)

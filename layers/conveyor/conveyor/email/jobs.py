@@ -14,7 +14,15 @@ MAX_RECIPIENTS = 50  # SES's limit per message, To + Cc + Bcc together
 
 
 class EmailPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}},
+                {"to": ["ann@example.com"], "subject": "Your order shipped", "text": "It arrives on Tuesday."},
+            ]
+        },
+    )
 
     to: list[EmailStr] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     cc: list[EmailStr] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
@@ -49,6 +57,9 @@ class EmailPayload(BaseModel):
 
 @job_type("email.send", queue="email", payload=EmailPayload, retry=RetryPolicy(max_attempts=3, base_seconds=15))
 def send_email(payload: EmailPayload, job: JobContext) -> dict[str, Any]:
+    subject: str | None
+    text: str | None
+    html: str | None
     if payload.template:
         rendered = render(payload.template, payload.context)
         subject, text, html = payload.subject or rendered.subject, rendered.text, rendered.html

@@ -82,7 +82,7 @@ class Job(BaseModel):
             id=job.id,
             type=job.type,
             queue=job.queue,
-            state=job.state,  # type: ignore[arg-type] - a stored state is one of JobState (asserted above)
+            state=job.state,  # pydantic validates it as one of JobState
             payload=job.payload,
             attempts=job.attempts,
             max_attempts=job.max_attempts,
@@ -95,7 +95,7 @@ class Job(BaseModel):
             updated_at=job.updated_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
-            timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in job.timeline],  # type: ignore[arg-type]
+            timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in job.timeline],
             timeline_dropped=job.timeline_dropped,
         )
 

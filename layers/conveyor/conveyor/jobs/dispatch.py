@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.jobs import repository
 from conveyor.jobs.domain import MAX_DELAY_SECONDS, Job, JobState
@@ -18,30 +18,40 @@ from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
 from conveyor.platform.observability import logger
 from conveyor.platform.settings import get_settings
+from conveyor.platform.streams import stream_record
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 
 SEND_BATCH = 10
 
 
-def newly_queued(record: dict[str, Any]) -> Job | None:
+def newly_queued(record: DynamoDBStreamRecordModel) -> Job | None:
     """The job a stream record moved into `queued` (an insert, a release, a retry) or sent again (the dispatch
-    sweep raised its `redispatches`), else None."""
-    images = record.get("dynamodb", {})
-    new, old = images.get("NewImage"), images.get("OldImage") or {}
-    if not new or new.get("state", {}).get("S") != JobState.QUEUED:
+    sweep raised its `redispatches`), else None. Images are in attribute-value form (platform.streams)."""
+    new, old = record.dynamodb.NewImage, record.dynamodb.OldImage
+    if record.eventName == "REMOVE" or not isinstance(new, dict):
         return None
-    resent = new.get("redispatches") != old.get("redispatches")
-    if old.get("state", {}).get("S") == JobState.QUEUED and not resent:
+    before: dict[str, Any] = old if isinstance(old, dict) else {}
+    if new.get("state", {}).get("S") != JobState.QUEUED:
         return None
+    resent = new.get("redispatches") != before.get("redispatches")
+    if before.get("state", {}).get("S") == JobState.QUEUED and not resent:
+        return None  # a change while still queued (e.g. a cancel that lost, a progress write): sent already
     return repository.from_stream_image(new)
 
 
 def message_for(job: Job) -> dict[str, Any]:
+    """The SQS message for a job: who it is (the worker claims it by key), and the request it came from."""
     delay = 0
     if job.run_at is not None:
         # Rounded up: SQS counts whole seconds, and a job must never run before its run_at.
         delay = math.ceil(min(MAX_DELAY_SECONDS, max(0.0, (job.run_at - utcnow()).total_seconds())))
     return {
-        "MessageBody": json.dumps({"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}),
+        "MessageBody": json.dumps(
+            {"tenant_id": job.tenant_id, "job_id": job.id, "type": job.type}
+            | ({"correlation_id": job.correlation_id} if job.correlation_id else {})
+        ),
         "DelaySeconds": delay,
     }
 
@@ -50,10 +60,12 @@ def dispatch(event: dict[str, Any]) -> dict[str, Any]:
     """Send every newly queued job; report the stream records whose send failed (Lambda retries from the first)."""
     settings = get_settings()
     by_queue: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
-    for record in event.get("Records", []):
+    model = stream_record()
+    for raw in event.get("Records", []):
+        record = model.model_validate(raw)
         job = newly_queued(record)
         if job is not None:
-            by_queue[job.queue].append((record["dynamodb"]["SequenceNumber"], message_for(job)))
+            by_queue[job.queue].append((record.dynamodb.SequenceNumber, message_for(job)))
 
     failed: list[str] = []
     sent = 0

@@ -82,6 +82,7 @@ class Job:
     first_deferred_at: datetime | None = None
     lease_until: int | None = None
     idempotency_key: str | None = None
+    correlation_id: str | None = None  # the API request (or job) that made it; carried into its messages and logs
     expires_at: int | None = None
     timeline: tuple[TimelineEvent, ...] = field(default=())
     process_id: str | None = None  # the process this job belongs to (conveyor.processes), if any

@@ -31,6 +31,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -97,7 +98,7 @@ class _JobRecord(Model):
     defers = NumberAttribute(default=0)
     progress = NumberAttribute(default=0)
     result = CompactJSONAttribute(null=True)
-    error = MapAttribute(null=True)
+    error: MapAttribute[str, Any] = MapAttribute(null=True)
     run_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -110,6 +111,7 @@ class _JobRecord(Model):
     timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
     redispatches = NumberAttribute(null=True)  # times the dispatch sweep sent it again
     idempotency_key = UnicodeAttribute(null=True)
+    correlation_id = UnicodeAttribute(null=True)
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
@@ -165,6 +167,7 @@ def _job(record: _JobRecord) -> Job:
         first_deferred_at=record.first_deferred_at,
         lease_until=int(record.lease_until) if record.lease_until is not None else None,
         idempotency_key=record.idempotency_key,
+        correlation_id=record.correlation_id,
         expires_at=int(record.expires_at) if record.expires_at is not None else None,
         timeline=tuple(TimelineEvent(e.state, e.at, e.note) for e in record.timeline or []),
         process_id=record.process_id,
@@ -197,6 +200,7 @@ def _record(job: Job) -> _JobRecord:
         finished_at=job.finished_at,
         first_deferred_at=job.first_deferred_at,
         idempotency_key=job.idempotency_key,
+        correlation_id=job.correlation_id,
         expires_at=job.expires_at,
         timeline=[_entry(e.state, e.at, e.note) for e in job.timeline],
         process_id=job.process_id,
@@ -353,7 +357,7 @@ def query(
     if created_from or created_before:
         low = created_key(created_from) if created_from else JOB_PREFIX
         high = created_key(created_before) if created_before else JOB_PREFIX + "~"  # "~" sorts after every ULID
-        key_condition = model.id.between(low, high)
+        key_condition: Condition = model.id.between(low, high)
     else:
         key_condition = model.id.startswith(JOB_PREFIX)
     results = model.query(
@@ -412,98 +416,67 @@ def set_progress(job: Job, percent: int) -> bool:
     return _update(job.tenant_id, job.id, actions, _owned(job)) is not None
 
 
+def _leave_active(job: Job, state: str, now: datetime, note: str | None, *actions: Any) -> bool:
+    """The one shape of every settlement of an attempt (active -> `state`): the lease released, the change
+    recorded in the timeline, `actions` applied, all only while this attempt still owns the job."""
+    model = _jobs()
+    released = [model.updated_at.set(now), model.lease_until.remove(), model.lease_shard.remove()]
+    recorded = _recorded(job, _entry(state, now, note))
+    return (
+        _update(job.tenant_id, job.id, [model.state.set(state), *actions, *released, *recorded], _owned(job))
+        is not None
+    )
+
+
 def complete(job: Job, result: Any) -> bool:
     """active -> completed, kept for the completed retention."""
-    model = _jobs()
-    now = utcnow()
-    return (
-        _update(
-            job.tenant_id,
-            job.id,
-            [
-                model.state.set(JobState.COMPLETED),
-                model.result.set(result),
-                model.progress.set(100),
-                model.finished_at.set(now),
-                model.updated_at.set(now),
-                model.expires_at.set(_retention(now, get_settings().completed_retention_days)),
-                model.lease_until.remove(),
-                model.lease_shard.remove(),
-                *_recorded(job, _entry(JobState.COMPLETED, now)),
-            ],
-            _owned(job),
-        )
-        is not None
+    model, now = _jobs(), utcnow()
+    return _leave_active(
+        job,
+        JobState.COMPLETED,
+        now,
+        None,
+        model.result.set(result),
+        model.progress.set(100),
+        model.finished_at.set(now),
+        model.expires_at.set(_retention(now, get_settings().completed_retention_days)),
     )
 
 
 def fail(job: Job, error_type: str, message: str) -> bool:
     """active -> failed for good, kept for the failed retention."""
-    model = _jobs()
-    now = utcnow()
-    return (
-        _update(
-            job.tenant_id,
-            job.id,
-            [
-                model.state.set(JobState.FAILED),
-                model.error.set({"type": error_type, "message": message[:1000]}),
-                model.finished_at.set(now),
-                model.updated_at.set(now),
-                model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
-                model.lease_until.remove(),
-                model.lease_shard.remove(),
-                *_recorded(job, _entry(JobState.FAILED, now, f"{error_type}: {message}")),
-            ],
-            _owned(job),
-        )
-        is not None
+    model, now = _jobs(), utcnow()
+    return _leave_active(
+        job,
+        JobState.FAILED,
+        now,
+        f"{error_type}: {message}",
+        model.error.set({"type": error_type, "message": message[:1000]}),
+        model.finished_at.set(now),
+        model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
     )
 
 
 def schedule_retry(job: Job, error_type: str, message: str, delay_seconds: int) -> bool:
     """active -> retrying; the same SQS message comes back after `delay_seconds` (its visibility timeout)."""
-    model = _jobs()
-    now = utcnow()
-    return (
-        _update(
-            job.tenant_id,
-            job.id,
-            [
-                model.state.set(JobState.RETRYING),
-                model.error.set({"type": error_type, "message": message[:1000]}),
-                model.updated_at.set(now),
-                model.lease_until.remove(),
-                model.lease_shard.remove(),
-                *_recorded(job, _entry(JobState.RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
-            ],
-            _owned(job),
-        )
-        is not None
+    model, now = _jobs(), utcnow()
+    note = f"retry in {delay_seconds}s after {error_type}"
+    return _leave_active(
+        job, JobState.RETRYING, now, note, model.error.set({"type": error_type, "message": message[:1000]})
     )
 
 
 def defer(job: Job, delay_seconds: int, reason: str) -> bool:
     """active -> retrying without spending the attempt (the handler asked to wait, e.g. a rate limit)."""
-    model = _jobs()
-    now = utcnow()
-    return (
-        _update(
-            job.tenant_id,
-            job.id,
-            [
-                model.state.set(JobState.RETRYING),
-                model.attempts.add(-1),
-                model.defers.add(1),
-                model.first_deferred_at.set(job.first_deferred_at or now),
-                model.updated_at.set(now),
-                model.lease_until.remove(),
-                model.lease_shard.remove(),
-                *_recorded(job, _entry(JobState.RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
-            ],
-            _owned(job),
-        )
-        is not None
+    model, now = _jobs(), utcnow()
+    return _leave_active(
+        job,
+        JobState.RETRYING,
+        now,
+        f"deferred {delay_seconds}s: {reason}",
+        model.attempts.add(-1),
+        model.defers.add(1),
+        model.first_deferred_at.set(job.first_deferred_at or now),
     )
 
 

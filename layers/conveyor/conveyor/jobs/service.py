@@ -24,6 +24,7 @@ from conveyor.jobs.domain import (
     Page,
     TimelineEvent,
 )
+from conveyor.platform import correlation
 from conveyor.platform.auth.keys import Principal
 from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at, stored_size
@@ -92,6 +93,7 @@ def enqueue(
         idempotency_key=idempotency_key,
         process_id=process_id,
         batch_key=batch_key,
+        correlation_id=correlation.current(),
         timeline=(TimelineEvent(state, now),),
     )
     claim = None

@@ -22,13 +22,15 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field, ValidationError
 from pynamodb.exceptions import PynamoDBException
 
 from conveyor.jobs import outcomes, registry, repository
 from conveyor.jobs.domain import Job, JobState
+from conveyor.platform import correlation
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
 from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
@@ -41,7 +43,9 @@ _JOB_KEYS = ("job_id", "job_type", "tenant_id", "attempt")
 
 # Retries are paced per message (visibility timeouts), so a batch where every record is retrying is normal:
 # it must not turn into an invocation error, which would alarm as a crash and shrink the poller fleet.
-_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# Records are Powertools' parser model (the body is read below, so an unreadable one is dropped, not retried).
+# Its import costs nothing here: Powertools' batch module already loads the parser models once pydantic is in.
+_processor = BatchProcessor(event_type=EventType.SQS, model=SqsRecordModel, raise_on_entire_batch_failure=False)
 
 
 class CarriedCompletion(BaseModel):
@@ -56,6 +60,7 @@ class CarriedCompletion(BaseModel):
 class JobMessage(BaseModel):
     tenant_id: str = Field(min_length=1, max_length=256)
     job_id: str = Field(min_length=1, max_length=64)
+    correlation_id: str | None = None  # not validated strictly: a malformed one is ignored, never fatal
     completed: CarriedCompletion | None = None
 
 
@@ -63,11 +68,11 @@ class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor
     """Marks the record failed in the batch response; its visibility timeout already holds the delay."""
 
 
-def handle_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handle_batch(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=process_record, processor=_processor, context=context)
 
 
-def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
+def process_record(record: SqsRecordModel, lambda_context: Any = None) -> None:
     try:
         _process(record, lambda_context)
     except RetryScheduled:
@@ -75,26 +80,31 @@ def process_record(record: SQSRecord, lambda_context: Any = None) -> None:
     except Exception as exc:
         # The batch processor swallows what escapes a record: say it here, then let the message come back.
         logger.exception(
-            "record could not be processed; the message returns to the queue", extra={"message_id": record.message_id}
+            "record could not be processed; the message returns to the queue", extra={"message_id": record.messageId}
         )
-        report_exception(exc, tags={"message_id": record.message_id, "queue_arn": record.event_source_arn})
+        report_exception(exc, tags={"message_id": record.messageId, "queue_arn": record.eventSourceARN})
         raise
 
 
-def _process(record: SQSRecord, lambda_context: Any) -> None:
+def _process(record: SqsRecordModel, lambda_context: Any) -> None:
     message = _parse(record)
     if message is None:
         return
-    if message.completed is not None:
-        _record_carried(message, message.completed)
-        return
+    with correlation.bound(correlation.valid(message.correlation_id)):
+        if message.completed is not None:
+            _record_carried(message, message.completed)
+            return
+        _claim_and_run(message, record, lambda_context)
+
+
+def _claim_and_run(message: JobMessage, record: SqsRecordModel, lambda_context: Any) -> None:
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
     deadline = time.monotonic() + remaining_ms / 1000
     job = repository.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
         logger.info(
             "job not runnable (duplicate delivery, finished or cancelled); dropped",
-            extra={"job_id": message.job_id, "message_id": record.message_id},
+            extra={"job_id": message.job_id, "message_id": record.messageId},
         )
         count("DuplicateDeliveries", "unknown")
         return
@@ -105,13 +115,13 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
         logger.remove_keys(list(_JOB_KEYS))
 
 
-def _parse(record: SQSRecord) -> JobMessage | None:
+def _parse(record: SqsRecordModel) -> JobMessage | None:
     try:
-        return JobMessage.model_validate_json(record.body)
+        return JobMessage.model_validate_json(str(record.body))
     except ValidationError as exc:
         logger.error(
             "unreadable message dropped: it names no job",
-            extra={"message_id": record.message_id, "problem": exc.errors(include_input=False)[:3]},
+            extra={"message_id": record.messageId, "problem": exc.errors(include_input=False)[:3]},
         )
         count("PoisonMessages", "unknown")
         return None
@@ -122,7 +132,7 @@ def _attempts(job: Job) -> outcomes.Attempts:
     return outcomes.Attempts(job.attempts, job.max_attempts, job.defers, deferred_for, job.continues)
 
 
-def _run(job: Job, record: SQSRecord, deadline: float) -> None:
+def _run(job: Job, record: SqsRecordModel, deadline: float) -> None:
     spent = outcomes.exhausted(_attempts(job))
     if spent is not None:
         _fail(job, spent.error_type, spent.message)
@@ -145,12 +155,16 @@ def _run(job: Job, record: SQSRecord, deadline: float) -> None:
             if repository.complete(job, {"not_run": refused}):
                 logger.info("process job not run", extra={"reason": refused})
             return
+
+    def report_progress(percent: int) -> None:
+        repository.set_progress(job, max(0, min(100, int(percent))))
+
     context = registry.JobContext(
         job_id=job.id,
         tenant_id=job.tenant_id,
         type=job.type,
         attempt=job.attempts,
-        report_progress=lambda percent: repository.set_progress(job, max(0, min(100, int(percent)))),
+        report_progress=report_progress,
         max_attempts=int(job.max_attempts),
         checkpoint=job.checkpoint,
         process=port.handle(ref) if port is not None and ref is not None else None,
@@ -169,7 +183,7 @@ def _run(job: Job, record: SQSRecord, deadline: float) -> None:
         timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
 
 
-def _apply(job: Job, decision: outcomes.Decision, result: Any, error: Exception | None, record: SQSRecord) -> None:
+def _apply(job: Job, decision: outcomes.Decision, result: Any, error: Exception | None, record: SqsRecordModel) -> None:
     """Carry out the outcome policy's decision: each a conditional write on this attempt still owning the job."""
     if decision.action == outcomes.Action.COMPLETE:
         try:
@@ -229,16 +243,17 @@ def _process_of(job: Job) -> tuple[registry.ProcessPort | None, registry.JobRef 
     return port, registry.JobRef(job.tenant_id, job.id, job.type, job.queue, job.payload, job.process_id, job.batch_key)
 
 
-def _carry(job: Job, result: Any, record: SQSRecord, error: Exception) -> None:
+def _carry(job: Job, result: Any, record: SqsRecordModel, error: Exception) -> None:
     """The handler succeeded but its completion could not be recorded: send the outcome in a message of its own
     (so this one can go: its redelivery would run the handler again). If even that fails, the error escapes and
     the message returns, as before."""
-    family = get_settings().family_for_queue_arn(record.event_source_arn)
+    family = get_settings().family_for_queue_arn(record.eventSourceARN)
     if family is None:
         raise error
     body = JobMessage(
         tenant_id=job.tenant_id,
         job_id=job.id,
+        correlation_id=job.correlation_id,
         completed=CarriedCompletion(attempt=job.attempts, claimed_at=job.started_at, result=result),
     )
     try:
@@ -272,16 +287,16 @@ def _record_carried(message: JobMessage, completed: CarriedCompletion) -> None:
         logger.info("job completed (carried completion)", extra={"job_id": job.id, "attempt": job.attempts})
 
 
-def _delay_message(record: SQSRecord, seconds: int) -> None:
-    family = get_settings().family_for_queue_arn(record.event_source_arn)
+def _delay_message(record: SqsRecordModel, seconds: int) -> None:
+    family = get_settings().family_for_queue_arn(record.eventSourceARN)
     if family is None:
         logger.error(
             "record from an unknown queue; it returns after the queue's visibility timeout",
-            extra={"queue_arn": record.event_source_arn},
+            extra={"queue_arn": record.eventSourceARN},
         )
         return
     client("sqs").change_message_visibility(
-        QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        QueueUrl=get_settings().queue_url(family), ReceiptHandle=record.receiptHandle, VisibilityTimeout=seconds
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, cast, get_args
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -47,7 +47,20 @@ class QuietHours(BaseModel):
 
 
 class ContactIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ann Example",
+                    "email": "ann@example.com",
+                    "phone": "+447700900123",
+                    "timezone": "Europe/London",
+                    "channels": ["email", "sms", "in_app"],
+                }
+            ]
+        },
+    )
 
     name: str = Field(min_length=1, max_length=200)
     email: str | None = Field(default=None, max_length=254, json_schema_extra={"format": "email"})
@@ -59,7 +72,7 @@ class ContactIn(BaseModel):
     )
     timezone: str = Field(examples=["Europe/London"], description="IANA time zone name")
     channels: list[Channel] = Field(
-        default_factory=lambda: list(domain.CHANNELS),
+        default_factory=lambda: list(get_args(Channel)),
         min_length=1,
         max_length=3,
         description="Channels in order of preference",
@@ -125,15 +138,16 @@ class Contact(ContactIn):
     @classmethod
     def of(cls, contact: domain.Contact) -> Contact:
         quiet = QuietHours(start=contact.quiet_start, end=contact.quiet_end) if contact.quiet_start else None
+        # Not validated again: the contact was stored from a validated ContactIn, so its channels are Channels.
         return cls.model_construct(
             id=contact.id,
             name=contact.name,
             email=contact.email,
             phone=contact.phone,
             timezone=contact.timezone,
-            channels=list(contact.channels),
+            channels=cast("list[Channel]", list(contact.channels)),
             quiet_hours=quiet,
-            opted_out=list(contact.opted_out),
+            opted_out=cast("list[Channel]", list(contact.opted_out)),
             created_at=contact.created_at,
             updated_at=contact.updated_at,
             source=contact.source,
@@ -144,6 +158,11 @@ class Contact(ContactIn):
 # --- notifications and the feed ----------------------------------------------------------------------
 class NotificationRequest(NotificationContent):
     """Send now over the contact's preferred channels: a template with its context, or a subject and text."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"contact_id": "c_ann", "subject": "Your order shipped", "text": "Tuesday."}]},
+    )
 
 
 class FeedItem(BaseModel):

@@ -48,7 +48,12 @@ class NotificationContent(BaseModel):
 
 
 class NotificationPayload(NotificationContent):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"contact_id": "c_ann", "subject": "Your order shipped", "text": "It arrives on Tuesday."}]
+        },
+    )
 
     reminder_id: str | None = Field(default=None, max_length=300, description="Set by the reminder sweep")
 

@@ -20,26 +20,25 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
-from pynamodb.models import Model
 
 from conveyor.notify.domain import Attempt, Contact, Delivery, FeedItem
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import CompactJSONAttribute, bind_to, conditional, expires_at, start_key
+from conveyor.platform.dynamo import (
+    CompactJSONAttribute,
+    TenantItem,
+    bind_to,
+    conditional,
+    expires_at,
+    get_or_none,
+    start_key,
+    string_list,
+)
 from conveyor.platform.settings import get_settings
 
 RETENTION = timedelta(days=90)  # delivery logs and feed items age out after this
 
 
-class _Item(Model):
-    class Meta:
-        table_name = None
-
-    tenant_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _ContactRecord(_Item):
+class _ContactRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -47,8 +46,8 @@ class _ContactRecord(_Item):
     email = UnicodeAttribute(null=True)
     phone = UnicodeAttribute(null=True)
     timezone = UnicodeAttribute()
-    channels = ListAttribute(of=UnicodeAttribute)
-    opted_out = ListAttribute(of=UnicodeAttribute, default=list)
+    channels = string_list()
+    opted_out = string_list(default=list)
     quiet_start = UnicodeAttribute(null=True)
     quiet_end = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -66,7 +65,7 @@ class _Attempt(MapAttribute):
     at = UTCDateTimeAttribute()
 
 
-class _DeliveryLogRecord(_Item):
+class _DeliveryLogRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -78,7 +77,7 @@ class _DeliveryLogRecord(_Item):
     expires_at = NumberAttribute(null=True)
 
 
-class _FeedItemRecord(_Item):
+class _FeedItemRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -97,10 +96,7 @@ def _table(model: type[Any]) -> Any:
 
 
 def _get(model: type[Any], tenant_id: str, sk: str, *, consistent: bool = False) -> Any:
-    try:
-        return _table(model).get(tenant_id, sk, consistent_read=consistent)
-    except DoesNotExist:
-        return None
+    return get_or_none(_table(model), tenant_id, sk, consistent=consistent)
 
 
 # --- contacts ------------------------------------------------------------------------------------------

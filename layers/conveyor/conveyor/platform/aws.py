@@ -7,9 +7,14 @@ points functions at its emulator.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from botocore.config import Config
+
+# The AWS services Conveyor's code talks to (a new one is added here, deliberately, with its IAM in the template).
+Service = Literal[
+    "cloudformation", "dynamodb", "dynamodbstreams", "lambda", "secretsmanager", "sesv2", "sns", "sqs", "ssm"
+]
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 # Health probes answer fast and never retry: a dependency that does not answer in time is not ready.
@@ -18,14 +23,14 @@ _PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, co
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: Service) -> Any:
     import boto3  # imported on first use: keeps handlers that never call AWS cheap to start
 
     return boto3.session.Session().client(service, config=_CONFIG)
 
 
 @cache
-def probe_client(service: str) -> Any:
+def probe_client(service: Service) -> Any:
     import boto3
 
     return boto3.session.Session().client(service, config=_PROBE_CONFIG)

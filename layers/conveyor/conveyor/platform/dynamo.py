@@ -1,7 +1,9 @@
 """PynamoDB plumbing shared by every capability's repository, so each idiom exists once.
 
 - `bind`: a model points at the table name the template gives it (from settings, never hard-coded).
-- `conditional`: a write whose condition failed answers False; every other error is raised.
+- `TenantItem`: the (tenant_id, sk) key of a capability's single-table items; `get_or_none` reads one.
+- `conditional` (`save_if`, `update_if`): a write whose condition failed answers False; every other error is
+  raised.
 - `DueIndex` + `shard_for` + `across_shards`: a sparse index sharded over SHARDS partitions (an item carries
   its shard and due time only while it waits), read shard by shard so no partition ever gets hot.
 - `expires_at` / `is_expired`: TTL arithmetic (DynamoDB deletes up to ~48 h late, so reads check expiry).
@@ -16,10 +18,10 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -40,6 +42,12 @@ def bind(model: type[M], table_name: str) -> type[M]:
     return model
 
 
+def string_list(**options: Any) -> ListAttribute[str]:
+    """A list of strings (a DynamoDB L of S). PynamoDB's stubs type `ListAttribute(of=UnicodeAttribute)` as a list
+    of UnicodeAttribute objects (pynamodb/PynamoDB#1246); what it holds, and what reads return, is `list[str]`."""
+    return cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, **options))
+
+
 def bind_to(model: type[M], table_name: str | None, variable: str) -> type[M]:
     """`bind`, for a table only some functions are given: a function without it fails naming the variable."""
     if not table_name:
@@ -47,6 +55,35 @@ def bind_to(model: type[M], table_name: str | None, variable: str) -> type[M]:
 
         raise SettingsError(f"invalid environment: {variable} is not set (template.yaml gives it)")
     return bind(model, table_name)
+
+
+class TenantItem(Model):
+    """An item of a single-table capability (reminders, notify, webhooks): partition by tenant, `sk` names the
+    item (`<kind>#<id>...`). Subclasses declare their own `Meta` (bound from settings) and attributes."""
+
+    class Meta:
+        table_name = None
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+def get_or_none(model: type[M], tenant_id: str, sk: str, *, consistent: bool = False) -> M | None:
+    """One item by its key, or None when there is none."""
+    try:
+        return model.get(tenant_id, sk, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+
+
+def save_if(item: Model, condition: Any) -> bool:
+    """Put `item` if `condition` holds (False when it did not)."""
+    return conditional(lambda: item.save(condition=condition))
+
+
+def update_if(item: Model, actions: list[Any], condition: Any = None) -> bool:
+    """Apply update `actions` to `item` if `condition` holds (False when it did not)."""
+    return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def conditional(write: Callable[[], object]) -> bool:

@@ -4,14 +4,20 @@ Events come from the tables' DynamoDB streams, not from extra writes: a change t
 events, a rolled-back one produces none, and nothing is lost between the two. Each capability owns the mapping
 from a change of its own items to events (`Capability.events` in conveyor/capabilities.py names a
 `(Change) -> list[DomainEvent]` function); the webhooks capability consumes the streams and delivers them.
+
+The mappers and the catalogue are found here (`mappers()`, `catalogue()`), not in the capability list: that list
+sits above every capability, and webhooks, a capability, must not import it. `capabilities.install()` hands this
+module the list's event modules (`use_sources`), as it hands the job registry its job modules.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -95,3 +101,34 @@ def event_id(change: Change, event_type: str) -> str:
 
 def event(change: Change, event_type: str, tenant_id: str, data: dict[str, Any]) -> DomainEvent:
     return DomainEvent(event_id(change, event_type), event_type, change.at, tenant_id, data)
+
+
+# --- where the mappers and the catalogue come from ------------------------------------------------------
+_sources: tuple[str, ...] = ()  # "module:function" of each capability's mapper, in the capability list's order
+
+
+def use_sources(sources: tuple[str, ...]) -> None:
+    """The capability list's event mappers (`capabilities.install()` calls this); modules load on first use."""
+    global _sources
+    if sources != _sources:
+        _sources = sources
+        mappers.cache_clear()
+        catalogue.cache_clear()
+
+
+@cache
+def mappers() -> tuple[EventMapper, ...]:
+    found = []
+    for source in _sources:
+        module, _, attribute = source.partition(":")
+        found.append(getattr(importlib.import_module(module), attribute))
+    return tuple(found)
+
+
+@cache
+def catalogue() -> tuple[EventType, ...]:
+    """Every capability's documented event types (`CATALOGUE` beside its mapper), in the list's order."""
+    found: list[EventType] = []
+    for source in _sources:
+        found += getattr(importlib.import_module(source.partition(":")[0]), "CATALOGUE", ())
+    return tuple(found)

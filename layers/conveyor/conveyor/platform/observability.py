@@ -1,21 +1,26 @@
-"""Logging, metrics, tracing and error reporting: one place, shared by every function.
+"""Logging, metrics and error reporting: one place, shared by every function.
 
 Powertools reads its service name and metrics namespace from POWERTOOLS_* variables set in template.yaml.
+Metrics are single EMF lines (`count`, `timing`); tracing is Lambda's own X-Ray segment (`Tracing: Active`),
+so neither a Powertools Metrics nor a Tracer object exists (Tracer alone cost ~100 ms of cold start).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from conveyor.platform.settings import Settings
+from conveyor.platform.settings import Observability
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event, Hint
 
 
 class ScrubbingFormatter(LambdaPowertoolsFormatter):
@@ -37,18 +42,6 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(logger_formatter=ScrubbingFormatter())
-metrics = Metrics()
-
-
-def __getattr__(name: str) -> Any:
-    """`tracer` is made on first use: Tracer() imports the X-Ray SDK and, inside Lambda, patches botocore, sqlite3,
-    httplib... (~100 ms of cold start, measured by `make bench`). Lambda's own X-Ray segment needs none of it."""
-    if name == "tracer":
-        global tracer
-        tracer = Tracer()
-        return tracer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "MetricUnit",
@@ -56,12 +49,10 @@ __all__ = [
     "cron_checkin",
     "init_sentry",
     "logger",
-    "metrics",
     "report_exception",
     "report_job_failure",
     "scrub_event",
     "timing",
-    "tracer",
 ]
 
 
@@ -135,7 +126,7 @@ def traces_sample_rate(environment: str) -> float:
     return 0.1 if environment in ("production", "prod") else 1.0
 
 
-def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
+def init_sentry(settings: Observability, *, transport: Any = None) -> bool:
     """Start Sentry if a DSN is configured (once per process). `transport` lets tests capture without network."""
     global _sentry_on
     if _sentry_on:
@@ -169,7 +160,7 @@ def init_sentry(settings: Settings, *, transport: Any = None) -> bool:
     return True
 
 
-def _sentry_dsn(settings: Settings) -> str | None:
+def _sentry_dsn(settings: Observability) -> str | None:
     if settings.sentry_dsn:
         return settings.sentry_dsn
     if not (settings.sentry_dsn_parameter or settings.sentry_dsn_secret):
@@ -197,11 +188,12 @@ def _sentry_dsn(settings: Settings) -> str | None:
         return None
 
 
-def scrub_event(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] | None:
+def scrub_event(event: Event, hint: Hint) -> Event | None:
     """before_send: drop connection-reset noise; blank sensitive fields; mask emails, phones and API keys."""
     if _is_connection_reset(event, hint):
         return None
-    return _scrub(event)
+    scrubbed: Event = _scrub(event)
+    return scrubbed
 
 
 def _scrub(value: Any, key: str = "") -> Any:
@@ -235,7 +227,7 @@ def _phone(match: re.Match[str]) -> str:
     return "[phone]"
 
 
-def _is_connection_reset(event: dict[str, Any], hint: dict[str, Any]) -> bool:
+def _is_connection_reset(event: Mapping[str, Any], hint: Mapping[str, Any]) -> bool:
     exc = (hint.get("exc_info") or (None, None, None))[1]
     seen = 0
     while exc is not None and seen < 10:

@@ -1,13 +1,22 @@
-"""Runtime settings: one model, read from the environment template.yaml gives each function.
+"""Runtime settings, read from the environment template.yaml gives each function.
 
-Validated once per process (cold start); a missing or malformed variable fails with its name.
+Each function gets only the variables it uses (template.yaml: `Globals` hold what every function reads, each
+function's `Environment` the rest). So there are two views of the same variables:
+  - a function's settings model (`ApiSettings`, `WorkerSettings`...): what that function requires, validated
+    once at cold start by its handler (`init_settings`); a missing or malformed variable fails with its name.
+  - `Settings` (`get_settings()`): every variable, for the code shared by all functions. Variables the
+    environment has are validated; reading one it lacks raises SettingsError naming it (a function was not
+    given what its code reads: the template and the function's model must say so).
+Models are built from sections (one per resource), so a variable is declared, typed and documented once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,71 +25,52 @@ class SettingsError(RuntimeError):
     """The environment is missing or has a malformed setting (a deployment mistake, not a client one)."""
 
 
-class Settings(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
-    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
-    # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.platform.dynamo.bind_to), naming the variable.
-    reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
-    # Optional likewise: conveyor.processes.repository refuses to run without it, naming the variable.
-    processes_table: str | None = Field(default=None, alias="PROCESSES_TABLE", min_length=1)
-    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
-    cache_table: str | None = Field(default=None, alias="CACHE_TABLE", min_length=1)
-    # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
-    queues: dict[str, str] = Field(alias="QUEUES")
-    email_from: str = Field(alias="EMAIL_FROM", min_length=3)
+
+def _json_object(value: object, shape: str) -> object:
+    """A variable holding a JSON object (QUEUES, EVENT_TABLES), parsed; a malformed one names its shape."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a JSON object of {shape} ({exc})") from exc
+    return value
+
+
+# --- sections: one per resource or concern ---------------------------------------------------------------
+class Observability(_Section):
+    """Every function: where it runs and where errors go (Sentry is off without a DSN)."""
+
     environment: str = Field(default="dev", alias="ENVIRONMENT")
-    completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
-    failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
     sentry_dsn: str | None = Field(default=None, alias="SENTRY_DSN")
     # Or the DSN kept out of the template: an SSM parameter (SecureString) or a Secrets Manager secret name.
     sentry_dsn_parameter: str | None = Field(default=None, alias="SENTRY_DSN_PARAMETER")
     sentry_dsn_secret: str | None = Field(default=None, alias="SENTRY_DSN_SECRET")
     release: str | None = Field(default=None, alias="RELEASE")
-    # Webhooks: their table, the KMS key their signing secrets are encrypted under, and whether outbound HTTP
-    # may reach plain http and private addresses (only the local stack allows that; metadata never).
-    webhooks_table: str | None = Field(default=None, alias="WEBHOOKS_TABLE", min_length=1)
-    webhook_secrets_key: str | None = Field(default=None, alias="WEBHOOK_SECRETS_KEY", min_length=1)
-    outbound_allow_private: bool = Field(default=False, alias="OUTBOUND_ALLOW_PRIVATE")
-    # CRM sync: its table, and the KMS key CRM credentials and OAuth tokens are encrypted under.
-    sync_table: str | None = Field(default=None, alias="SYNC_TABLE", min_length=1)
-    crm_credentials_key: str | None = Field(default=None, alias="CRM_CREDENTIALS_KEY", min_length=1)
-    # Tables whose streams carry domain events: template logical name -> table name (the events function's).
-    event_tables: dict[str, str] = Field(default_factory=dict, alias="EVENT_TABLES")
-    # The API's pause/resume and queue overview act on this function's event source mappings.
-    worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
-    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use.
-    dashboard_session_secret: str | None = Field(default=None, alias="DASHBOARD_SESSION_SECRET")
 
-    @field_validator("queues", "event_tables", mode="before")
-    @classmethod
-    def _parse_json_object(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"must be a JSON object of name -> name ({exc})") from exc
-        return value
-
-    @field_validator(
-        "sentry_dsn",
-        "sentry_dsn_parameter",
-        "sentry_dsn_secret",
-        "release",
-        "worker_function",
-        "webhooks_table",
-        "webhook_secrets_key",
-        "cache_table",
-        "dashboard_session_secret",
-        "sync_table",
-        "crm_credentials_key",
-        mode="before",
-    )
+    @field_validator("sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return value or None
+
+
+class JobsTable(_Section):
+    jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
+    # Finished jobs expire (TTL) this many days after they finish (template parameters of the same names).
+    completed_retention_days: int = Field(default=7, alias="COMPLETED_RETENTION_DAYS", ge=1)
+    failed_retention_days: int = Field(default=30, alias="FAILED_RETENTION_DAYS", ge=1)
+
+
+class Queues(_Section):
+    # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
+    queues: dict[str, str] = Field(alias="QUEUES")
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _parse_queues(cls, value: object) -> object:
+        return _json_object(value, "family -> queue URL")
 
     def queue_url(self, family: str) -> str:
         try:
@@ -97,15 +87,216 @@ class Settings(BaseModel):
         return None
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+class ApiKeysTable(_Section):
+    api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
+
+
+class RemindersTable(_Section):
+    reminders_table: str = Field(alias="REMINDERS_TABLE", min_length=1)
+
+
+class ProcessesTable(_Section):
+    # Long-running processes: their records, counter shards, batch ledger and parked jobs (conveyor.processes).
+    processes_table: str = Field(alias="PROCESSES_TABLE", min_length=1)
+
+
+class SyncTable(_Section):
+    # CRM sync: connections, their sync runs, the OAuth token lease (conveyor.sync.repository).
+    sync_table: str = Field(alias="SYNC_TABLE", min_length=1)
+
+
+class CrmCredentials(_Section):
+    # The KMS key CRM credentials and OAuth tokens are encrypted under (conveyor.sync.vault).
+    crm_credentials_key: str = Field(alias="CRM_CREDENTIALS_KEY", min_length=1)
+
+
+class EmailSender(_Section):
+    email_from: str = Field(alias="EMAIL_FROM", min_length=3)
+
+
+class CacheTable(_Section):
+    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
+    cache_table: str = Field(alias="CACHE_TABLE", min_length=1)
+
+
+class WorkerControl(_Section):
+    # The API's pause/resume and queue overview act on this function's event source mappings.
+    worker_function: str = Field(alias="WORKER_FUNCTION", min_length=1)
+
+
+class WebhooksTable(_Section):
+    # Webhook subscriptions, deliveries and their rate slots (conveyor.webhooks.repository).
+    webhooks_table: str = Field(alias="WEBHOOKS_TABLE", min_length=1)
+
+
+class WebhookSecrets(_Section):
+    # The KMS key webhook signing secrets are encrypted under: the API encrypts, the worker decrypts to sign.
+    webhook_secrets_key: str = Field(alias="WEBHOOK_SECRETS_KEY", min_length=1)
+
+
+class Outbound(_Section):
+    # Whether outbound HTTP (webhooks) may reach plain http and private addresses: only the local stack allows
+    # it; cloud metadata addresses never.
+    outbound_allow_private: bool = Field(default=False, alias="OUTBOUND_ALLOW_PRIVATE")
+
+
+class EventTables(_Section):
+    # Tables whose streams carry domain events: template logical name -> table name (the events function's).
+    event_tables: dict[str, str] = Field(alias="EVENT_TABLES")
+
+    @field_validator("event_tables", mode="before")
+    @classmethod
+    def _parse_event_tables(cls, value: object) -> object:
+        return _json_object(value, "template logical name -> table name")
+
+
+class DashboardSessions(_Section):
+    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use;
+    # its sessions are items of the API keys table.
+    dashboard_session_secret: str = Field(alias="DASHBOARD_SESSION_SECRET", min_length=1)
+
+
+# --- each function's model: the sections it requires ---------------------------------------------------
+class ApiSettings(
+    Observability,
+    JobsTable,
+    Queues,
+    RemindersTable,
+    CacheTable,
+    WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    ApiKeysTable,
+    DashboardSessions,
+    ProcessesTable,
+    SyncTable,
+    CrmCredentials,
+):
+    """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume), webhook
+    subscriptions (secrets encrypted, URLs vetted when saved), the dashboard (sign-in with a key, sessions),
+    processes (start, read, control), CRM connections (credentials encrypted, webhooks verified)."""
+
+
+class AuthorizerSettings(Observability, ApiKeysTable):
+    """The authorizer: API keys only."""
+
+
+class DispatcherSettings(Observability, Queues):
+    """The dispatcher: stream records in, queue URLs out."""
+
+
+class WorkerSettings(
+    Observability,
+    JobsTable,
+    Queues,
+    EmailSender,
+    RemindersTable,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    ProcessesTable,
+    SyncTable,
+    CrmCredentials,
+):
+    """The worker: claims and settles jobs, delays messages, sends email, delivers reminders and webhooks, runs
+    processes' batches and CRM syncs (decrypting the connection's credentials)."""
+
+
+class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable, WebhooksTable, ProcessesTable, SyncTable):
+    """The scheduler: releases and recovers jobs, plans and enqueues reminders, sends overdue webhook deliveries
+    again (as jobs), revives silent processes, starts scheduled CRM delta syncs."""
+
+
+class EventsSettings(Observability, JobsTable, Queues, WebhooksTable, EventTables):
+    """The events function: the tables' streams -> domain events -> webhook deliveries (each one a job)."""
+
+
+class Settings(
+    Observability,
+    JobsTable,
+    Queues,
+    ApiKeysTable,
+    RemindersTable,
+    EmailSender,
+    CacheTable,
+    WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    EventTables,
+    DashboardSessions,
+    ProcessesTable,
+    SyncTable,
+    CrmCredentials,
+):
+    """Every variable (`get_settings()`); those the environment lacks are absent and raise when read."""
+
+    if not TYPE_CHECKING:  # at type-check time a misspelt setting stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            field = type(self).model_fields.get(name)
+            if field is not None:
+                raise SettingsError(
+                    f"invalid environment: {field.alias} is not set (template.yaml gives it only to the functions "
+                    "whose settings model requires it, and this code path reads it)"
+                )
+            return super().__getattr__(name)  # pydantic's own lookup (private attributes)
+
+
+SECTIONS: tuple[type[_Section], ...] = (
+    Observability,
+    JobsTable,
+    Queues,
+    ApiKeysTable,
+    RemindersTable,
+    EmailSender,
+    CacheTable,
+    WorkerControl,
+    WebhooksTable,
+    WebhookSecrets,
+    Outbound,
+    EventTables,
+    DashboardSessions,
+    ProcessesTable,
+    SyncTable,
+    CrmCredentials,
+)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], environ: Mapping[str, str]) -> M:
     try:
-        return Settings.model_validate(dict(os.environ if environ is None else environ))
-    except ValidationError as exc:
+        return model.model_validate(dict(environ))
+    except ValidationError as exc:  # locations are the variables' names (the fields' aliases)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid environment: {problems}") from None
 
 
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """`Settings` from `environ` (default: the process environment): each section the environment has a
+    variable of is validated whole (a malformed or half-given one fails, naming the variables); sections it has
+    none of are absent, and reading their fields raises SettingsError naming the variable."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for section in SECTIONS:
+        aliases = {f.alias for f in section.model_fields.values()}
+        if aliases & env.keys() or not any(f.is_required() for f in section.model_fields.values()):
+            values.update(dict(_validate(section, env)))
+    settings = Settings.model_construct(**values)
+    for name in set(Settings.model_fields) - values.keys():
+        settings.__dict__.pop(name, None)  # absent: __getattr__ names the variable when code reads it
+    return settings
+
+
+def init_settings(model: type[M], environ: Mapping[str, str] | None = None) -> M:
+    """A function's cold start: its environment validated against its model; a missing variable is named."""
+    validated = _validate(model, os.environ if environ is None else environ)
+    get_settings.cache_clear()
+    return validated
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read on first use (each handler calls it at cold start)."""
+    """The process-wide settings, read on first use."""
     return load_settings()

@@ -39,7 +39,19 @@ Id = Annotated[str, StringConstraints(pattern=notify.ID_PATTERN)]
 
 # --- appointments -------------------------------------------------------------------------------------
 class AppointmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "c_ann",
+                    "subject_name": "Rex",
+                    "starts_at": "2030-03-01T09:30:00+00:00",
+                    "location": "Riverside Vets",
+                }
+            ]
+        },
+    )
 
     contact_id: Id
     subject_name: str = Field(min_length=1, max_length=200, examples=["Rex"], description="Who it is for, e.g. the pet")
@@ -72,7 +84,7 @@ class Appointment(AppointmentIn):
             starts_at=appointment.starts_at,
             starts_at_local=appointment.starts_at.astimezone(tz).isoformat(),
             location=appointment.location,
-            status=appointment.status,  # type: ignore[arg-type] - stored from an AppointmentStatus
+            status=appointment.status,  # stored from an AppointmentStatus
             revision=appointment.revision,
             created_at=appointment.created_at,
             updated_at=appointment.updated_at,
@@ -81,7 +93,21 @@ class Appointment(AppointmentIn):
 
 # --- medication schedules -----------------------------------------------------------------------------
 class MedicationScheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "contact_id": "c_ann",
+                    "medication": "Amoxicillin",
+                    "dose": "1 tablet",
+                    "times_of_day": ["08:00", "20:00"],
+                    "start_date": "2030-03-01",
+                    "end_date": "2030-03-07",
+                }
+            ]
+        },
+    )
 
     contact_id: Id
     medication: str = Field(min_length=1, max_length=200)
@@ -185,7 +211,9 @@ class ReminderTemplates(BaseModel):
 
 
 class ReminderPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"appointment_lead_times": ["P1D", "PT2H"]}]}
+    )
 
     appointment_lead_times: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LEAD_TIMES),
@@ -248,7 +276,7 @@ class Reminder(BaseModel):
         appointment = reminder.kind == "appointment"
         return cls(
             id=reminder.id,
-            kind=reminder.kind,  # type: ignore[arg-type] - appointment | medication
+            kind=reminder.kind,  # appointment | medication
             contact_id=reminder.contact_id,
             revision=reminder.revision,
             appointment_id=reminder.source_id if appointment else None,
@@ -257,10 +285,10 @@ class Reminder(BaseModel):
             dose_at=reminder.dose_at,
             planned_at=reminder.planned_at,
             remind_at=datetime.fromtimestamp(reminder.remind_at, tz=UTC),
-            state=reminder.state,  # type: ignore[arg-type] - one of ReminderState (asserted above)
+            state=reminder.state,  # one of ReminderState (asserted above)
             note=reminder.note,
             job_id=reminder.job_id,
-            delivered_via=reminder.delivered_via,  # type: ignore[arg-type] - one of Channel
+            delivered_via=reminder.delivered_via,  # one of Channel
             attempts=[DeliveryAttempt(**a.as_dict()) for a in reminder.attempts],
             created_at=reminder.created_at,
             updated_at=reminder.updated_at,

@@ -27,13 +27,23 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 
 from conveyor.notify import Attempt
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import DueIndex, bind_to, conditional, due, expires_at, shard_for
+from conveyor.platform.dynamo import (
+    DueIndex,
+    TenantItem,
+    bind_to,
+    conditional,
+    due,
+    expires_at,
+    get_or_none,
+    save_if,
+    shard_for,
+    string_list,
+    update_if,
+)
 from conveyor.platform.settings import get_settings
 from conveyor.reminders.domain import (
     DEFAULT_TEMPLATES,
@@ -58,15 +68,7 @@ class _TimeIndex(GlobalSecondaryIndex):
     remind_at = NumberAttribute(range_key=True)
 
 
-class _Item(Model):
-    class Meta:
-        table_name = None
-
-    tenant_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _AppointmentRecord(_Item):
+class _AppointmentRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -80,14 +82,14 @@ class _AppointmentRecord(_Item):
     updated_at = UTCDateTimeAttribute()
 
 
-class _MedicationRecord(_Item):
+class _MedicationRecord(TenantItem):
     class Meta:
         table_name = None
 
     contact_id = UnicodeAttribute()
     medication = UnicodeAttribute()
     dose = UnicodeAttribute()
-    times_of_day = ListAttribute(of=UnicodeAttribute, null=True)
+    times_of_day = string_list(null=True)
     every_hours = NumberAttribute(null=True)
     start_time = UnicodeAttribute(null=True)
     start_date = UnicodeAttribute()
@@ -104,12 +106,12 @@ class _MedicationRecord(_Item):
     due_index = DueIndex()
 
 
-class _PolicyRecord(_Item):
+class _PolicyRecord(TenantItem):
     class Meta:
         table_name = None
 
-    lead_times = ListAttribute(of=UnicodeAttribute)
-    templates = MapAttribute()
+    lead_times = string_list()
+    templates: MapAttribute[str, Any] = MapAttribute()
     updated_at = UTCDateTimeAttribute()
 
 
@@ -121,7 +123,7 @@ class _Attempt(MapAttribute):
     at = UTCDateTimeAttribute()
 
 
-class _ReminderRecord(_Item):
+class _ReminderRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -157,18 +159,7 @@ def _table(model: type[Any]) -> Any:
 
 
 def _get(model: type[Any], tenant_id: str, sk: str, *, consistent: bool = False) -> Any:
-    try:
-        return _table(model).get(tenant_id, sk, consistent_read=consistent)
-    except DoesNotExist:
-        return None
-
-
-def _saved(record: Model, condition: Any) -> bool:
-    return conditional(lambda: record.save(condition=condition))
-
-
-def _updated(record: Model, actions: list[Any], condition: Any = None) -> bool:
-    return conditional(lambda: record.update(actions=actions, condition=condition))
+    return get_or_none(_table(model), tenant_id, sk, consistent=consistent)
 
 
 def _unchanged(model: Any, replaces: Any) -> Any:
@@ -240,7 +231,7 @@ def put_appointment(appointment: Appointment, *, replaces: Appointment | None) -
         created_at=appointment.created_at,
         updated_at=appointment.updated_at,
     )
-    return _saved(record, _unchanged(model, replaces))
+    return save_if(record, _unchanged(model, replaces))
 
 
 # --- medication schedules ------------------------------------------------------------------------------
@@ -295,7 +286,7 @@ def put_medication(med: Medication, *, replaces: Medication | None) -> bool:
         created_at=med.created_at,
         updated_at=med.updated_at,
     )
-    return _saved(record, _unchanged(model, replaces))
+    return save_if(record, _unchanged(model, replaces))
 
 
 def delete_medication(med: Medication) -> bool:
@@ -315,7 +306,7 @@ def advance_horizon(med: Medication, horizon_end: datetime, next_roll: datetime 
     else:
         actions += [model.due_shard.set(_due_shard(med.tenant_id, key)), model.due_at.set(int(next_roll.timestamp()))]
     condition = (model.revision == med.revision) & (model.horizon_end == med.horizon_end)
-    return _updated(model(med.tenant_id, key), actions, condition)
+    return update_if(model(med.tenant_id, key), actions, condition)
 
 
 # --- policy --------------------------------------------------------------------------------------------
@@ -399,7 +390,7 @@ def insert_reminder(reminder: Reminder) -> bool:
         created_at=reminder.created_at,
         updated_at=reminder.updated_at,
     )
-    return _saved(record, model.sk.does_not_exist())
+    return save_if(record, model.sk.does_not_exist())
 
 
 def _leaves(model: Any, state: str, now: datetime) -> list[Any]:
@@ -425,7 +416,7 @@ def close_reminder(
     model = _table(_ReminderRecord)
     now = now or utcnow()
     actions = [*_leaves(model, state, now), model.note.set(note[:500] if note else None)]
-    return _updated(model(reminder.tenant_id, reminder.key), actions, model.state.is_in(*expect))
+    return update_if(model(reminder.tenant_id, reminder.key), actions, model.state.is_in(*expect))
 
 
 def reschedule_reminder(reminder: Reminder, remind_at: int, note: str) -> bool:
@@ -438,7 +429,7 @@ def reschedule_reminder(reminder: Reminder, remind_at: int, note: str) -> bool:
         model.updated_at.set(utcnow()),
     ]
     condition = (model.state == ReminderState.PENDING) & (model.due_at == reminder.due_at)
-    return _updated(model(reminder.tenant_id, reminder.key), actions, condition)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 
 # A queued reminder stays in the due index, due again this long after it was queued: if its job ended without
@@ -457,7 +448,7 @@ def mark_queued(reminder: Reminder, job_id: str, due_at: int, now: datetime) -> 
         model.due_at.set(int((now + QUEUED_CHECK).timestamp())),
     ]
     condition = (model.state == ReminderState.PENDING) & (model.due_at == due_at)
-    return _updated(model(reminder.tenant_id, reminder.key), actions, condition)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 
 def check_queued_later(reminder: Reminder, due_at: int, now: datetime) -> bool:
@@ -465,7 +456,7 @@ def check_queued_later(reminder: Reminder, due_at: int, now: datetime) -> bool:
     model = _table(_ReminderRecord)
     actions = [model.due_at.set(int((now + QUEUED_CHECK).timestamp())), model.updated_at.set(now)]
     condition = (model.state == ReminderState.QUEUED) & (model.due_at == due_at)
-    return _updated(model(reminder.tenant_id, reminder.key), actions, condition)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 
 def requeue_pending(reminder: Reminder, due_at: int, note: str, now: datetime) -> bool:
@@ -480,7 +471,7 @@ def requeue_pending(reminder: Reminder, due_at: int, note: str, now: datetime) -
         model.updated_at.set(now),
     ]
     condition = (model.state == ReminderState.QUEUED) & (model.due_at == due_at) & model.delivered_via.does_not_exist()
-    return _updated(model(reminder.tenant_id, reminder.key), actions, condition)
+    return update_if(model(reminder.tenant_id, reminder.key), actions, condition)
 
 
 def mark_sent(reminder: Reminder, job_id: str, delivered: Attempt, attempts: list[Attempt], now: datetime) -> bool:
@@ -495,7 +486,7 @@ def mark_sent(reminder: Reminder, job_id: str, delivered: Attempt, attempts: lis
         model.delivered_at.set(delivered.at),
         model.provider_message_id.set(delivered.provider_message_id),
     ]
-    return _updated(model(reminder.tenant_id, reminder.key), actions, model.delivered_via.does_not_exist())
+    return update_if(model(reminder.tenant_id, reminder.key), actions, model.delivered_via.does_not_exist())
 
 
 def mark_undelivered(
@@ -509,7 +500,7 @@ def mark_undelivered(
         model.note.set(reason[:500]),
         model.attempts.set(_attempt_records(attempts)),
     ]
-    return _updated(model(reminder.tenant_id, reminder.key), actions)
+    return update_if(model(reminder.tenant_id, reminder.key), actions)
 
 
 def due_keys(now: datetime) -> Iterator[tuple[str, str, int]]:

@@ -14,8 +14,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, create_model
 
-from conveyor import capabilities
-from conveyor.platform.clock import Instant
+from conveyor.platform import events
+from conveyor.platform.clock import Instant, utcnow
 from conveyor.platform.http.security import principal, requires
 from conveyor.webhooks import domain, service
 from conveyor.webhooks.domain import Delivery, DeliveryStatus, Subscription
@@ -35,12 +35,12 @@ def _model_name(event_type: str) -> str:
 
 def _event_models() -> dict[str, type[BaseModel]]:
     models: dict[str, type[BaseModel]] = {}
-    for spec in capabilities.event_catalogue():
+    for spec in events.catalogue():
         models[spec.name] = create_model(
             _model_name(spec.name),
             __doc__=spec.description,
             id=(str, Field(pattern=r"^evt_[0-9A-Z]{26}$", description="Stable across retries (webhook-id)")),
-            type=(Literal[spec.name], ...),  # type: ignore[valid-type]
+            type=(Literal[spec.name], ...),  # type: ignore[arg-type]
             timestamp=(datetime, ...),
             tenant_id=(str, ...),
             data=(spec.data, ...),
@@ -49,7 +49,7 @@ def _event_models() -> dict[str, type[BaseModel]]:
 
 
 EVENT_MODELS = _event_models()
-WebhookEvent = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
+WebhookEvent = Annotated[Union[tuple(EVENT_MODELS.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class EventTypeInfo(BaseModel):
@@ -64,7 +64,18 @@ class EventCatalogue(BaseModel):
 
 # --- request and response shapes -----------------------------------------------------------------------
 class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://1.1.1.1/hooks/conveyor",
+                    "event_types": ["job.*", "contact.created"],
+                    "description": "Order system",
+                }
+            ]
+        },
+    )
 
     url: str = Field(min_length=8, max_length=2048, examples=["https://hooks.example.com/conveyor"])
     event_types: list[EventPattern] = Field(min_length=1, max_length=50, examples=[["contact.*", "job.failed"]])
@@ -79,7 +90,10 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"description": "Order system (production)", "rate_limit_per_second": 20}]},
+    )
 
     url: str | None = Field(default=None, min_length=8, max_length=2048)
     event_types: list[EventPattern] | None = Field(default=None, min_length=1, max_length=50)
@@ -154,7 +168,7 @@ class SubscriptionList(BaseModel):
 
 
 class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
 
     grace_seconds: StrictInt = Field(
         default=int(domain.DEFAULT_GRACE.total_seconds()),
@@ -164,14 +178,20 @@ class RotateRequest(BaseModel):
     )
 
 
+def _recent_example(schema: dict[str, Any]) -> None:
+    """An example `since` that is valid when the document is read: an hour before it was built."""
+    since = (utcnow() - timedelta(hours=1)).replace(microsecond=0)
+    schema["examples"] = [{"since": since.isoformat().replace("+00:00", "Z")}]
+
+
 class RecoverRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_recent_example)
 
     since: Instant = Field(description="Redeliver failed and skipped deliveries of events since then")
 
 
 class TestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"event_type": "job.completed"}]})
 
     event_type: str = Field(default="job.completed", max_length=100)
 
@@ -224,7 +244,7 @@ class DeliveryOut(DeliverySummary):
     attempts: list[AttemptOut]
 
     @classmethod
-    def of(cls, d: Delivery) -> DeliveryOut:  # type: ignore[override]
+    def of(cls, d: Delivery) -> DeliveryOut:
         attempts = [
             AttemptOut(
                 at=a.at,
@@ -269,7 +289,7 @@ def event_types() -> EventCatalogue:
                 "data": spec.sample,
             },
         )
-        for spec in capabilities.event_catalogue()
+        for spec in events.catalogue()
     ]
     return EventCatalogue(items=items)
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conveyor.platform import events
 from conveyor.platform.clock import utcnow
 from conveyor.platform.events import Change, DomainEvent
 from conveyor.platform.observability import count, logger, report_exception
 from conveyor.platform.settings import get_settings
+from conveyor.platform.streams import stream_record
 from conveyor.webhooks import repository, service
 from conveyor.webhooks.domain import Subscription
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 
 _PYNAMO_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 
@@ -53,7 +58,7 @@ def _image(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: _plain(deserializer.deserialize(_without_binary(v))) for k, v in raw.items()}
 
 
-def _when(image: dict[str, Any] | None, approximate: Any) -> datetime:
+def _when(image: dict[str, Any] | None, approximate: datetime | None) -> datetime:
     """The change's time: the item's own `updated_at` (milliseconds, stable across replays) when it has one,
     else the stream's approximate creation time (whole seconds)."""
     for name in ("updated_at", "created_at"):
@@ -67,27 +72,29 @@ def _when(image: dict[str, Any] | None, approximate: Any) -> datetime:
                 except ValueError:
                     continue
     if approximate is not None:
-        return datetime.fromtimestamp(float(approximate), UTC)
+        return approximate.astimezone(UTC)
     return utcnow()
 
 
-def change_of(record: dict[str, Any], tables: dict[str, str]) -> Change | None:
-    """A stream record as a Change, or None for a table that carries no events."""
-    arn = str(record.get("eventSourceARN", ""))
+def change_of(record: DynamoDBStreamRecordModel, tables: dict[str, str]) -> Change | None:
+    """A stream record (platform.streams' model) as a Change, or None for a table that carries no events."""
+    arn = record.eventSourceARN
     table_name = arn.split("/")[1] if "/" in arn else ""
     logical = tables.get(table_name)
     if logical is None:
         return None
-    data = record.get("dynamodb", {})
-    old, new = _image(data.get("OldImage")), _image(data.get("NewImage"))
-    at = _when(new, data.get("ApproximateCreationDateTime"))  # a removal: the stream's time (no new image)
-    return Change(table=logical, stream_event_id=str(record.get("eventID", "")), at=at, old=old, new=new)
+    data = record.dynamodb
+    old, new = _image(_raw(data.OldImage)), _image(_raw(data.NewImage))
+    at = _when(new, data.ApproximateCreationDateTime)  # a removal: the stream's time (no new image)
+    return Change(table=logical, stream_event_id=record.eventID, at=at, old=old, new=new)
+
+
+def _raw(image: Any) -> dict[str, Any] | None:
+    return image if isinstance(image, dict) else None
 
 
 def events_of(change: Change) -> list[DomainEvent]:
-    from conveyor import capabilities
-
-    return [event for mapper in capabilities.event_mappers() for event in mapper(change)]
+    return [event for mapper in events.mappers() for event in mapper(change)]
 
 
 def handle_stream(event: dict[str, Any]) -> dict[str, Any]:
@@ -95,9 +102,10 @@ def handle_stream(event: dict[str, Any]) -> dict[str, Any]:
     subscriptions: dict[str, list[Subscription]] = {}
     now = utcnow()
     created = 0
+    model = stream_record()
     for record in event.get("Records", []):
         try:
-            change = change_of(record, tables)
+            change = change_of(model.model_validate(record), tables)
             for domain_event in events_of(change) if change else []:
                 tenant = domain_event.tenant_id
                 if tenant not in subscriptions:

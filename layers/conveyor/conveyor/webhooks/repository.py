@@ -15,9 +15,8 @@ Every transition is one conditional write; the caller learns whether it won (Fal
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -30,11 +29,24 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from conveyor.platform.dynamo import bind_to, conditional
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import (
+    DueIndex,
+    TenantItem,
+    bind_to,
+    conditional,
+    due,
+    expires_at,
+    get_or_none,
+    is_expired,
+    save_if,
+    shard_for,
+    start_key,
+    string_list,
+    update_if,
+)
 from conveyor.platform.ids import ulid_floor
 from conveyor.platform.settings import get_settings
 from conveyor.webhooks.domain import (
@@ -51,8 +63,6 @@ from conveyor.webhooks.domain import (
     SubscriptionState,
     Trigger,
 )
-
-DUE_SHARDS = 8
 
 
 class _SecretAttr(MapAttribute):
@@ -72,29 +82,12 @@ class _AttemptAttr(MapAttribute):
     next_attempt_at = UTCDateTimeAttribute(null=True)
 
 
-class _DueIndex(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "due-index"
-        projection = KeysOnlyProjection()
-
-    due_shard = UnicodeAttribute(hash_key=True)
-    due_at = NumberAttribute(range_key=True)
-
-
-class _Item(Model):
-    class Meta:
-        table_name = None
-
-    tenant_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class SubscriptionRecord(_Item):
+class SubscriptionRecord(TenantItem):
     class Meta:
         table_name = None
 
     url = UnicodeAttribute()
-    event_types = ListAttribute(of=UnicodeAttribute)
+    event_types = string_list()
     state = UnicodeAttribute()
     description = UnicodeAttribute(null=True)
     rate_limit_per_second = NumberAttribute(null=True)
@@ -117,7 +110,7 @@ class SubscriptionRecord(_Item):
     probe_until = UTCDateTimeAttribute(null=True)
 
 
-class DeliveryRecord(_Item):
+class DeliveryRecord(TenantItem):
     class Meta:
         table_name = None
 
@@ -138,14 +131,14 @@ class DeliveryRecord(_Item):
     due_shard = UnicodeAttribute(null=True)
     due_at = NumberAttribute(null=True)
 
-    due_index = _DueIndex()
+    due_index = DueIndex()
 
 
-class RateRecord(_Item):
+class RateRecord(TenantItem):
     class Meta:
         table_name = None
 
-    count = NumberAttribute(default=0)
+    taken = NumberAttribute(attr_name="count", default=0)  # not `count`: that is Model.count()
     expires_at = NumberAttribute()
 
 
@@ -156,16 +149,8 @@ def _table(model: type[M]) -> type[M]:
     return bind_to(model, get_settings().webhooks_table, "WEBHOOKS_TABLE")
 
 
-def _update(item: Model, actions: list[Any], condition: Any) -> bool:
-    return conditional(lambda: item.update(actions=actions, condition=condition))
-
-
-def _put(item: Model, condition: Any) -> bool:
-    return conditional(lambda: item.save(condition=condition))
-
-
 def _ttl(now: datetime) -> int:
-    return int((now + DELIVERY_RETENTION).timestamp())
+    return expires_at(now, DELIVERY_RETENTION)
 
 
 def sub_key(subscription_id: str) -> str:
@@ -177,7 +162,7 @@ def delivery_key(subscription_id: str, delivery_id: str) -> str:
 
 
 def _due_shard(tenant_id: str, sk: str) -> str:
-    return str(zlib.crc32(f"{tenant_id}/{sk}".encode()) % DUE_SHARDS)
+    return shard_for(f"{tenant_id}/{sk}")
 
 
 # --- mapping records <-> domain ------------------------------------------------------------------------
@@ -277,15 +262,12 @@ def insert_subscription(sub: Subscription) -> bool:
         created_at=sub.created_at,
         updated_at=sub.updated_at,
     )
-    return _put(record, model.sk.does_not_exist())
+    return save_if(record, model.sk.does_not_exist())
 
 
 def get_subscription(tenant_id: str, subscription_id: str, *, consistent: bool = False) -> Subscription | None:
-    try:
-        record = _table(SubscriptionRecord).get(tenant_id, sub_key(subscription_id), consistent_read=consistent)
-    except DoesNotExist:
-        return None
-    return _subscription(record)
+    record = get_or_none(_table(SubscriptionRecord), tenant_id, sub_key(subscription_id), consistent=consistent)
+    return _subscription(record) if record else None
 
 
 def list_subscriptions(tenant_id: str) -> list[Subscription]:
@@ -303,8 +285,8 @@ def update_subscription(sub: Subscription, expected_version: int, **changes: Any
         if name == "secrets":
             value = _secret_attrs(value)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    actions += [model.version.set(expected_version + 1), model.updated_at.set(datetime.now(UTC))]
-    return _update(model(sub.tenant_id, sub_key(sub.id)), actions, model.version == expected_version)
+    actions += [model.version.set(expected_version + 1), model.updated_at.set(utcnow())]
+    return update_if(model(sub.tenant_id, sub_key(sub.id)), actions, model.version == expected_version)
 
 
 def delete_subscription(tenant_id: str, subscription_id: str) -> bool:
@@ -327,7 +309,7 @@ def _health_reset(model: Any) -> list[Any]:
 def disable(tenant_id: str, subscription_id: str, reason: str, now: datetime) -> bool:
     """active -> disabled, once (the stream turns it into `webhook.endpoint.disabled`)."""
     model = _table(SubscriptionRecord)
-    return _update(
+    return update_if(
         model(tenant_id, sub_key(subscription_id)),
         [
             model.state.set(str(SubscriptionState.DISABLED)),
@@ -343,7 +325,7 @@ def disable(tenant_id: str, subscription_id: str, reason: str, now: datetime) ->
 def enable(tenant_id: str, subscription_id: str, now: datetime) -> bool:
     """disabled -> active with a clean bill of health (the failing clock starts again)."""
     model = _table(SubscriptionRecord)
-    return _update(
+    return update_if(
         model(tenant_id, sub_key(subscription_id)),
         [
             model.state.set(str(SubscriptionState.ACTIVE)),
@@ -359,7 +341,7 @@ def enable(tenant_id: str, subscription_id: str, now: datetime) -> bool:
 
 def record_success(tenant_id: str, subscription_id: str, now: datetime) -> None:
     model = _table(SubscriptionRecord)
-    _update(
+    update_if(
         model(tenant_id, sub_key(subscription_id)),
         [model.last_success_at.set(now), *_health_reset(model)],
         model.sk.exists(),
@@ -370,7 +352,7 @@ def record_failure(tenant_id: str, subscription_id: str, now: datetime) -> Healt
     """Count one failed attempt (atomic ADDs: concurrent workers never lose one); returns the health after it."""
     model = _table(SubscriptionRecord)
     record = model(tenant_id, sub_key(subscription_id))
-    ok = _update(
+    ok = update_if(
         record,
         [
             model.consecutive_failures.add(1),
@@ -388,7 +370,7 @@ def open_breaker(tenant_id: str, subscription_id: str, until: datetime, seen_ope
     """Open (or re-open after a failed probe) once per failure streak step: conditional on the opens seen."""
     model = _table(SubscriptionRecord)
     opens = model.breaker_opens.does_not_exist() if seen_opens == 0 else model.breaker_opens == seen_opens
-    return _update(
+    return update_if(
         model(tenant_id, sub_key(subscription_id)),
         [model.breaker_open_until.set(until), model.breaker_opens.set(seen_opens + 1), model.probe_until.remove()],
         opens,
@@ -398,7 +380,7 @@ def open_breaker(tenant_id: str, subscription_id: str, until: datetime, seen_ope
 def claim_probe(tenant_id: str, subscription_id: str, now: datetime) -> bool:
     """One delivery at a time may probe an endpoint whose breaker cool-down has passed."""
     model = _table(SubscriptionRecord)
-    return _update(
+    return update_if(
         model(tenant_id, sub_key(subscription_id)),
         [model.probe_until.set(now + timedelta(seconds=PROBE_LEASE_SECONDS))],
         (model.breaker_open_until <= now) & (model.probe_until.does_not_exist() | (model.probe_until <= now)),
@@ -409,7 +391,7 @@ def mark_warned(tenant_id: str, subscription_id: str, number: int) -> bool:
     """Warning `number` goes out once: conditional on the previous count."""
     model = _table(SubscriptionRecord)
     before = model.warnings_sent.does_not_exist() if number == 1 else model.warnings_sent == number - 1
-    return _update(
+    return update_if(
         model(tenant_id, sub_key(subscription_id)),
         [model.warnings_sent.set(number)],
         before & model.failing_since.exists(),
@@ -441,17 +423,12 @@ def insert_delivery(delivery: Delivery, now: datetime) -> bool:
         due_shard=_due_shard(delivery.tenant_id, sk) if pending else None,
         due_at=int((delivery.next_attempt_at or now).timestamp()) if pending else None,
     )
-    return _put(record, model.sk.does_not_exist())
+    return save_if(record, model.sk.does_not_exist())
 
 
 def _get_delivery_record(tenant_id: str, subscription_id: str, delivery_id: str) -> DeliveryRecord | None:
-    try:
-        record = _table(DeliveryRecord).get(tenant_id, delivery_key(subscription_id, delivery_id), consistent_read=True)
-    except DoesNotExist:
-        return None
-    if record.expires_at is not None and record.expires_at <= datetime.now(UTC).timestamp():
-        return None
-    return record
+    record = get_or_none(_table(DeliveryRecord), tenant_id, delivery_key(subscription_id, delivery_id), consistent=True)
+    return None if record is None or is_expired(record.expires_at, utcnow()) else record
 
 
 def get_delivery(tenant_id: str, subscription_id: str, delivery_id: str) -> Delivery | None:
@@ -467,7 +444,7 @@ def claim_attempt(delivery: Delivery, now: datetime, lease_seconds: int) -> bool
     """Take the delivery's next attempt: one worker at a time (duplicate jobs and overlapping retries lose)."""
     model = _table(DeliveryRecord)
     free = model.in_flight_until.does_not_exist() | (model.in_flight_until < int(now.timestamp()))
-    return _update(
+    return update_if(
         model(delivery.tenant_id, delivery_key(delivery.subscription_id, delivery.id)),
         [model.in_flight_until.set(int(now.timestamp()) + lease_seconds)],
         _pending(model, delivery) & free,
@@ -498,7 +475,7 @@ def record_attempt(
         ]
     else:
         actions += [model.next_attempt_at.remove(), model.due_shard.remove(), model.due_at.remove()]
-    return _update(model(delivery.tenant_id, sk), actions, _pending(model, delivery))
+    return update_if(model(delivery.tenant_id, sk), actions, _pending(model, delivery))
 
 
 def postpone(delivery: Delivery, until: datetime, now: datetime) -> bool:
@@ -509,7 +486,7 @@ def postpone(delivery: Delivery, until: datetime, now: datetime) -> bool:
     sk = delivery_key(delivery.subscription_id, delivery.id)
     seen_at = delivery.next_attempt_at
     seen = model.due_at.does_not_exist() if seen_at is None else model.due_at == int(seen_at.timestamp())
-    return _update(
+    return update_if(
         model(delivery.tenant_id, sk),
         [
             model.next_attempt_at.set(until),
@@ -524,7 +501,7 @@ def postpone(delivery: Delivery, until: datetime, now: datetime) -> bool:
 def skip(delivery: Delivery, reason: str, now: datetime) -> bool:
     """pending -> skipped (the subscription is disabled or gone): kept for recover, out of the due index."""
     model = _table(DeliveryRecord)
-    return _update(
+    return update_if(
         model(delivery.tenant_id, delivery_key(delivery.subscription_id, delivery.id)),
         [
             model.status.set(str(DeliveryStatus.SKIPPED)),
@@ -542,7 +519,7 @@ def reopen(delivery: Delivery, now: datetime) -> bool:
     """delivered | failed | skipped -> pending, due now, with a fresh schedule (resend, recover)."""
     model = _table(DeliveryRecord)
     sk = delivery_key(delivery.subscription_id, delivery.id)
-    return _update(
+    return update_if(
         model(delivery.tenant_id, sk),
         [
             model.status.set(str(DeliveryStatus.PENDING)),
@@ -574,7 +551,7 @@ def list_deliveries(
     `max_examined` items read whatever the filters match; the second value continues the walk (a delivery id)."""
     model = _table(DeliveryRecord)
     prefix = f"dlv#{subscription_id}#"
-    now = int(datetime.now(UTC).timestamp())
+    now = int(utcnow().timestamp())
     condition = model.expires_at.does_not_exist() | (model.expires_at > now)
     if status:
         condition &= model.status == status
@@ -590,7 +567,7 @@ def list_deliveries(
         filter_condition=condition,
         scan_index_forward=oldest_first,
         page_size=max_examined if filtered else limit,
-        last_evaluated_key={"tenant_id": {"S": tenant_id}, "sk": {"S": prefix + after}} if after else None,
+        last_evaluated_key=start_key(tenant_id, prefix + after) if after else None,
     )
     page = next(results.page_iter, None) or {}
     items = [_delivery(model.from_raw_data(i)) for i in page.get("Items", [])]
@@ -603,11 +580,9 @@ def list_deliveries(
 
 def overdue(before: datetime) -> Iterator[tuple[str, str, str]]:
     """(tenant_id, subscription_id, delivery_id) of pending deliveries due before `before`, across shards."""
-    index = _table(DeliveryRecord).due_index
-    for shard in range(DUE_SHARDS):
-        for item in index.query(str(shard), _DueIndex.due_at < int(before.timestamp())):
-            _, subscription_id, delivery = item.sk.split("#", 2)
-            yield item.tenant_id, subscription_id, delivery
+    for item in due(_table(DeliveryRecord).due_index, before):
+        _, subscription_id, delivery = item.sk.split("#", 2)
+        yield item.tenant_id, subscription_id, delivery
 
 
 # --- rate limit ----------------------------------------------------------------------------------------
@@ -615,8 +590,8 @@ def take_rate_slot(tenant_id: str, subscription_id: str, limit: int, now: dateti
     """One request in this second's window, if fewer than `limit` were taken (one atomic conditional ADD)."""
     model = _table(RateRecord)
     second = int(now.timestamp())
-    return _update(
+    return update_if(
         model(tenant_id, f"rate#{subscription_id}#{second}"),
-        [model.count.add(1), model.expires_at.set(second + 120)],
-        model.count.does_not_exist() | (model.count < limit),
+        [model.taken.add(1), model.expires_at.set(second + 120)],
+        model.taken.does_not_exist() | (model.taken < limit),
     )

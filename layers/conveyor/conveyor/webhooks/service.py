@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from conveyor import jobs
+from conveyor.platform import events
 from conveyor.platform.clock import Deadline, utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.errors import Conflict, InvalidCursor, InvalidInput, NotFound
@@ -60,9 +61,7 @@ def _client(current: Policy) -> OutboundClient:
 
 # --- subscriptions -------------------------------------------------------------------------------------
 def _known_types() -> set[str]:
-    from conveyor import capabilities
-
-    return {spec.name for spec in capabilities.event_catalogue()}
+    return {spec.name for spec in events.catalogue()}
 
 
 def _check_patterns(patterns: list[str]) -> list[str]:
@@ -347,9 +346,9 @@ def _attempt(subscription: Subscription, delivery: Delivery, trigger: Trigger, n
 def _health(subscription: Subscription, attempt: Attempt, result: domain.Outcome, now: datetime) -> None:
     tenant_id, subscription_id = subscription.tenant_id, subscription.id
     if result.delivered:
-        health = subscription.health
-        stale = health.last_success_at is None or now - health.last_success_at > timedelta(minutes=1)
-        if stale or health.consecutive_failures or health.failing_since or health.breaker_open_until:
+        before = subscription.health
+        stale = before.last_success_at is None or now - before.last_success_at > timedelta(minutes=1)
+        if stale or before.consecutive_failures or before.failing_since or before.breaker_open_until:
             repository.record_success(tenant_id, subscription_id, now)
         return
     health = repository.record_failure(tenant_id, subscription_id, now)
@@ -449,9 +448,7 @@ def resend(tenant_id: str, subscription_id: str, delivery_id: str) -> Delivery:
 
 def send_test(tenant_id: str, subscription_id: str, event_type: str) -> Delivery:
     """A signed sample of `event_type` (from the catalogue), sent now even to a disabled subscription."""
-    from conveyor import capabilities
-
-    spec = next((s for s in capabilities.event_catalogue() if s.name == event_type), None)
+    spec = next((s for s in events.catalogue() if s.name == event_type), None)
     if spec is None:
         raise InvalidInput(
             f"unknown event type {event_type!r}", fields=[{"loc": ["event_type"], "msg": "not in the catalogue"}]

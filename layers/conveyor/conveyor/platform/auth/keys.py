@@ -10,13 +10,14 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
-from conveyor.platform.dynamo import bind
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import bind, is_expired
 from conveyor.platform.errors import InvalidInput, NotFound
 
 PREFIX = "cvk_"
@@ -110,7 +111,7 @@ def create(
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
     key_id = _random(KEY_ID_LENGTH)
     key = PREFIX + key_id + _random(SECRET_LENGTH)
-    now = datetime.now(UTC)
+    now = utcnow()
     record = _keys(table)(
         key_id,
         key_hash=_digest(key),
@@ -124,13 +125,23 @@ def create(
     return key, record
 
 
+def list_keys(tenant_id: str | None = None, *, table: str | None = None) -> list[ApiKeyRecord]:
+    """Every API key (of one tenant), oldest first: the operator's `conveyor keys list`. A scan, so never on a
+    request path; the table's session items (no key hash) are left out."""
+    model = _keys(table)
+    condition = model.key_hash.exists()
+    if tenant_id:
+        condition &= model.tenant_id == tenant_id
+    return sorted(model.scan(condition), key=lambda record: record.created_at)
+
+
 def revoke(key_or_id: str, *, table: str | None = None) -> ApiKeyRecord:
     key_id = key_id_of(key_or_id) or key_or_id
     try:
         record = _keys(table).get(key_id)
     except DoesNotExist:
         raise NotFound(f"no API key {key_id!r}") from None
-    record.update(actions=[ApiKeyRecord.revoked_at.set(datetime.now(UTC))])
+    record.update(actions=[ApiKeyRecord.revoked_at.set(utcnow())])
     return record
 
 
@@ -166,6 +177,4 @@ def _active(key_id: str) -> ApiKeyRecord | None:
         return None
     if record.revoked_at is not None:
         return None
-    if record.expires_at is not None and record.expires_at <= datetime.now(UTC).timestamp():
-        return None
-    return record
+    return None if is_expired(record.expires_at, utcnow()) else record

@@ -26,12 +26,13 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DeleteError, DoesNotExist
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.models import Model
 
 from conveyor.platform.auth import keys
 from conveyor.platform.auth.keys import Principal
-from conveyor.platform.dynamo import bind
+from conveyor.platform.clock import utcnow
+from conveyor.platform.dynamo import bind, conditional, is_expired
 from conveyor.platform.settings import SettingsError, get_settings
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -88,7 +89,8 @@ def _mac(*parts: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """The clock sessions read (a seam: tests move it forward)."""
+    return utcnow()
 
 
 # --- starting a session -----------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def resume(cookie: str | None) -> Session | None:
         record = _table().get(SESSION_PREFIX + session_id)
     except DoesNotExist:
         return None
-    if record.api_key_id != key_id or record.expires_at <= _now().timestamp():
+    if record.api_key_id != key_id or is_expired(record.expires_at, _now()):
         return None
     principal = keys.principal_of(key_id)
     if principal is None:
@@ -191,13 +193,9 @@ def redeem_link(token: str) -> Session | None:
         record = model.get(_link_key(token), consistent_read=True)
     except DoesNotExist:
         return None
-    try:
-        record.delete(condition=model.key_id.exists())
-    except DeleteError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-            return None  # another click consumed it first
-        raise
-    if record.expires_at <= _now().timestamp():
+    if not conditional(lambda: record.delete(condition=model.key_id.exists())):
+        return None  # another click consumed it first
+    if is_expired(record.expires_at, _now()):
         return None
     principal = keys.principal_of(record.api_key_id)
     return None if principal is None else _start(principal)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from conveyor.platform.auth.authorizer import principal_from
@@ -30,13 +30,14 @@ def principal(router: BaseRouter) -> Principal:
     return found
 
 
-def requires(scope: str) -> Callable[[BaseRouter, NextMiddleware], Response]:
+def requires(scope: str) -> Callable[[ApiGatewayResolver, NextMiddleware], Response]:
     """Route middleware: the caller's key must hold `scope` (or admin)."""
 
-    def check(app: BaseRouter, next_middleware: NextMiddleware) -> Response:
+    def check(app: ApiGatewayResolver, next_middleware: NextMiddleware) -> Response:
         if not principal(app).allows(scope):
             raise Forbidden(f"this API key lacks the {scope!r} scope", details={"required_scope": scope})
         return next_middleware(app)
 
     check.__name__ = f"requires_{scope.replace(':', '_')}"
+    check.scope = scope  # type: ignore[attr-defined]  # read by the OpenAPI document (conveyor.api.openapi)
     return check
