@@ -21,7 +21,8 @@ from conveyor.platform.errors import ConveyorError
 
 SCOPES_HELP = (
     "comma-separated, from: jobs:read, jobs:write, reminders:read, reminders:write, processes:read, "
-    "processes:write, sync:read, sync:write, webhooks:read, webhooks:write, admin (every scope of its tenant but platform), platform (shared infrastructure, every tenant)"
+    "processes:write, sync:read, sync:write, webhooks:read, webhooks:write, admin (every scope of its tenant but "
+    "platform), platform (shared infrastructure, every tenant)"
 )
 
 
@@ -440,7 +441,9 @@ def parser() -> argparse.ArgumentParser:
         prog="conveyor", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     root.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
-    commands = root.add_subparsers(dest="command", required=True, metavar="{jobs,queues,dlq,webhooks,keys,demo,processes}")
+    commands = root.add_subparsers(
+        dest="command", required=True, metavar="{jobs,queues,dlq,webhooks,keys,demo,processes}"
+    )
     _jobs_parser(commands, common)
 
     queues = commands.add_parser(

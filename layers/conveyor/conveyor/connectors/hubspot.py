@@ -97,7 +97,9 @@ class HubSpot:
         limit = min(page_size, self.max_page_size)
         if since is None:
             return self._list(http, cursor, limit, archived=False, since=None)
-        state = json.loads(cursor) if cursor else {"ph": "s", "w": int(since.timestamp() * 1000), "a": None}
+        state: dict[str, Any] = (
+            json.loads(cursor) if cursor else {"ph": "s", "w": int(since.timestamp() * 1000), "a": None}
+        )
         if state["ph"] == "x":
             page = self._list(http, state.get("a"), limit, archived=True, since=since)
             nxt = json.dumps({"ph": "x", "a": page.next_cursor}) if page.next_cursor else None

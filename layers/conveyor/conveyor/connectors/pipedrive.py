@@ -24,7 +24,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from conveyor.connectors.base import (
     Change,
@@ -75,7 +75,7 @@ class Pipedrive:
     # --- reading ---------------------------------------------------------------------------------------------
     def list_page(self, http: Http, cursor: str | None, since: datetime | None, page_size: int) -> Page:
         limit = min(page_size, self.max_page_size)
-        state = json.loads(cursor) if cursor else {"ph": "p", "c": None}
+        state: dict[str, Any] = json.loads(cursor) if cursor else {"ph": "p", "c": None}
         if state["ph"] == "r":
             return self._deleted_since(http, since, int(state["s"]))
         params: dict[str, Any] = {"limit": limit}
@@ -183,7 +183,7 @@ class Pipedrive:
         meta = event.get("meta") or {} if isinstance(event, dict) else {}
         if meta.get("entity") != "person" or meta.get("entity_id") is None:
             return []
-        kind = "delete" if meta.get("action") in ("delete", "deleted") else "upsert"
+        kind: Literal["upsert", "delete"] = "delete" if meta.get("action") in ("delete", "deleted") else "upsert"
         return [Change(str(meta["entity_id"]), kind, f"{meta.get('entity_id')}:{meta.get('timestamp')}")]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from conveyor.connectors.base import (
     Change,
@@ -75,7 +75,7 @@ class Zoho:
     # --- reading ---------------------------------------------------------------------------------------------
     def list_page(self, http: Http, cursor: str | None, since: datetime | None, page_size: int) -> Page:
         per_page = min(page_size, self.max_page_size)
-        state = json.loads(cursor) if cursor else {"ph": "r", "pg": 1, "t": None}
+        state: dict[str, Any] = json.loads(cursor) if cursor else {"ph": "r", "pg": 1, "t": None}
         headers = {"if-modified-since": since.astimezone(UTC).isoformat(timespec="seconds")} if since else {}
         deleted = state["ph"] == "d"
         params: dict[str, Any] = {"per_page": per_page}
@@ -87,7 +87,9 @@ class Zoho:
         reply = http.request(
             "GET", f"{CONTACTS}/deleted" if deleted else CONTACTS, params=params, headers=headers, expect=(204, 304)
         )
-        body = reply.body if reply.status == 200 and reply.body else {"data": [], "info": {"more_records": False}}
+        body: dict[str, Any] = (
+            reply.body if reply.status == 200 and reply.body else {"data": [], "info": {"more_records": False}}
+        )
         info = body.get("info") or {}
         if deleted:
             records = [self._deleted(r) for r in body.get("data") or []]
@@ -173,6 +175,6 @@ class Zoho:
         note = json.loads(body or b"{}")
         if not isinstance(note, dict) or note.get("module") != "Contacts":
             return []
-        kind = "delete" if note.get("operation") == "delete" else "upsert"
+        kind: Literal["upsert", "delete"] = "delete" if note.get("operation") == "delete" else "upsert"
         stamp = note.get("server_time")
         return [Change(str(i), kind, f"{i}:{stamp}:{note.get('operation')}") for i in note.get("ids") or []]

@@ -156,8 +156,8 @@ def _run(job: Job, record: SqsRecordModel, deadline: float) -> None:
                 logger.info("process job not run", extra={"reason": refused})
             return
 
-    def report_progress(percent: int) -> None:
-        repository.set_progress(job, max(0, min(100, int(percent))))
+    def report_progress(percent: int) -> bool:
+        return repository.set_progress(job, max(0, min(100, int(percent))))
 
     context = registry.JobContext(
         job_id=job.id,

@@ -264,7 +264,7 @@ def receive_webhook(connection_id: str, method: str, url: str, headers: dict[str
 
     tenant_id = repository.tenant_of(connection_id)
     connection = repository.get(tenant_id, connection_id) if tenant_id else None
-    if connection is None:
+    if tenant_id is None or connection is None:
         raise NotFound("no such connection")
     crm = connector_for(connection)
     secret = str(credentials(connection).get("webhook_secret") or "")
