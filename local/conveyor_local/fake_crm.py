@@ -175,6 +175,26 @@ def zoho_record(p: Person) -> dict[str, Any]:
 
 
 def zoho(vendor: Vendor, request: Request, path: str) -> Response:
+    refused = _zoho_gate(vendor, request, path)
+    if refused is not None:
+        return refused
+    vendor.count("GET " + path)
+    if path == "/crm/v8/Contacts/deleted":
+        return _zoho_deleted(vendor, request)
+    if path != "/crm/v8/Contacts":
+        return _json({"code": "INVALID_URL_PATTERN", "status": "error"}, 404)
+    if "fields" not in request.args:
+        return _json({"code": "REQUIRED_PARAM_MISSING", "details": {"param": "fields"}, "status": "error"}, 400)
+    if "ids" in request.args:
+        wanted = set(request.args["ids"].split(","))
+        found = [zoho_record(p) for p in vendor.live() if p.id in wanted]
+        info = {"count": len(found), "more_records": False}
+        return _json({"data": found, "info": info}) if found else Response(status=204)
+    return _zoho_contacts(vendor, request)
+
+
+def _zoho_gate(vendor: Vendor, request: Request, path: str) -> Response | None:
+    """The token endpoint's answer, a throttle or an authentication failure; None lets the request through."""
     if path == "/oauth/v2/token":
         answer = vendor.grant(request.values.get("refresh_token", ""))
         if answer is None:
@@ -187,39 +207,33 @@ def zoho(vendor: Vendor, request: Request, path: str) -> Response:
         )
     if not vendor.authorized(request, "Zoho-oauthtoken"):
         return _json({"code": "INVALID_TOKEN", "message": "invalid oauth token", "status": "error"}, 401)
-    vendor.count("GET " + path)
+    return None
+
+
+def _zoho_deleted(vendor: Vendor, request: Request) -> Response:
     args = request.args
     per_page = min(int(args.get("per_page", 200)), 200)
     since = request.headers.get("if-modified-since")
-    if path == "/crm/v8/Contacts/deleted":
-        gone = sorted((p for p in vendor.people.values() if p.deleted_at), key=lambda p: (p.deleted_at, p.id))
-        if since:
-            gone = [p for p in gone if p.deleted_at and p.deleted_at >= _since(since)]
-        page = int(args.get("page", 1))
-        chunk = gone[(page - 1) * per_page : page * per_page]
-        if not chunk:
-            return Response(status=204)
-        data = [
-            {"id": p.id, "display_name": p.last, "type": "recycle", "deleted_time": _zoho_time(p.deleted_at)}
-            for p in chunk
-            if p.deleted_at
-        ]
-        more = page * per_page < len(gone)
-        return _json(
-            {"data": data, "info": {"per_page": per_page, "count": len(data), "page": page, "more_records": more}}
-        )
-    if path != "/crm/v8/Contacts":
-        return _json({"code": "INVALID_URL_PATTERN", "status": "error"}, 404)
-    if "fields" not in args:
-        return _json({"code": "REQUIRED_PARAM_MISSING", "details": {"param": "fields"}, "status": "error"}, 400)
-    if "ids" in args:
-        wanted = set(args["ids"].split(","))
-        found = [zoho_record(p) for p in vendor.live() if p.id in wanted]
-        return (
-            _json({"data": found, "info": {"count": len(found), "more_records": False}})
-            if found
-            else Response(status=204)
-        )
+    gone = sorted((p for p in vendor.people.values() if p.deleted_at), key=lambda p: (p.deleted_at, p.id))
+    if since:
+        gone = [p for p in gone if p.deleted_at and p.deleted_at >= _since(since)]
+    page = int(args.get("page", 1))
+    chunk = gone[(page - 1) * per_page : page * per_page]
+    if not chunk:
+        return Response(status=204)
+    data = [
+        {"id": p.id, "display_name": p.last, "type": "recycle", "deleted_time": _zoho_time(p.deleted_at)}
+        for p in chunk
+        if p.deleted_at
+    ]
+    more = page * per_page < len(gone)
+    return _json({"data": data, "info": {"per_page": per_page, "count": len(data), "page": page, "more_records": more}})
+
+
+def _zoho_contacts(vendor: Vendor, request: Request) -> Response:
+    args = request.args
+    per_page = min(int(args.get("per_page", 200)), 200)
+    since = request.headers.get("if-modified-since")
     people = vendor.live()
     if since:
         moment = _since(since)
@@ -270,6 +284,19 @@ def pipedrive_person(p: Person) -> dict[str, Any]:
 
 
 def pipedrive(vendor: Vendor, request: Request, path: str) -> Response:
+    refused = _pipedrive_gate(vendor, request, path)
+    if refused is not None:
+        return refused
+    vendor.count("GET " + path)
+    if path == "/v1/recents":
+        return _pipedrive_recents(vendor, request)
+    if path != "/api/v2/persons":
+        return _json({"success": False, "error": "not found"}, 404)
+    return _pipedrive_persons(vendor, request)
+
+
+def _pipedrive_gate(vendor: Vendor, request: Request, path: str) -> Response | None:
+    """The token endpoint's answer, a throttle or an authentication failure; None lets the request through."""
     if path == "/oauth/token":
         expected = base64.b64encode(f"{vendor.client_id}:{vendor.client_secret}".encode()).decode()
         if request.headers.get("authorization") != f"Basic {expected}":
@@ -292,21 +319,25 @@ def pipedrive(vendor: Vendor, request: Request, path: str) -> Response:
         return _json({"success": False, "error": "Rate limit exceeded"}, 429, headers)
     if not vendor.authorized(request, "Bearer"):
         return _json({"success": False, "error": "unauthorized access", "errorCode": 401}, 401)
-    vendor.count("GET " + path)
+    return None
+
+
+def _pipedrive_recents(vendor: Vendor, request: Request) -> Response:
     args = request.args
-    if path == "/v1/recents":
-        since = _since(args["since_timestamp"])
-        changed = sorted((p for p in vendor.people.values() if p.modified >= since), key=lambda p: (p.modified, p.id))
-        start, limit = int(args.get("start", 0)), min(int(args.get("limit", 100)), 500)
-        chunk = changed[start : start + limit]
-        more = start + limit < len(changed)
-        pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
-        if more:
-            pagination["next_start"] = start + limit
-        data = [{"item": "person", "id": int(p.id), "data": pipedrive_person(p)} for p in chunk]
-        return _json({"success": True, "data": data, "additional_data": {"pagination": pagination}})
-    if path != "/api/v2/persons":
-        return _json({"success": False, "error": "not found"}, 404)
+    since = _since(args["since_timestamp"])
+    changed = sorted((p for p in vendor.people.values() if p.modified >= since), key=lambda p: (p.modified, p.id))
+    start, limit = int(args.get("start", 0)), min(int(args.get("limit", 100)), 500)
+    chunk = changed[start : start + limit]
+    more = start + limit < len(changed)
+    pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
+    if more:
+        pagination["next_start"] = start + limit
+    data = [{"item": "person", "id": int(p.id), "data": pipedrive_person(p)} for p in chunk]
+    return _json({"success": True, "data": data, "additional_data": {"pagination": pagination}})
+
+
+def _pipedrive_persons(vendor: Vendor, request: Request) -> Response:
+    args = request.args
     limit = int(args.get("limit", 100))
     if limit > 500:
         return _json({"success": False, "error": "limit must be at most 500"}, 400)
@@ -361,7 +392,30 @@ def hubspot_contact(p: Person) -> dict[str, Any]:
     return out
 
 
+_HUBSPOT_LIMITS = {
+    "x-hubspot-ratelimit-interval-milliseconds": "10000",
+    "x-hubspot-ratelimit-max": "190",
+    "x-hubspot-ratelimit-remaining": "150",
+}
+
+
 def hubspot(vendor: Vendor, request: Request, path: str) -> Response:
+    refused = _hubspot_gate(vendor, request, path)
+    if refused is not None:
+        return refused
+    vendor.count(f"{request.method} {path}")
+    route = {
+        ("GET", "/crm/v3/objects/contacts"): _hubspot_list,
+        ("POST", "/crm/v3/objects/contacts/search"): _hubspot_search,
+        ("POST", "/crm/v3/objects/contacts/batch/read"): _hubspot_batch_read,
+    }.get((request.method, path))
+    if route is None:
+        return _json({"status": "error", "message": "not found"}, 404)
+    return route(vendor, request)
+
+
+def _hubspot_gate(vendor: Vendor, request: Request, path: str) -> Response | None:
+    """The token endpoint's answer, a throttle or an authentication failure; None lets the request through."""
     if path == "/oauth/v1/token":
         answer = vendor.grant(request.form.get("refresh_token", ""))
         if answer is None:
@@ -393,62 +447,58 @@ def hubspot(vendor: Vendor, request: Request, path: str) -> Response:
             },
             401,
         )
-    vendor.count(f"{request.method} {path}")
-    limits = {
-        "x-hubspot-ratelimit-interval-milliseconds": "10000",
-        "x-hubspot-ratelimit-max": "190",
-        "x-hubspot-ratelimit-remaining": "150",
-    }
-    if path == "/crm/v3/objects/contacts" and request.method == "GET":
-        limit = int(request.args.get("limit", 10))
-        if limit > 100:
-            return _json(
-                {"status": "error", "message": "limit must be at most 100", "category": "VALIDATION_ERROR"}, 400
-            )
-        archived = request.args.get("archived") == "true"
-        people = sorted(
-            (p for p in vendor.people.values() if (p.deleted_at is not None) == archived), key=lambda p: int(p.id)
-        )
-        start = int(request.args.get("after") or 0)
-        chunk = people[start : start + limit]
-        body: dict[str, Any] = {"results": [hubspot_contact(p) for p in chunk]}
-        if start + limit < len(people):
-            body["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
-        return _json(body, headers=limits)
-    if path == "/crm/v3/objects/contacts/search" and request.method == "POST":
-        query = request.get_json(force=True)
-        limit = int(query.get("limit", 10))
-        start = int(query.get("after") or 0)
-        if limit > 200:
-            return _json(
-                {"status": "error", "message": "limit must be at most 200", "category": "VALIDATION_ERROR"}, 400
-            )
-        if start + limit > vendor.search_cap:
-            message = f"Search results are limited to {vendor.search_cap}"
-            return _json({"status": "error", "message": message, "category": "VALIDATION_ERROR"}, 400)
-        people = vendor.live()
-        for group in query.get("filterGroups", []):
-            for rule in group.get("filters", []):
-                if rule["propertyName"] == "lastmodifieddate" and rule["operator"] == "GTE":
-                    moment = datetime.fromtimestamp(int(rule["value"]) / 1000, UTC)
-                    people = [p for p in people if p.modified >= moment]
-        people.sort(key=lambda p: (p.modified, int(p.id)))
-        chunk = people[start : start + limit]
-        body = {"total": len(people), "results": [hubspot_contact(p) for p in chunk]}
-        if start + limit < len(people):
-            body["paging"] = {"next": {"after": str(start + limit)}}
-        return _json(body)
-    if path == "/crm/v3/objects/contacts/batch/read" and request.method == "POST":
-        wanted = [i["id"] for i in request.get_json(force=True).get("inputs", [])]
-        live = {p.id: p for p in vendor.live()}
-        results = [hubspot_contact(live[i]) for i in wanted if i in live]
-        missing = [i for i in wanted if i not in live]
-        body = {"status": "COMPLETE", "results": results}
-        if missing:
-            body["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing}}]
-            return _json(body, 207, limits)
-        return _json(body, headers=limits)
-    return _json({"status": "error", "message": "not found"}, 404)
+    return None
+
+
+def _hubspot_list(vendor: Vendor, request: Request) -> Response:
+    limit = int(request.args.get("limit", 10))
+    if limit > 100:
+        return _json({"status": "error", "message": "limit must be at most 100", "category": "VALIDATION_ERROR"}, 400)
+    archived = request.args.get("archived") == "true"
+    people = sorted(
+        (p for p in vendor.people.values() if (p.deleted_at is not None) == archived), key=lambda p: int(p.id)
+    )
+    start = int(request.args.get("after") or 0)
+    chunk = people[start : start + limit]
+    body: dict[str, Any] = {"results": [hubspot_contact(p) for p in chunk]}
+    if start + limit < len(people):
+        body["paging"] = {"next": {"after": str(start + limit), "link": "?after=" + str(start + limit)}}
+    return _json(body, headers=_HUBSPOT_LIMITS)
+
+
+def _hubspot_search(vendor: Vendor, request: Request) -> Response:
+    query = request.get_json(force=True)
+    limit = int(query.get("limit", 10))
+    start = int(query.get("after") or 0)
+    if limit > 200:
+        return _json({"status": "error", "message": "limit must be at most 200", "category": "VALIDATION_ERROR"}, 400)
+    if start + limit > vendor.search_cap:
+        message = f"Search results are limited to {vendor.search_cap}"
+        return _json({"status": "error", "message": message, "category": "VALIDATION_ERROR"}, 400)
+    people = vendor.live()
+    for group in query.get("filterGroups", []):
+        for rule in group.get("filters", []):
+            if rule["propertyName"] == "lastmodifieddate" and rule["operator"] == "GTE":
+                moment = datetime.fromtimestamp(int(rule["value"]) / 1000, UTC)
+                people = [p for p in people if p.modified >= moment]
+    people.sort(key=lambda p: (p.modified, int(p.id)))
+    chunk = people[start : start + limit]
+    body = {"total": len(people), "results": [hubspot_contact(p) for p in chunk]}
+    if start + limit < len(people):
+        body["paging"] = {"next": {"after": str(start + limit)}}
+    return _json(body)
+
+
+def _hubspot_batch_read(vendor: Vendor, request: Request) -> Response:
+    wanted = [i["id"] for i in request.get_json(force=True).get("inputs", [])]
+    live = {p.id: p for p in vendor.live()}
+    results = [hubspot_contact(live[i]) for i in wanted if i in live]
+    missing = [i for i in wanted if i not in live]
+    body = {"status": "COMPLETE", "results": results}
+    if missing:
+        body["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing}}]
+        return _json(body, 207, _HUBSPOT_LIMITS)
+    return _json(body, headers=_HUBSPOT_LIMITS)
 
 
 # --- webhooks the fakes send ---------------------------------------------------------------------------------
