@@ -14,7 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +25,7 @@ from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
 log = logging.getLogger("conveyor_local")
 Invoker = Callable[[FunctionSpec, dict[str, Any]], Any]
+HTTP_API_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    cookies: list[str] = field(default_factory=list)  # payload 2.0 `cookies`: one Set-Cookie header each
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -103,8 +105,10 @@ class Gateway:
         self._cache.clear()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for a request; `ANY` covers the methods an HTTP API route can have (TRACE, CONNECT... match
+        nothing, as on API Gateway)."""
         for route in self.routes:
-            if route.method in (method, "ANY"):
+            if route.method == method or (route.method == "ANY" and method in HTTP_API_METHODS):
                 found = route.pattern.match(path)
                 if found:
                     return route, found.groupdict()
@@ -233,4 +237,5 @@ def _response(result: Any) -> HttpResponse:
         headers[name.lower()] = ",".join(map(str, values))
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    return HttpResponse(int(result["statusCode"]), headers, raw)
+    cookies = [str(c) for c in result.get("cookies") or []]
+    return HttpResponse(int(result["statusCode"]), headers, raw, cookies)

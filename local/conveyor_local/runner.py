@@ -61,6 +61,11 @@ class Ready:
     schedules: list[str]
     started_in: float
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
+    signin_link: str | None = None  # one-time dashboard sign-in for the demo key (valid one minute)
+
+    @property
+    def dashboard(self) -> str:
+        return self.url + "/dashboard"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class Ready:
             "outbox": self.outbox,
             "pid": os.getpid(),
             "resources": self.resources,
+            "dashboard": self.dashboard,
         }
 
 
@@ -102,6 +108,9 @@ class LocalStack:
         state = options.state
         state.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(state / "outbox").install()  # before any function creates its SES client
+        cleared = self.outbox.clear()  # the outbox holds what this run sends, as the emulator holds this run's data
+        if cleared:
+            log.info("outbox: removed %d message(s) an earlier run left", cleared)
         # Locally, webhooks may reach this machine (the built-in inbox, a receiver you run); a deployment may not.
         parameters = {"OutboundAllowPrivate": "true", **options.parameters}
         self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
@@ -125,6 +134,7 @@ class LocalStack:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
         key = self._demo_key()
+        link = self._signin_link(key)
         self.ready = Ready(
             url=self.http.url,
             endpoint_url=endpoint,
@@ -137,6 +147,7 @@ class LocalStack:
             schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled],
             started_in=time.monotonic() - started,
             resources=dict(self.stack.template.physical),
+            signin_link=f"{self.http.url}/dashboard/signin/link?token={link}" if link else None,
         )
         self._state_file = state / STATE_FILE
         self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
@@ -215,6 +226,15 @@ class LocalStack:
             return None
         key, _ = keys.create(self.options.demo_tenant, set(self.options.demo_scopes), name="conveyor-local demo")
         return key
+
+    def _signin_link(self, key: str | None) -> str | None:
+        """A one-time token signing the demo key into the dashboard (the key never goes into a URL)."""
+        if key is None:
+            return None
+        from conveyor.platform.auth import keys, sessions
+
+        key_id = keys.key_id_of(key)
+        return sessions.create_link(key_id) if key_id else None
 
     def _cadence(self, schedule: Any) -> str:
         fast = self.options.fast_schedules

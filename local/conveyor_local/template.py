@@ -10,6 +10,8 @@ import io
 import json
 import logging
 import re
+import secrets
+import string
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,7 +33,7 @@ def _parsed(path: Path, mtime_ns: int) -> Any:
     return copy.deepcopy(_parsed_once(path, mtime_ns))
 
 
-SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key")
+SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = (
     "AWS::Serverless::Function",
@@ -44,6 +46,7 @@ EMULATED = (
     "AWS::Logs::LogGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
+    "AWS::KMS::Key",  # nothing is encrypted locally; its only user, the alarm topic, is not created either
 )
 log = logging.getLogger("conveyor_local")
 
@@ -151,6 +154,7 @@ class Template:
                     "AWS::DynamoDB::Table": self._create_table,
                     "AWS::SQS::Queue": self._create_queue,
                     "AWS::KMS::Key": self._create_key,
+                    "AWS::SecretsManager::Secret": self._create_secret,
                 }
                 creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
 
@@ -273,6 +277,24 @@ class Template:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.physical[logical_id] = url
         self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _create_secret(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        """A secret as CloudFormation makes it: its SecretString, or one generated (GenerateSecretString's
+        length; letters and digits only, which every ExcludeCharacters/ExcludePunctuation choice allows)."""
+        sm = clients("secretsmanager")
+        name = props.get("Name") or f"{self.stack_name}-{logical_id}"
+        generate = props.get("GenerateSecretString")
+        value = props.get("SecretString")
+        if value is None:
+            length = int((generate or {}).get("PasswordLength", 32))
+            alphabet = string.ascii_letters + string.digits
+            value = "".join(secrets.choice(alphabet) for _ in range(length))
+        try:
+            arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        except sm.exceptions.ResourceExistsException:  # kept by an external emulator: a fresh value, as a new stack
+            arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        self.physical[logical_id] = arn  # Ref of a secret is its ARN
+        self.attributes[logical_id] = {"Id": arn}
 
     def unsupported(self) -> dict[str, str]:
         """Resources the local stack neither creates nor plays (logical id -> type): said once at start."""

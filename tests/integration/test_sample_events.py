@@ -30,7 +30,12 @@ def _function_for(stack, event_file: Path):
 
 
 def _seed(state: str) -> None:
-    """The sample job, as the API would have stored it."""
+    """The sample job, as the API would have stored it (or, for "subscribed", a webhook subscription to it)."""
+    if state == "subscribed":
+        from conveyor.webhooks import service
+
+        service.create("demo", url="https://1.1.1.1/hook", event_types=["job.*"])
+        return
     from conveyor.jobs import repository
     from conveyor.jobs.domain import Job, JobError, TimelineEvent
 
@@ -115,6 +120,17 @@ def _worked(stack, result):
     assert job.state == "completed" and job.result["message_id"], job
 
 
+def _announced(stack, result):
+    # The completed job became one job.completed delivery for the tenant's subscription, and its job.
+    from conveyor.webhooks import repository, service
+
+    assert result == {"batchItemFailures": []}
+    [subscription] = service.list_all("demo")
+    [delivery], _ = repository.list_deliveries("demo", subscription.id)
+    assert (delivery.event_type, delivery.status) == ("job.completed", "pending")
+    assert delivery.event["data"]["result"] == {"message_id": "0100018c-ses"}
+
+
 # file -> (seed the world with the sample job in this state, or None; the outcome the sample must have)
 EXPECTED: dict[str, tuple[str | None, Callable[[Any, Any], None]]] = {
     "api-enqueue-email.json": (None, _enqueued),
@@ -124,6 +140,7 @@ EXPECTED: dict[str, tuple[str | None, Callable[[Any, Any], None]]] = {
     "api-list-jobs.json": ("failed", _listed_failed),
     "authorizer-request.json": (None, _unknown_key),
     "dispatcher-queued-insert.json": (None, _dispatched),
+    "events-job-completed.json": ("subscribed", _announced),
     "scheduler-minute.json": (None, _swept),
     "worker-email-batch.json": ("queued", _worked),
 }

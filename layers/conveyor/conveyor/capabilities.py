@@ -29,6 +29,9 @@ class Capability:
     # "module:attribute" of the jobs engine's ProcessPort (conveyor.jobs.registry): how processes join the engine
     # without jobs importing them.
     process_port: str | None = None
+    # (path prefix, "module:function") of a capability that answers whole HTTP requests outside /v1 (e.g. the
+    # dashboard's HTML pages); the API function imports the module on the first request under that prefix only.
+    pages: tuple[str, str] | None = None
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -68,6 +71,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         events="conveyor.processes.events:from_change",
         process_port="conveyor.processes.jobs:port",
     ),
+    Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 
 Sweep = Callable[[datetime], int]
@@ -101,6 +105,21 @@ def event_catalogue() -> tuple[Any, ...]:
             module = importlib.import_module(capability.events.partition(":")[0])
             found += getattr(module, "CATALOGUE", ())
     return tuple(found)
+
+
+def pages_for(path: str) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
+    """The handler of the capability serving `path` outside /v1 (loaded on first use), or None."""
+    for capability in CAPABILITIES:
+        if capability.pages:
+            prefix, target = capability.pages
+            if path == prefix or path.startswith(prefix + "/"):
+                return _resolve_cached(target)
+    return None
+
+
+@cache
+def _resolve_cached(path: str) -> Any:
+    return _resolve(path)
 
 
 def job_modules() -> tuple[str, ...]:

@@ -7,7 +7,16 @@ Modules: templates (Jinja2 rendering) · ses (the SES v2 adapter) · jobs (the `
 
 from __future__ import annotations
 
-from conveyor.email.ses import send_via_ses
+from typing import Any
+
 from conveyor.email.templates import RenderedEmail, render, template_names
 
 __all__ = ["RenderedEmail", "render", "send_via_ses", "template_names"]
+
+
+def send_via_ses(**request: Any) -> str:
+    """conveyor.email.ses.send_via_ses, imported on first use: only the worker sends (the scheduler and the API,
+    which reach email through notify and the templates, never load the AWS client stack for it)."""
+    from conveyor.email.ses import send_via_ses as send
+
+    return send(**request)

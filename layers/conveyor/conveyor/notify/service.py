@@ -8,7 +8,7 @@ from typing import Any
 
 from conveyor import email, jobs
 from conveyor.jobs import JobContext
-from conveyor.notify import channels, repository
+from conveyor.notify import repository
 from conveyor.notify.domain import (
     SEND_JOB_TYPE,
     Attempt,
@@ -96,6 +96,8 @@ def deliver(contact: Contact, message: Message, job: JobContext, *, source: dict
     delivery log, and the delivery itself before the job finishes (a retried or re-delivered job never sends
     over a channel twice; the one gap no one can close without provider-side idempotency: a crash between the
     provider's "sent" and our write)."""
+
+    from conveyor.notify import channels  # the providers: only the worker delivers
 
     def record(attempts: list[Attempt], sent: Attempt | None) -> None:
         repository.record_attempts(job.tenant_id, job.job_id, contact.id, attempts, delivered=sent)

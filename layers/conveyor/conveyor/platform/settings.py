@@ -48,6 +48,8 @@ class Settings(BaseModel):
     event_tables: dict[str, str] = Field(default_factory=dict, alias="EVENT_TABLES")
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use.
+    dashboard_session_secret: str | None = Field(default=None, alias="DASHBOARD_SESSION_SECRET")
 
     @field_validator("queues", "event_tables", mode="before")
     @classmethod
@@ -68,6 +70,7 @@ class Settings(BaseModel):
         "webhooks_table",
         "webhook_secrets_key",
         "cache_table",
+        "dashboard_session_secret",
         mode="before",
     )
     @classmethod

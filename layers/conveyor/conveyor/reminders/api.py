@@ -23,7 +23,7 @@ from pydantic import (
 
 from conveyor import email, notify
 from conveyor.notify.api import Channel, LocalTime, no_repeats
-from conveyor.platform.clock import zone
+from conveyor.platform.clock import Instant, zone
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import domain, service
 from conveyor.reminders.domain import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
@@ -351,8 +351,8 @@ def delete_medication(schedule_id: ScheduleId) -> Response[None]:
 @router.get("/reminders", middlewares=[READ], summary="Reminders by send time")
 def list_reminders(
     state: Annotated[ReminderState | None, Query()] = None,
-    from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    to: Annotated[AwareDatetime | None, Query()] = None,
+    from_: Annotated[Instant | None, Query(alias="from")] = None,
+    to: Annotated[Instant | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ReminderPage:

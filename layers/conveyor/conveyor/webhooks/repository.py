@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -30,13 +30,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import bind_to, conditional
 from conveyor.platform.ids import ulid_floor
-from conveyor.platform.settings import SettingsError, get_settings
+from conveyor.platform.settings import get_settings
 from conveyor.webhooks.domain import (
     DELIVERY_RETENTION,
     MAX_ATTEMPTS_KEPT,
@@ -149,35 +149,19 @@ class RateRecord(_Item):
     expires_at = NumberAttribute()
 
 
-def _table(model: type[Model]) -> Any:
-    name = get_settings().webhooks_table
-    if not name:
-        raise SettingsError("invalid environment: WEBHOOKS_TABLE is not set (template.yaml gives it)")
-    return bind(model, name)
+M = TypeVar("M", bound=Model)
 
 
-def _failed_condition(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+def _table(model: type[M]) -> type[M]:
+    return bind_to(model, get_settings().webhooks_table, "WEBHOOKS_TABLE")
 
 
 def _update(item: Model, actions: list[Any], condition: Any) -> bool:
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if _failed_condition(exc):
-            return False
-        raise
-    return True
+    return conditional(lambda: item.update(actions=actions, condition=condition))
 
 
 def _put(item: Model, condition: Any) -> bool:
-    try:
-        item.save(condition=condition)
-    except PutError as exc:
-        if _failed_condition(exc):
-            return False
-        raise
-    return True
+    return conditional(lambda: item.save(condition=condition))
 
 
 def _ttl(now: datetime) -> int:
@@ -325,13 +309,7 @@ def update_subscription(sub: Subscription, expected_version: int, **changes: Any
 
 def delete_subscription(tenant_id: str, subscription_id: str) -> bool:
     model = _table(SubscriptionRecord)
-    try:
-        model(tenant_id, sub_key(subscription_id)).delete(condition=model.sk.exists())
-    except DeleteError as exc:
-        if _failed_condition(exc):
-            return False
-        raise
-    return True
+    return conditional(lambda: model(tenant_id, sub_key(subscription_id)).delete(condition=model.sk.exists()))
 
 
 def _health_reset(model: Any) -> list[Any]:

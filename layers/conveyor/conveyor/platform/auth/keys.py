@@ -101,7 +101,8 @@ def create(
     expires_in_days: int | None = None,
     table: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Mint a key. The plaintext is returned once and never stored."""
+    """Mint a key. The plaintext is returned once and never stored. `expires_in_days`: None never expires; any
+    number is taken literally, so 0 (or less) is a key that is already expired (0 used to mean "never")."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
@@ -115,7 +116,7 @@ def create(
         scopes=set(scopes),
         name=name,
         created_at=now,
-        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days else None,
+        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days is not None else None,
     )
     record.save(condition=ApiKeyRecord.key_id.does_not_exist())
     return key, record
@@ -141,13 +142,28 @@ def authenticate(presented: str | None) -> Principal | None:
     key_id = key_id_of(key)
     if key_id is None:
         return None
+    record = _active(key_id)
+    if record is None or not hmac.compare_digest(record.key_hash, _digest(key)):
+        return None
+    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+
+
+def principal_of(key_id: str) -> Principal | None:
+    """The principal of a key by its id, while the key is neither revoked nor expired (a dashboard session
+    holds only the key's id: every request re-reads the key, so revoking it ends the session)."""
+    record = _active(key_id)
+    if record is None:
+        return None
+    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+
+
+def _active(key_id: str) -> ApiKeyRecord | None:
     try:
         record = _keys().get(key_id)
     except DoesNotExist:
         return None
-    now = datetime.now(UTC)
-    if not hmac.compare_digest(record.key_hash, _digest(key)) or record.revoked_at is not None:
+    if record.revoked_at is not None:
         return None
-    if record.expires_at is not None and record.expires_at <= now.timestamp():
+    if record.expires_at is not None and record.expires_at <= datetime.now(UTC).timestamp():
         return None
-    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+    return record
