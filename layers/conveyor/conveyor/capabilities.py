@@ -71,6 +71,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         events="conveyor.processes.events:from_change",
         process_port="conveyor.processes.jobs:port",
     ),
+    Capability(
+        "reports",
+        router="conveyor.reports.api:router",
+        job_modules=("conveyor.reports.jobs",),
+    ),
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 

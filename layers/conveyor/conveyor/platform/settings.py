@@ -48,6 +48,15 @@ class Settings(BaseModel):
     event_tables: dict[str, str] = Field(default_factory=dict, alias="EVENT_TABLES")
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+    # Reports: their table, the bucket their files stream into, how long files are kept (the bucket's lifecycle
+    # rule says the same), and the public base URL the "report ready" email links to (the API's download route).
+    reports_table: str | None = Field(default=None, alias="REPORTS_TABLE", min_length=1)
+    reports_bucket: str | None = Field(default=None, alias="REPORTS_BUCKET", min_length=1)
+    report_retention_days: int = Field(default=7, alias="REPORT_RETENTION_DAYS", ge=1)
+    public_api_url: str | None = Field(default=None, alias="PUBLIC_API_URL")
+    http_api_url: str | None = Field(default=None, alias="HTTP_API_URL")  # the execute-api URL, if no public one
+    # A copy of each finished report lands in this directory (the local stack's .local/reports/; never deployed).
+    reports_local_copy_dir: str | None = Field(default=None, alias="REPORTS_LOCAL_COPY_DIR")
     # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use.
     dashboard_session_secret: str | None = Field(default=None, alias="DASHBOARD_SESSION_SECRET")
 
@@ -71,6 +80,11 @@ class Settings(BaseModel):
         "webhook_secrets_key",
         "cache_table",
         "dashboard_session_secret",
+        "reports_table",
+        "reports_bucket",
+        "public_api_url",
+        "http_api_url",
+        "reports_local_copy_dir",
         mode="before",
     )
     @classmethod

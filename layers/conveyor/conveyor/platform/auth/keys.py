@@ -36,6 +36,8 @@ SCOPES = frozenset(
         "processes:write",
         "webhooks:read",
         "webhooks:write",
+        "reports:read",
+        "reports:write",
         "admin",
         "platform",
     }
