@@ -19,7 +19,7 @@ class NumberFilters(BaseModel):
 
     count: int = Field(ge=0, le=5_000_000)
     multiple_of: int = Field(default=1, ge=1, description="Only rows whose n is a multiple of this")
-    name: str = Field(default="row", max_length=200)
+    name: str = Field(default="row", max_length=1000)
 
 
 COLUMNS = (
@@ -35,7 +35,14 @@ def expected_row(n: int, name: str = "row") -> tuple[Any, ...]:
     return (n, f"{name} {n}", BASE + timedelta(seconds=n), n * 1.5, n % 2 == 0)
 
 
-@report_type("test.numbers", title="Numbers", scope="jobs:read", filters=NumberFilters, columns=COLUMNS, page_size=5000)
+def estimate(tenant_id: str, f: NumberFilters, ctx: ReportContext) -> int:
+    return len(range(0, f.count, f.multiple_of))
+
+
+@report_type(
+    "test.numbers", title="Numbers", scope="jobs:read", filters=NumberFilters, columns=COLUMNS, page_size=5000,
+    estimate=estimate,
+)  # fmt: skip
 def numbers(tenant_id: str, f: NumberFilters, cursor: str | None, limit: int, ctx: ReportContext):
     CALLS.append(cursor)
     start = int(cursor or 0)

@@ -41,7 +41,7 @@ def test_a_csv_report_is_streamed_to_s3_and_downloaded_through_a_fresh_presigned
     assert rows[1000][0] == "999" and rows[1000][1] == "row 999"
     assert report["progress"] == {
         "rows_written": 1000,
-        "estimated_rows": None,
+        "estimated_rows": 1000,
         "percent": 100.0,
         "indeterminate": False,
     }

@@ -111,7 +111,8 @@ def _authenticate(router: BaseRouter, next_middleware: NextMiddleware) -> Respon
     found = sessions.resume(cookie(SESSION_COOKIE))
     if found is None:
         if router.current_event.http_method in ("GET", "HEAD") and not is_htmx():
-            return redirect(PREFIX + "/signin")
+            # back here after signing in (an emailed report link): only this dashboard's own paths
+            return redirect(PREFIX + "/signin" + ("?" + urlencode({"next": path}) if path != PREFIX else ""))
         headers = {"HX-Redirect": PREFIX + "/signin"}
         return page("signin.html", status=401, headers=headers, error="Your session has ended. Sign in again.")
     if router.current_event.http_method not in ("GET", "HEAD"):
@@ -156,7 +157,15 @@ def render(template: str, **values: Any) -> str:
             "can",
             {
                 scope.replace(":", "_"): principal.allows(scope)
-                for scope in ("jobs:read", "jobs:write", "reminders:read", "admin", "platform", "processes:read")
+                for scope in (
+                    "jobs:read",
+                    "jobs:write",
+                    "reminders:read",
+                    "admin",
+                    "platform",
+                    "processes:read",
+                    "reports:read",
+                )
             },
         )
     values.setdefault("path", app.current_event.path)

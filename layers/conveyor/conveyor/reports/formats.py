@@ -14,19 +14,29 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import IO, Any
 
-from conveyor.reports.domain import Column, Row, cell, zone
+from conveyor.reports.domain import Column, Row, shaper, zone
 
 BOM = "\ufeff".encode()
 
 
 def _csv_text(value: Any) -> Any:
-    if isinstance(value, bool):
+    if value is None:
+        return ""
+    if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")  # naive local wall-clock: what Excel and LibreOffice parse
+        return value.isoformat(" ", "seconds")  # naive local wall-clock, 2026-01-31 09:30:00: what spreadsheets parse
     if isinstance(value, date):
         return value.isoformat()
-    return "" if value is None else value
+    return value
+
+
+def _csv_cell(shape: Any) -> Any:
+    def one(value: Any) -> Any:
+        shaped = shape(value)
+        return shaped if shaped.__class__ is str else _csv_text(shaped)
+
+    return one
 
 
 class CsvEncoder:
@@ -35,6 +45,7 @@ class CsvEncoder:
 
     def __init__(self, columns: Sequence[Column], timezone: str, *, bom: bool = False) -> None:
         self.columns, self.tz, self.bom = tuple(columns), zone(timezone), bom
+        self._cells = [_csv_cell(shaper(c.kind, self.tz)) for c in self.columns]
         self._text = io.StringIO()
         self._writer = csv.writer(self._text, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
@@ -49,10 +60,13 @@ class CsvEncoder:
         return (BOM if self.bom else b"") + self._take()
 
     def rows(self, rows: Iterable[Row]) -> bytes:
-        columns, tz = self.columns, self.tz
-        self._writer.writerows(
-            [_csv_text(cell(v, c.kind, tz)) for v, c in zip(row, columns, strict=True)] for row in rows
-        )
+        cells, width = self._cells, len(self._cells)
+        out = []
+        for row in rows:
+            if len(row) != width:
+                raise ValueError(f"a row of {len(row)} values for {width} columns")
+            out.append([shape(v) for shape, v in zip(cells, row)])  # noqa: B905 - length checked above
+        self._writer.writerows(out)
         return self._take()
 
 
@@ -65,14 +79,15 @@ class XlsxWriter:
         from openpyxl import Workbook  # heavy: imported only by the job that writes an XLSX report
 
         self.columns, self.tz = tuple(columns), zone(timezone)
+        self._cells = [shaper(c.kind, self.tz) for c in self.columns]
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(title=title[:31])
         self.sheet.append([c.header for c in self.columns])
 
     def rows(self, rows: Iterable[Row]) -> None:
-        columns, tz, append = self.columns, self.tz, self.sheet.append
+        cells, append = self._cells, self.sheet.append
         for row in rows:
-            append([cell(v, c.kind, tz) for v, c in zip(row, columns, strict=True)])
+            append([shape(v) for shape, v in zip(cells, row, strict=True)])
 
     def close(self, sink: IO[bytes]) -> None:
         """Write the workbook (a zip) into `sink`, which needs only write() and flush()."""

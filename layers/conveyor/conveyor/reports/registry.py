@@ -8,12 +8,13 @@ benchmarks, anywhere before use.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
 from conveyor.platform.errors import InvalidInput
-from conveyor.reports.domain import Column, Pager, ReportType
+from conveyor.reports.domain import Column, Pager, ReportContext, ReportType
 
 SOURCE_MODULES = ("conveyor.reports.sources",)
 _TYPES: dict[str, ReportType] = {}
@@ -28,11 +29,12 @@ def report_type(
     filters: type[BaseModel],
     columns: tuple[Column, ...],
     page_size: int = 500,
+    estimate: Callable[[str, Any, ReportContext], int | None] | None = None,
 ) -> Any:
-    """Register the decorated pager as report type `name`."""
+    """Register the decorated pager as report type `name` (`estimate`: a cheap row count, if there is one)."""
 
     def register(pager: Pager) -> Pager:
-        _TYPES[name] = ReportType(name, title, scope, filters, columns, pager, page_size)
+        _TYPES[name] = ReportType(name, title, scope, filters, columns, pager, page_size, estimate)
         return pager
 
     return register

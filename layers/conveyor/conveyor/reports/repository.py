@@ -83,13 +83,9 @@ def _domain(r: ReportRecord) -> Report:
         size_bytes=int(r.size_bytes) if r.size_bytes is not None else None,
         finished_at=r.finished_at,
         expires_at=r.file_expires_at,
+        estimated_rows=int(r.estimated_rows) if r.estimated_rows is not None else None,
         scopes=frozenset(s for s in (r.scopes or "").split(",") if s),
     )
-
-
-def estimated_rows(report: Report) -> int | None:
-    record = _record(report.tenant_id, report.id)
-    return int(record.estimated_rows) if record and record.estimated_rows is not None else None
 
 
 def _epoch(at: datetime) -> int:

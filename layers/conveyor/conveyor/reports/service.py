@@ -146,7 +146,7 @@ def status(report: Report, now: datetime | None = None) -> Status:
     process = processes.find(report.tenant_id, report.process_id) if report.process_id else None
     state = state_of(process.state.value if process else None, report.expires_at, now or utcnow())
     written = process.counters.processed if process else 0
-    estimate = repository.estimated_rows(report) if state in (State.QUEUED, State.RUNNING, State.PAUSED) else None
+    estimate = report.estimated_rows
     if state in (State.READY, State.EXPIRED):
         percent: float | None = 100.0
     elif estimate:
@@ -208,8 +208,13 @@ def estimate(report: Report, kind: ReportType, *, seconds_left: Any, budget_seco
     `budget_seconds`; None if that was not enough (progress then stays indeterminate until the end)."""
     import time
 
-    deadline = time.monotonic() + budget_seconds
     filters, ctx = kind.filters.model_validate(report.filters), context_of(report)
+    if kind.estimate is not None:
+        counted = kind.estimate(report.tenant_id, filters, ctx)
+        if counted is not None:
+            repository.set_estimate(report, counted)
+        return counted
+    deadline = time.monotonic() + budget_seconds
     cursor, rows = None, 0
     while True:
         if time.monotonic() > deadline or seconds_left() < 5:
