@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from conveyor.jobs import events as job_events
 from conveyor.notify import events as notify_events
 from conveyor.platform.events import Change
+from conveyor.processes import events as process_events
 from conveyor.reminders import events as reminder_events
 from conveyor.webhooks import events as webhook_events
 from conveyor.webhooks.consumer import change_of
@@ -124,3 +125,29 @@ def test_a_stream_record_becomes_a_change_timed_by_the_item_without_its_binary_a
     assert change.new["count"] == 3 and change.new["secrets"] == [{"ciphertext": None}]
     assert change.at == datetime(2026, 12, 1, 10, 0, 0, 123000, tzinfo=UTC)
     assert change_of(record, {"conveyor-JobsTable": "JobsTable"}) is None
+
+
+PROCESS = {"pk": "tenant#t", "sk": "prc_01ABC", "tenant_id": "t", "type": "reminders.campaign", "name": "x",
+           "processed": 5, "batches_total": 1, "batches_done": 1}  # fmt: skip
+
+
+def test_a_process_starting_and_finishing_are_events_and_its_counting_is_not():
+    def mapped(old, new):
+        return process_events.map_change(_change("ProcessesTable", old, new))
+
+    [started] = mapped({**PROCESS, "state": "pending"}, {**PROCESS, "state": "running"})
+    [completed] = mapped({**PROCESS, "state": "running"}, {**PROCESS, "state": "completed_with_errors"})
+    [failed] = mapped({**PROCESS, "state": "running"}, {**PROCESS, "state": "failed", "error": "too many"})
+    [cancelled] = mapped({**PROCESS, "state": "paused"}, {**PROCESS, "state": "cancelled"})
+    assert [e.type for e in (started, completed, failed, cancelled)] == [
+        "process.started", "process.completed", "process.failed", "process.cancelled"
+    ]  # fmt: skip
+    assert completed.tenant_id == "t" and completed.data["process_id"] == "prc_01ABC"
+    assert completed.data["state"] == "completed_with_errors" and completed.data["processed"] == 5
+    assert failed.data["error"] == "too many"
+    assert mapped({**PROCESS, "state": "pending"}, {**PROCESS, "state": "running"})[0].id == started.id  # replay
+    assert mapped({**PROCESS, "state": "paused"}, {**PROCESS, "state": "running"}) == []  # a resume is no start
+    assert mapped({**PROCESS, "state": "running"}, {**PROCESS, "state": "running", "processed": 9}) == []
+    assert mapped(None, {"pk": "prc_01ABC#0", "sk": "d#b.1", "state": "completed"}) == []  # a ledger item
+    assert process_events.map_change(_change("JobsTable", {**PROCESS, "state": "running"}, {**PROCESS,
+                                     "state": "failed"})) == []  # fmt: skip

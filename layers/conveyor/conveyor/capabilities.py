@@ -68,7 +68,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         router="conveyor.processes.api:router",
         job_modules=("conveyor.processes.jobs",),
         sweeps=("conveyor.processes.sweeps:sweep_stalled_processes",),
-        events="conveyor.processes.events:from_change",
+        events="conveyor.processes.events:map_change",
         process_port="conveyor.processes.jobs:port",
     ),
     Capability(

@@ -1,11 +1,6 @@
-"""The /v1/processes API: ETag and 304, scopes, tenants, idempotency, listing, illegal transitions; events."""
+"""The /v1/processes API: ETag and 304, scopes, tenants, idempotency, listing, illegal transitions."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
-
-from conveyor.platform.events import Change
-from conveyor.processes.events import from_change
 
 
 def test_polling_an_unchanged_process_gets_304_not_modified(processes_api, stack):
@@ -75,22 +70,3 @@ def test_an_illegal_transition_is_a_409_naming_the_state(processes_api, stack):
     assert paused.status == 409
     assert processes_api.post(f"/v1/processes/{process['id']}/cancel").json()["state"] == "cancelled"
     assert processes_api.post(f"/v1/processes/{process['id']}/cancel").status == 409
-
-
-def _change(old, new):
-    return Change("ProcessesTable", "evt-1", datetime(2026, 1, 1, tzinfo=UTC), old, new)
-
-
-def test_process_changes_map_to_started_completed_and_failed_events():
-    record = {"pk": "tenant#t1", "sk": "prc_01ABC", "tenant_id": "t1", "type": "x", "name": "x", "processed": 5}
-    started = from_change(_change({**record, "state": "pending"}, {**record, "state": "running"}))
-    completed = from_change(_change({**record, "state": "running"}, {**record, "state": "completed_with_errors"}))
-    failed = from_change(_change({**record, "state": "running"}, {**record, "state": "failed", "error": "e"}))
-    counted = from_change(_change({**record, "state": "running"}, {**record, "state": "running", "processed": 9}))
-    ledger = from_change(_change(None, {"pk": "prc_01ABC#0", "sk": "d#b.1", "state": "completed"}))
-
-    assert [e.type for e in started + completed + failed] == ["process.started", "process.completed", "process.failed"]
-    assert started[0].tenant_id == "t1" and completed[0].data["id"] == "prc_01ABC"
-    assert completed[0].data["processed"] == 5 and failed[0].data["error"] == "e"
-    assert counted == [] and ledger == []
-    assert from_change(_change({**record, "state": "pending"}, {**record, "state": "running"}))[0].id == started[0].id
