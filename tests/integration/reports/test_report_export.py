@@ -33,8 +33,8 @@ def _context(api_as, report):
 def test_a_250000_row_csv_report_completes_in_parts_of_at_least_5_mib_and_parses_back_exactly(
     reports_api, api_as, stack
 ):
-    # Given 250,000 rows selected out of 500,000 by a filter, about 36 MB of CSV
-    name = 'a long description that makes each row about a hundred and forty bytes wide, quoted: "x"'
+    # Given 250,000 rows selected out of 500,000 by a filter, about 23 MB of CSV (quotes to escape in every row)
+    name = 'a description, "quoted"'
     report_id = _request(
         reports_api, {"type": "test.numbers", "filters": {"count": 500_000, "multiple_of": 2, "name": name}}
     )
@@ -47,7 +47,7 @@ def test_a_250000_row_csv_report_completes_in_parts_of_at_least_5_mib_and_parses
     assert report["state"] == "ready" and report["rows"] == 250_000
     process, context = _context(api_as, report)
     sizes = [size for _, _, size in context["parts"]]
-    assert len(sizes) >= 4 and all(size >= 5 * MIB for size in sizes[:-1]) and sizes[-1] > 0
+    assert len(sizes) >= 3 and all(size >= 5 * MIB for size in sizes[:-1]) and sizes[-1] > 0
     assert sum(rows for _, rows, _ in context["parts"]) == 250_000
     assert process["state"] == "completed" and process["counts"]["succeeded"] == 250_000
     assert process["expected_total"] == 250_000 and process["batches"]["total"] == len(sizes)
