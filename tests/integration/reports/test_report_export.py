@@ -221,3 +221,33 @@ def test_a_process_of_the_export_type_started_directly_exports_nothing(api_as, s
     process = processes_api.get(f"/v1/processes/{started.json()['id']}").json()
     assert process["state"] == "failed" and "POST /v1/reports" in process["error"]
     assert stack.client("s3").list_objects_v2(Bucket=stack.template.physical["ReportsBucket"]).get("KeyCount", 0) == 0
+
+
+def test_an_xlsx_report_whose_worker_died_after_completing_the_upload_finishes_without_rewriting_it(
+    reports_api, stack, aws_calls, monkeypatch
+):
+    from conveyor.reports import service
+
+    uploads: list[int] = []
+    real_upload, real_finish = storage.upload_part, service.finish
+    crashed: list[bool] = []
+
+    def upload(bucket, key, upload_id, number, body):
+        uploads.append(number)
+        return real_upload(bucket, key, upload_id, number, body)
+
+    def finish(*args, **kw):
+        real_finish(*args, **kw)
+        if not crashed:
+            crashed.append(True)
+            raise RuntimeError("worker killed after the upload was completed")
+
+    monkeypatch.setattr(storage, "upload_part", upload)
+    monkeypatch.setattr(service, "finish", finish)
+    report_id = _request(reports_api, {"type": "test.numbers", "format": "xlsx", "filters": {"count": 50}})
+
+    run_to_end(stack, aws_calls)
+
+    report = _report(reports_api, report_id)
+    assert crashed and report["state"] == "ready" and report["rows"] == 50
+    assert uploads == [1]  # the retry finished the report from its saved parts: nothing written twice

@@ -152,6 +152,13 @@ def _build_part(
 
 
 def _xlsx(process: Any, report: Report, kind: ReportType, upload_id: str, key: str, ctx: JobContext) -> dict[str, Any]:
+    state = process.context
+    if state.get("last") and state.get("parts"):  # written and saved before: finish (idempotent) and count once
+        etags, rows = [p[0] for p in state["parts"]], int(state.get("rows", 0))
+        service.finish(report, upload_id, etags, rows)
+        process.fetch_done(expected_total=rows)
+        process.record(succeeded=rows)
+        return {"rows": rows, "parts": len(etags), "resumed": True}
     writer = XlsxWriter(kind.columns, report.timezone, title=kind.title)
     filters, rctx = kind.filters.model_validate(report.filters), service.context_of(report)
     cursor: str | None = None
@@ -170,7 +177,7 @@ def _xlsx(process: Any, report: Report, kind: ReportType, upload_id: str, key: s
     sink = storage.PartSink(service.bucket(), key, upload_id)
     writer.close(sink)
     etags = sink.close_parts()
-    process.update_context(parts=[[e, None, None] for e in etags], last=True)
+    process.update_context(parts=[[e, None, None] for e in etags], last=True, rows=rows)
     service.finish(report, upload_id, etags, rows)
     process.fetch_done(expected_total=rows)
     process.record(succeeded=rows)
