@@ -55,6 +55,13 @@ def run(part: str, quick: bool) -> dict:
         from bench import cache
 
         return cache.run()
+    if part == "reports":
+        from bench import ledger
+
+        ledger.install()
+        from bench import reports
+
+        return reports.run(rows=20_000 if quick else 100_000, memory_rows=100_000 if quick else 1_000_000)
     raise SystemExit(f"unknown part {part!r}")
 
 

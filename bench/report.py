@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,26 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "n/a",
                 )
             )
+    reports = results.get("reports") or {}
+    csv_run, memory = reports.get("csv-100k"), reports.get("memory-1m")
+    if csv_run:
+        rows.append(
+            (
+                "Reports: a CSV report, per 100,000 rows (seconds end to end under moto; list price incl. S3)",
+                f"{csv_run['seconds_per_100k_rows']} s; ${csv_run['cost_per_100k_rows']['total']:.5f}",
+                "-",
+                "n/a",
+            )
+        )
+    if memory:
+        rows.append(
+            (
+                f"Reports: peak memory of a {memory['rows']:,}-row CSV export (tracemalloc)",
+                f"{memory['peak_traced_mib']} MiB ({memory['parts']} parts, largest {memory['largest_part_bytes']:,} B)",
+                f"< {memory['budget_mib']} MiB",
+                "yes" if memory["within"] else "NO",
+            )
+        )
     return rows
 
 
@@ -369,6 +390,10 @@ def write(results: dict[str, Any], directory: Path) -> None:
         for name in ("process-overhead", "campaign"):
             if name in procs:
                 parts += [_scenario(name, procs[name]), ""]
+    reports = results.get("reports")
+    if reports:
+        parts += ["## 7. Reports", "", f"_Measured {reports.get('measured_at', '-')}._ See bench/reports.py.", ""]
+        parts += ["```json", json.dumps({k: v for k, v in reports.items() if k != "measured_at"}, indent=1), "```", ""]
     notes = directory / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]

@@ -116,7 +116,13 @@ class LocalStack:
         if cleared:
             log.info("outbox: removed %d message(s) an earlier run left", cleared)
         # Locally, webhooks may reach this machine (the built-in inbox, a receiver you run); a deployment may not.
-        parameters = {"OutboundAllowPrivate": "true", **options.parameters}
+        # Report files: the "ready" email links to this server, and a copy of each lands in .local/reports/.
+        parameters = {
+            "OutboundAllowPrivate": "true",
+            "PublicApiUrl": f"http://{options.host}:{options.port}",
+            "ReportsLocalCopyDir": str(state / "reports"),
+            **options.parameters,
+        }
         self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)

@@ -33,7 +33,13 @@ def _parsed(path: Path, mtime_ns: int) -> Any:
     return copy.deepcopy(_parsed_once(path, mtime_ns))
 
 
-SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret")
+SUPPORTED = (
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::KMS::Key",
+    "AWS::SecretsManager::Secret",
+    "AWS::S3::Bucket",
+)
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = (
     "AWS::Serverless::Function",
@@ -47,6 +53,7 @@ EMULATED = (
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
     "AWS::KMS::Key",  # nothing is encrypted locally; its only user, the alarm topic, is not created either
+    "AWS::S3::BucketPolicy",  # TLS-only: the local emulator speaks plain HTTP
 )
 log = logging.getLogger("conveyor_local")
 
@@ -155,6 +162,7 @@ class Template:
                     "AWS::SQS::Queue": self._create_queue,
                     "AWS::KMS::Key": self._create_key,
                     "AWS::SecretsManager::Secret": self._create_secret,
+                    "AWS::S3::Bucket": self._create_bucket,
                 }
                 creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
 
@@ -296,6 +304,33 @@ class Template:
         self.physical[logical_id] = arn  # Ref of a secret is its ARN
         self.attributes[logical_id] = {"Id": arn}
 
+    def _create_bucket(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        """A bucket with the template's encryption, public access block and lifecycle rules (the emulator keeps
+        them; it does not run lifecycle expiry)."""
+        s3 = clients("s3")
+        name = props.get("BucketName") or f"{self.stack_name}-{logical_id}".lower()
+        try:
+            s3.create_bucket(Bucket=name)
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            log.info("bucket %s already exists; reusing it", name)
+        if props.get("BucketEncryption"):
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if props.get("PublicAccessBlockConfiguration"):
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if rules:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
+            )
+        self.physical[logical_id] = name
+        self.attributes[logical_id] = {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+
     def unsupported(self) -> dict[str, str]:
         """Resources the local stack neither creates nor plays (logical id -> type): said once at start."""
         return {k: v.get("Type", "?") for k, v in self.resources.items() if v.get("Type") not in SUPPORTED + EMULATED}
@@ -357,6 +392,18 @@ class Template:
         if layer.get("Type") != "AWS::Serverless::LayerVersion":
             return None
         return self.root / layer["Properties"]["ContentUri"]
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule.get("Status", "Enabled")}
+    out["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
 
 
 def _stub_zip() -> bytes:

@@ -474,3 +474,46 @@ def _duration(seconds: float) -> str:
     from conveyor.dashboard.web import duration
 
     return duration(seconds)
+
+
+def _api(stack: RunningStack, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    response = stack.request(method, path, body)
+    assert response.status < 300, response.body
+    return response.json()
+
+
+def test_an_emailed_report_link_signs_in_then_downloads_a_fresh_file_and_the_report_is_listed(
+    stack: RunningStack, page: Any
+) -> None:
+    # Given a finished jobs report
+    enqueue(stack, {"type": "email.send", "payload": {"to": ["r@example.com"], "subject": "s", "text": "t"}})
+    report = _api(stack, "POST", "/v1/reports", {"type": "jobs", "name": "Every job", "timezone": "Europe/Paris"})
+    deadline = time.monotonic() + 30
+    while _api(stack, "GET", f"/v1/reports/{report['id']}")["state"] != "ready":
+        assert time.monotonic() < deadline, "the report did not become ready in 30 s"
+        time.sleep(0.3)
+
+    # When the user follows the email's link without a session, and signs in
+    page.goto(stack.url + f"/dashboard/reports/{report['id']}/download")
+    expect(page.get_by_label("API key")).to_be_visible()
+    page.get_by_label("API key").fill(stack.key)
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Sign in").click()
+
+    # Then the browser downloads the report as an attachment named after it, straight from S3
+    download = started.value
+    assert download.suggested_filename.startswith("jobs-") and download.suggested_filename.endswith(".csv")
+    assert "X-Amz-Expires=600" in download.url and "X-Amz-Signature" in download.url
+    with open(download.path(), encoding="utf-8") as fh:
+        assert fh.readline().startswith("job_id,type,queue,state")
+    # and the local stack keeps a copy under .local/reports/ for a quick look
+    (copy,) = (stack.state_dir / "reports").glob(f"{report['id']}-*.csv")
+    assert copy.read_bytes() == open(download.path(), "rb").read()  # noqa: SIM115, PTH123
+
+    # and the reports page lists it with a download link of the dashboard's own (minting a URL per click)
+    page.goto(stack.url + "/dashboard/reports")
+    row = page.locator("#reports tbody tr", has_text="Every job")
+    expect(row.locator('td[data-label="State"]')).to_have_text(re.compile("ready"))
+    link = row.get_by_role("link", name=re.compile("Download"))
+    assert link.get_attribute("href") == f"/dashboard/reports/{report['id']}/download"
+    screenshot(page, "reports")

@@ -3,6 +3,7 @@ the API's own use cases. The browser tests (tests/e2e/test_e2e_dashboard.py) cov
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -53,9 +54,34 @@ def test_signing_in_sets_a_strict_session_cookie_and_never_echoes_the_key(browse
 
 
 def test_pages_without_a_session_go_to_sign_in_and_live_parts_say_so(browser):
-    assert browser.get("/dashboard/queues/email").headers["location"] == "/dashboard/signin"
+    assert (
+        browser.get("/dashboard/queues/email").headers["location"]
+        == "/dashboard/signin?next=%2Fdashboard%2Fqueues%2Femail"
+    )
+    assert browser.get("/dashboard").headers["location"] == "/dashboard/signin"
     live = browser.get("/dashboard/live/overview", **{"hx-request": "true"})
     assert live.status == 401 and live.headers["hx-redirect"] == "/dashboard/signin"
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [
+        ("/dashboard/reports/rpt_1/download", "/dashboard/reports/rpt_1/download"),
+        ("https://evil.example/x", "/dashboard"),
+        ("//evil.example/x", "/dashboard"),
+        ("", "/dashboard"),
+    ],
+)
+def test_sign_in_continues_to_the_page_asked_for_but_only_within_the_dashboard(browser, new_key, asked, lands):
+    page = browser.get("/dashboard/signin" + (f"?next={asked}" if asked else ""))
+    token = re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
+
+    done = browser.post("/dashboard/signin", {"csrf": token, "key": new_key("tenant-a", "jobs:read"), "next": asked})
+
+    if lands == "/dashboard":
+        assert done.status == 303 and done.headers["location"] == "/dashboard"
+    else:  # a page that navigates itself: the CSP's form-action would stop a redirect of the POST leaving the site
+        assert done.status == 200 and f'content="0;url={lands}"' in done.body.decode()
 
 
 def test_a_tampered_or_foreign_cookie_is_refused(browser, new_key):

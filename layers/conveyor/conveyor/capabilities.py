@@ -83,6 +83,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         job_modules=("conveyor.sync.jobs",),
         sweeps=("conveyor.sync.sweeps:run_schedules",),
     ),
+    Capability(
+        "reports",
+        router="conveyor.reports.api:router",
+        job_modules=("conveyor.reports.jobs",),
+    ),
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
 )
 

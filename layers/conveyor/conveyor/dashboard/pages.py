@@ -43,6 +43,7 @@ router = Router()
 READ, WRITE, ADMIN = requires("jobs:read"), requires("jobs:write"), requires("admin")
 REMINDERS_READ = requires("reminders:read")
 PROCESSES_READ, PROCESSES_WRITE = requires("processes:read"), requires("processes:write")
+REPORTS_READ = requires("reports:read")
 STATES = ("scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled")
 TABS = (*STATES, "dead-letters")
 FINISHED = ("completed", "failed", "cancelled")
@@ -105,7 +106,14 @@ def _family(name: str) -> str:
 @router.get("/signin")
 def signin_form() -> Response:
     nonce = sessions.new_signin_nonce()
-    return page("signin.html", token=sessions.signin_token(nonce), cookies=[nonce_cookie(nonce)])
+    return page(
+        "signin.html", token=sessions.signin_token(nonce), cookies=[nonce_cookie(nonce)], next=_next(query("next"))
+    )
+
+
+def _next(target: str) -> str:
+    """Where sign-in goes afterwards: a page of this dashboard (never another site), else the overview."""
+    return safe_return(target, url("")) if target else url("")
 
 
 @router.post("/signin")
@@ -130,7 +138,13 @@ def signin() -> Response:
             cookies=[nonce_cookie(nonce)],
             error="That API key is unknown, revoked or expired.",
         )
-    return redirect(url(""), cookies=[session_cookie(started.cookie, started.expires_at), nonce_cookie("", 0)])
+    cookies = [session_cookie(started.cookie, started.expires_at), nonce_cookie("", 0)]
+    target = _next(field("next"))
+    if target != url(""):
+        # Onwards by a page that navigates itself, not a redirect of the form's POST: the CSP's form-action
+        # 'self' also covers redirects, and a report download continues to S3 (another origin).
+        return page("signed_in.html", target=target, cookies=cookies)
+    return redirect(target, cookies=cookies)
 
 
 @router.get("/signin/link")
@@ -521,3 +535,28 @@ def process_action(process_id: str, action: str) -> Response:
     call = {"pause": processes.pause, "resume": processes.resume, "cancel": processes.cancel}[action]
     call(_tenant(), _process_id(process_id))
     return redirect(_with_notice(url(f"/processes/{process_id}"), f"process-{action}"))
+
+
+# --- reports ----------------------------------------------------------------------------------------------------
+@router.get("/reports", middlewares=[REPORTS_READ])
+def reports() -> Response:
+    from conveyor.platform.dynamo import decode_cursor, encode_cursor
+    from conveyor.reports import service as reports_service
+
+    after = decode_cursor(query("cursor") or None, {"sk": "rpt_"})
+    items, last = reports_service.list_reports(_tenant(), limit=PAGE_SIZE, after=after["sk"] if after else None)
+    return page(
+        "reports.html",
+        reports=[reports_service.status(r) for r in items],
+        next_cursor=encode_cursor(sk=last) if last else None,
+        now=datetime.now(UTC),
+    )
+
+
+@router.get("/reports/<report_id>/download", middlewares=[REPORTS_READ])
+def report_download(report_id: str) -> Response:
+    """The link the "report ready" email carries: a presigned URL minted now, on every click (302)."""
+    from conveyor.reports import service as reports_service
+
+    location = reports_service.download_url(_tenant(), report_id)
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")

@@ -110,7 +110,8 @@ def _authenticate(router: APIGatewayHttpResolver, next_middleware: NextMiddlewar
     found = sessions.resume(cookie(SESSION_COOKIE))
     if found is None:
         if router.current_event.http_method in ("GET", "HEAD") and not is_htmx():
-            return redirect(PREFIX + "/signin")
+            # back here after signing in (an emailed report link): only this dashboard's own paths
+            return redirect(PREFIX + "/signin" + ("?" + urlencode({"next": path}) if path != PREFIX else ""))
         headers = {"HX-Redirect": PREFIX + "/signin"}
         return page("signin.html", status=401, headers=headers, error="Your session has ended. Sign in again.")
     if router.current_event.http_method not in ("GET", "HEAD"):
@@ -163,6 +164,7 @@ def render(template: str, **values: Any) -> str:
                     "platform",
                     "processes:read",
                     "processes:write",
+                    "reports:read",
                 )
             },
         )

@@ -22,11 +22,15 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 _PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=2)
 
 
+# S3: SigV4 presigned URLs (X-Amz-Expires: their lifetime is in the URL, at most 7 days, checked by S3).
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4"))
+
+
 @cache
 def client(service: Service) -> Any:
     import boto3  # imported on first use: keeps handlers that never call AWS cheap to start
 
-    return boto3.session.Session().client(service, config=_CONFIG)
+    return boto3.session.Session().client(service, config=_S3_CONFIG if service == "s3" else _CONFIG)
 
 
 @cache

@@ -110,6 +110,27 @@ class CrmCredentials(_Section):
     crm_credentials_key: str = Field(alias="CRM_CREDENTIALS_KEY", min_length=1)
 
 
+class ReportsStorage(_Section):
+    # Reports: their table, the bucket their files stream into, and how long files are kept (the bucket's
+    # lifecycle rule says the same).
+    reports_table: str = Field(alias="REPORTS_TABLE", min_length=1)
+    reports_bucket: str = Field(alias="REPORTS_BUCKET", min_length=1)
+    report_retention_days: int = Field(default=7, alias="REPORT_RETENTION_DAYS", ge=1)
+
+
+class ReportDelivery(_Section):
+    # The public base URL the "report ready" email links to (the API's download route), else the execute-api URL.
+    public_api_url: str | None = Field(default=None, alias="PUBLIC_API_URL")
+    http_api_url: str | None = Field(default=None, alias="HTTP_API_URL")
+    # A copy of each finished report lands in this directory (the local stack's .local/reports/; never deployed).
+    reports_local_copy_dir: str | None = Field(default=None, alias="REPORTS_LOCAL_COPY_DIR")
+
+    @field_validator("public_api_url", "http_api_url", "reports_local_copy_dir", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+
 class EmailSender(_Section):
     email_from: str = Field(alias="EMAIL_FROM", min_length=3)
 
@@ -172,10 +193,12 @@ class ApiSettings(
     ProcessesTable,
     SyncTable,
     CrmCredentials,
+    ReportsStorage,
 ):
     """The API: jobs (enqueue checks the job's queue exists), reminders, admin (queues, pause/resume), webhook
     subscriptions (secrets encrypted, URLs vetted when saved), the dashboard (sign-in with a key, sessions),
-    processes (start, read, control), CRM connections (credentials encrypted, webhooks verified)."""
+    processes (start, read, control), CRM connections (credentials encrypted, webhooks verified), reports (request,
+    read, a presigned download link)."""
 
 
 class AuthorizerSettings(Observability, ApiKeysTable):
@@ -198,9 +221,11 @@ class WorkerSettings(
     ProcessesTable,
     SyncTable,
     CrmCredentials,
+    ReportsStorage,
+    ReportDelivery,
 ):
     """The worker: claims and settles jobs, delays messages, sends email, delivers reminders and webhooks, runs
-    processes' batches and CRM syncs (decrypting the connection's credentials)."""
+    processes' batches and CRM syncs (decrypting the connection's credentials), streams reports into S3."""
 
 
 class SchedulerSettings(Observability, JobsTable, Queues, RemindersTable, WebhooksTable, ProcessesTable, SyncTable):
@@ -229,6 +254,8 @@ class Settings(
     ProcessesTable,
     SyncTable,
     CrmCredentials,
+    ReportsStorage,
+    ReportDelivery,
 ):
     """Every variable (`get_settings()`); those the environment lacks are absent and raise when read."""
 
@@ -261,6 +288,8 @@ SECTIONS: tuple[type[_Section], ...] = (
     ProcessesTable,
     SyncTable,
     CrmCredentials,
+    ReportsStorage,
+    ReportDelivery,
 )
 M = TypeVar("M", bound=BaseModel)
 

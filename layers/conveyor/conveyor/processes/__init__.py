@@ -6,18 +6,29 @@ and calls `ctx.process.fetch_done()`, and a batch job that calls `ctx.process.re
 processes with `start(...)`. Everything else is private to this package.
 """
 
-from conveyor.processes.domain import ChildPolicy, ErrorSample, Process, State, Tolerance
+from conveyor.processes.domain import ChildPolicy, ErrorSample, Process, Progress, State, Tolerance, progress
 from conveyor.processes.service import ProcessType, StartSpec, process_type, require, start
+
+
+def find(tenant_id: str, process_id: str) -> Process | None:
+    """The tenant's process (strongly consistent), or None."""
+    from conveyor.processes import repository
+
+    return repository.get(tenant_id, process_id, consistent=True)
+
 
 __all__ = [
     "ChildPolicy",
     "ErrorSample",
     "Process",
     "ProcessType",
+    "Progress",
     "StartSpec",
     "State",
     "Tolerance",
+    "find",
     "process_type",
+    "progress",
     "require",
     "start",
 ]

@@ -39,6 +39,8 @@ SCOPES = frozenset(
         "webhooks:write",
         "sync:read",
         "sync:write",
+        "reports:read",
+        "reports:write",
         "admin",
         "platform",
     }
