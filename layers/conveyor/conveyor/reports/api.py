@@ -178,4 +178,4 @@ def get_report(report_id: ReportId) -> ReportView:
 )
 def download_report(report_id: ReportId) -> Response[None]:
     url = service.download_url(principal(router).tenant_id, report_id)
-    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"}, body="")
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"}, body=None)

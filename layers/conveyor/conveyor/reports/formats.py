@@ -89,6 +89,6 @@ class XlsxWriter:
         for row in rows:
             append([shape(v) for shape, v in zip(cells, row, strict=True)])
 
-    def close(self, sink: IO[bytes]) -> None:
+    def close(self, sink: io.RawIOBase | IO[bytes]) -> None:
         """Write the workbook (a zip) into `sink`, which needs only write() and flush()."""
         self.workbook.save(sink)
