@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: install run demo test unit integration e2e lint validate build bench clean
+.PHONY: install run invoke demo test unit integration e2e lint validate build bench clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml layers/conveyor/requirements.txt
 ## Start the whole stack locally: API on http://127.0.0.1:3000, every queue's worker, the schedules.
 run: $(STAMP)
 	$(BIN)/conveyor-local $(ARGS)
+
+## One function, one event, no Docker: make invoke FN=ApiFunction EVENT=events/api-get-job.json [ARGS=--seed].
+## Against the running `make run` if there is one, else an emulator of its own; exit 1 if the handler raised.
+invoke: $(STAMP)
+	$(BIN)/conveyor-local invoke $(FN) $(if $(EVENT),-e $(EVENT)) $(ARGS)
 
 ## Against a running `make run` (another terminal): enqueue sample jobs and watch them settle.
 demo: $(STAMP)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("conveyor_local")
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -28,6 +29,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 3000
     emulator_port: int = 3001  # 0: any free port; a busy default falls back to a free one
+    emulator_host: str = "127.0.0.1"  # 0.0.0.0: also reachable from Docker containers (`sam local invoke`)
     endpoint_url: str | None = None  # an external emulator instead of the embedded one
     fast_schedules: float | None = None  # fire every schedule every N seconds instead of at its rate
     state_dir: Path | None = None  # default: .local beside the template
@@ -61,6 +63,9 @@ class Ready:
     schedules: list[str]
     started_in: float
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
+    env_json: str = ""  # the `sam local invoke --env-vars` file
+    container_endpoint: str = ""  # the emulator as a Docker container reaches it (what env.json names)
+    containers_reach_emulator: bool | None = None  # False: ours listens on loopback only; None: external, unknown
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +74,8 @@ class Ready:
             "api_key": self.api_key,
             "tenant": self.tenant,
             "outbox": self.outbox,
+            "env_json": self.env_json,
+            "container_endpoint": self.container_endpoint,
             "pid": os.getpid(),
             "resources": self.resources,
         }
@@ -87,22 +94,33 @@ class LocalStack:
         self._state_file: Path | None = None
 
     # --- start -------------------------------------------------------------------------------------
-    def start(self) -> Ready:
-        started = time.monotonic()
+    def prepare(self) -> str:
+        """The emulator (embedded unless options.endpoint_url), this process pointed at it, the outbox, and the
+        template's resources in it. What `make run` and `conveyor-local invoke` share. Returns the endpoint."""
         options = self.options
-        if options.port and not _port_free(options.host, options.port):
-            raise OSError(f"port {options.port} on {options.host} is already in use")
         endpoint = options.endpoint_url or self._start_emulator()
         self._isolate_environment(endpoint)
 
         from conveyor_local.outbox import Outbox
         from conveyor_local.stack import Stack
+
+        options.state.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(options.state / "outbox").install()  # before any function creates its SES client
+        self.stack = Stack(options.template, parameters=options.parameters, region=options.region).provision()
+        return endpoint
+
+    def start(self) -> Ready:
+        started = time.monotonic()
+        options = self.options
+        if options.port and not _port_free(options.host, options.port):
+            raise OSError(f"port {options.port} on {options.host} is already in use")
+        endpoint = self.prepare()
+
+        from conveyor_local import env_json
+        from conveyor_local.seed import seed
         from conveyor_local.terminal import patch_powertools_loggers
 
         state = options.state
-        state.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(state / "outbox").install()  # before any function creates its SES client
-        self.stack = Stack(options.template, parameters=options.parameters, region=options.region).provision()
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)
         for event in self.stack.skipped_events():
@@ -123,6 +141,10 @@ class LocalStack:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
         key = self._demo_key()
+        seed(self.stack)  # the records events/*.json act on
+        emulator_host = "" if options.endpoint_url else options.emulator_host
+        for_containers = self._container_endpoint(endpoint, emulator_host)
+        env_file = env_json.write(state / env_json.FILE, self.stack.functions, endpoint, for_containers)
         self.ready = Ready(
             url=self.http.url,
             endpoint_url=endpoint,
@@ -135,15 +157,30 @@ class LocalStack:
             schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled],
             started_in=time.monotonic() - started,
             resources=dict(self.stack.template.physical),
+            env_json=str(env_file),
+            container_endpoint=for_containers,
+            containers_reach_emulator=None
+            if options.endpoint_url
+            else env_json.reachable_from_containers(emulator_host),
         )
         self._state_file = state / STATE_FILE
         self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
         return self.ready
 
+    @staticmethod
+    def _container_endpoint(endpoint: str, emulator_host: str) -> str:
+        """The emulator as a container on Docker's bridge reaches it: ours on the bridge address when it listens on
+        every interface; an external one (--endpoint-url) by its own address unless that is loopback."""
+        from conveyor_local import env_json
+
+        parts = urlsplit(endpoint)
+        host = emulator_host or (parts.hostname or "")
+        return env_json.container_endpoint(host, parts.port or (443 if parts.scheme == "https" else 80))
+
     def _start_emulator(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        host, port = "127.0.0.1", self.options.emulator_port
+        host, port = self.options.emulator_host, self.options.emulator_port
         if port and not _port_free(host, port):
             log.warning("port %d is busy; the emulator takes a free port instead (see the banner)", port)
             port = 0
@@ -180,6 +217,10 @@ class LocalStack:
         if errors:
             raise RuntimeError(f"the embedded emulator could not start on {host}:{port}: {errors[0]}")
         bound_host, bound_port = self._emulator.get_host_and_port()
+        from conveyor_local.env_json import is_wildcard
+
+        if is_wildcard(bound_host):  # listening everywhere: this process reaches it on loopback
+            bound_host = "127.0.0.1"
         return f"http://{bound_host}:{bound_port}"
 
     def _isolate_environment(self, endpoint: str) -> None:

@@ -87,13 +87,20 @@ def create(
     name: str | None = None,
     expires_in_days: int | None = None,
     table: str | None = None,
+    key: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Mint a key. The plaintext is returned once and never stored."""
+    """Mint a key. The plaintext is returned once and never stored.
+
+    `key` stores a given, well-formed key instead of a random one: only for fixtures (the local stack's key for the
+    sample events), never for a real tenant."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
-    key_id = _random(KEY_ID_LENGTH)
-    key = PREFIX + key_id + _random(SECRET_LENGTH)
+    if key is None:
+        key = PREFIX + _random(KEY_ID_LENGTH) + _random(SECRET_LENGTH)
+    key_id = key_id_of(key)
+    if key_id is None:
+        raise InvalidInput(f"an API key is {PREFIX} + {KEY_ID_LENGTH + SECRET_LENGTH} lowercase letters or digits")
     now = datetime.now(UTC)
     record = _keys(table)(
         key_id,
