@@ -23,33 +23,33 @@ def make_job(
     max_attempts: int = 3,
     expires_at: int | None = None,
     payload: dict[str, Any] | None = None,
+    error: str = "SES MessageRejected",
 ) -> Any:
     """A job stored directly in a given state (as the engine would have left it)."""
-    from conveyor.jobs import store
+    from conveyor.jobs import repository
+    from conveyor.jobs.domain import Job, JobError, TimelineEvent
     from conveyor.platform.ids import ulid
 
     now = datetime.now(UTC)
     created = created or now
     finished = finished or (now if state in ("completed", "failed", "cancelled") else None)
-    job = store.JobRecord(
-        tenant,
-        f"job_{ulid(int(created.timestamp() * 1000))}",
+    job = Job(
+        tenant_id=tenant,
+        id=f"job_{ulid(int(created.timestamp() * 1000))}",
         type=job_type,
         queue=queue,
         state=state,
         payload=payload if payload is not None else EMAIL,
         attempts=attempts,
         max_attempts=max_attempts,
-        defers=0,
-        progress=0,
         created_at=created,
         updated_at=finished or created,
         finished_at=finished,
-        error={"type": "PermanentError", "message": "SES MessageRejected"} if state == "failed" else None,
+        error=JobError("PermanentError", error) if state == "failed" else None,
         expires_at=expires_at,
-        timeline=[store.TimelineEntry(state=state, at=finished or created)],
+        timeline=(TimelineEvent(state, finished or created),),
     )
-    store.insert(job)
+    repository.insert(job)
     return job
 
 

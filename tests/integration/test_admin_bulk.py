@@ -14,7 +14,7 @@ def admin(stack, new_key) -> Api:
 
 
 def state_of(job) -> str | None:
-    from conveyor.jobs import store
+    from conveyor.jobs import repository as store
 
     found = store.get(job.tenant_id, job.id, consistent=True)
     return found.state if found else None

@@ -8,8 +8,8 @@ from datetime import timedelta
 from factories import email_job
 
 from conveyor import scheduler
-from conveyor.jobs import store
-from conveyor.jobs.store import utcnow
+from conveyor.jobs import repository
+from conveyor.platform.clock import utcnow
 
 
 def test_a_job_due_within_15_minutes_is_sent_with_sqs_delay_seconds(api, stack, aws_calls):
@@ -35,7 +35,7 @@ def test_a_job_an_hour_ahead_waits_scheduled_and_is_released_once_by_overlapping
     # Two sweeps overlap: both list the due job before either releases it. (DynamoDB applies each conditional
     # write atomically; moto does not lock between threads, so the lock below stands in for that.)
     both_listed, one_write_at_a_time = threading.Barrier(2), threading.Lock()
-    list_due, release = store.due_keys, store.release
+    list_due, release = repository.due_keys, repository.release
 
     def listed_by_both(now):
         keys = list(list_due(now))
@@ -46,8 +46,8 @@ def test_a_job_an_hour_ahead_waits_scheduled_and_is_released_once_by_overlapping
         with one_write_at_a_time:
             return release(*args)
 
-    monkeypatch.setattr(store, "due_keys", listed_by_both)
-    monkeypatch.setattr(store, "release", atomic_release)
+    monkeypatch.setattr(repository, "due_keys", listed_by_both)
+    monkeypatch.setattr(repository, "release", atomic_release)
     _time_passes(stack, job["id"], timedelta(hours=1, seconds=5))
     results: list[dict[str, int]] = []
     threads = [threading.Thread(target=lambda: results.append(scheduler.run(utcnow()))) for _ in range(2)]
@@ -67,8 +67,9 @@ def test_a_job_an_hour_ahead_waits_scheduled_and_is_released_once_by_overlapping
 
 def _time_passes(stack, job_id: str, elapsed: timedelta) -> None:
     """Move a scheduled job's due time into the past, as if `elapsed` had gone by."""
-    from conveyor.jobs.store import JobRecord
+    from conveyor.jobs.repository import _jobs
 
+    JobRecord = _jobs()  # noqa: N806 - the model class
     job = JobRecord.get("tenant-a", job_id)
     job.update(
         actions=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from factories import email_job
 
 
@@ -182,6 +183,16 @@ def test_list_is_newest_first_with_cursor_pagination_and_filters(api, stack):
     assert api.get("/v1/jobs?state=bogus").status == 422
     assert api.get("/v1/jobs?cursor=garbage").status == 400
     assert api.get("/v1/jobs?limit=1000").status == 422
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", "%C3%A9t%C3%A9", "%E2%98%83%3D%3D", "eyJzayI6InJlbSMxIn0", "bm90LWEtam9i", "W10", "!!!!"],
+    ids=["garbage", "non-ascii", "snowman-padding", "another-lists-key", "not-a-job-id", "json-list", "punctuation"],
+)
+def test_a_cursor_the_list_did_not_hand_out_is_a_400_not_a_500(api, cursor):
+    response = api.get(f"/v1/jobs?cursor={cursor}")
+    assert (response.status, response.json()["error"]["code"]) == (400, "bad_request")
 
 
 def test_cancel_a_queued_job_and_the_worker_never_runs_it(api, stack, sent_emails):

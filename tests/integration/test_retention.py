@@ -30,9 +30,9 @@ def short_retention():
 
 
 def record(tenant: str, job_id: str):
-    from conveyor.jobs import store
+    from conveyor.jobs import repository
 
-    return store._jobs().get(tenant, job_id)  # the raw item, expired or not
+    return repository.get(tenant, job_id, include_expired=True)  # what TTL has not deleted yet
 
 
 def test_finished_jobs_expire_after_the_deployments_retention_days(short_retention):

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from conveyor.platform.clock import utcnow
 from tests.integration.ops_support import EMAIL, dispatch, queue_url
 
 
 @pytest.fixture
 def stall(stack, api):
     """A job a worker claimed and then lost, `lease_ended` seconds ago; its message is gone (e.g. in the DLQ)."""
-    from conveyor.jobs import store
-    from conveyor.jobs.sweep import STALL_GRACE_SECONDS
+    from conveyor.jobs import repository as store
+    from conveyor.jobs.sweeps import STALL_GRACE_SECONDS
 
     def make(max_attempts: int = 3, lease_ended: int = STALL_GRACE_SECONDS + 60) -> str:
         job_id = api.post("/v1/jobs", {"type": "email.send", "payload": EMAIL, "max_attempts": max_attempts}).json()[
@@ -63,11 +64,11 @@ def test_a_lease_that_ended_recently_is_left_to_the_queue(stack, api, stall):
 
 
 def test_a_job_reclaimed_by_its_own_redelivered_message_is_not_recovered_twice(stack, api, stall):
-    from conveyor.jobs import store
-    from conveyor.jobs.sweep import STALL_GRACE_SECONDS
+    from conveyor.jobs import repository as store
+    from conveyor.jobs.sweeps import STALL_GRACE_SECONDS
 
     job_id = stall()
-    (key,) = [k for k in store.stalled_keys(store.utcnow()) if k[1] == job_id]
+    (key,) = [k for k in store.stalled_keys(utcnow()) if k[1] == job_id]
     # Given the message came back and a worker re-claimed the job (a new lease) after the sweep read the index
     assert store.claim("tenant-a", job_id, lease_seconds=60) is not None
     # When the sweep acts on what it read, Then the conditional update leaves the job to its worker
@@ -78,9 +79,9 @@ def test_a_job_reclaimed_by_its_own_redelivered_message_is_not_recovered_twice(s
 
 
 def test_jobs_leave_the_lease_index_when_they_finish(stack, api):
-    from conveyor.jobs import store
+    from conveyor.jobs import repository as store
 
     api.post("/v1/jobs", {"type": "email.send", "payload": EMAIL})
     stack.drain()
-    far_future = store.utcnow().replace(year=2100)
+    far_future = utcnow().replace(year=2100)
     assert list(store.stalled_keys(far_future)) == []

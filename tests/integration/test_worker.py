@@ -10,8 +10,10 @@ import pytest
 from factories import email_job, sqs_record
 from pydantic import BaseModel
 
-from conveyor.jobs import store
+from conveyor.jobs import repository as store
+from conveyor.jobs.domain import Job
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import PermanentError, RetryLater
 
 CALLS: Counter[str] = Counter()
@@ -226,10 +228,10 @@ def test_progress_reported_by_a_handler_is_visible_while_it_runs(api, stack):
 def _insert_job(stack: Any, job_type: str, payload: dict[str, Any], queue: str = "sync") -> str:
     from conveyor.platform.ids import new_id
 
-    now = store.utcnow()
-    record = store.JobRecord(
-        "tenant-a",
-        new_id("job"),
+    now = utcnow()
+    record = Job(
+        tenant_id="tenant-a",
+        id=new_id("job"),
         type=job_type,
         queue=queue,
         state="queued",

@@ -1,7 +1,8 @@
 from datetime import timedelta
 
 from conveyor.jobs.dispatch import MAX_DELAY_SECONDS, message_for, newly_queued
-from conveyor.jobs.store import JobRecord, utcnow
+from conveyor.jobs.domain import Job
+from conveyor.platform.clock import utcnow
 
 
 def _image(state: str, **extra):
@@ -39,13 +40,17 @@ def test_only_transitions_into_queued_are_dispatched():
 
 def test_delay_seconds_follow_run_at_within_the_sqs_limit():
     def delay(seconds):
-        job = JobRecord(
-            "t",
-            "job_1",
+        now = utcnow()
+        job = Job(
+            tenant_id="t",
+            id="job_1",
             type="x",
             queue="q",
             state="queued",
             payload={},
+            max_attempts=3,
+            created_at=now,
+            updated_at=now,
             run_at=utcnow() + timedelta(seconds=seconds) if seconds is not None else None,
         )
         return message_for(job)["DelaySeconds"]

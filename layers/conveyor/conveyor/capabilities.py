@@ -31,9 +31,9 @@ class Capability:
 CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "jobs",
-        router="conveyor.jobs.routes:router",
+        router="conveyor.jobs.api:router",
         job_modules=("conveyor.email.job",),
-        sweeps=("conveyor.jobs.sweep:release_due_jobs", "conveyor.jobs.sweep:recover_stalled_jobs"),
+        sweeps=("conveyor.jobs.sweeps:release_due_jobs", "conveyor.jobs.sweeps:recover_stalled_jobs"),
     ),
     Capability("notify", job_modules=("conveyor.notify.job",)),
     Capability(

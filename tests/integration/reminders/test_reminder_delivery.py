@@ -14,7 +14,7 @@ TWO_HOURS_BEFORE = datetime(2099, 6, 10, 7, 0, tzinfo=UTC)
 
 
 def notification_jobs(stack: Any) -> list[Any]:
-    from conveyor.jobs.store import _jobs
+    from conveyor.jobs.repository import _jobs  # every job of the world, whatever its tenant
 
     return [j for j in _jobs().scan() if j.type == "notification.send"]
 
@@ -191,7 +191,8 @@ def test_duplicate_sqs_delivery_sends_once(
 def test_a_job_redelivered_after_a_crash_does_not_resend_a_channel_that_succeeded(
     stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
 ) -> None:
-    from conveyor.jobs.store import ACTIVE, _jobs
+    from conveyor.jobs.domain import JobState
+    from conveyor.jobs.repository import _jobs
 
     # Given a reminder that was emailed, by a worker that then died before finishing the job
     contact("c1")
@@ -200,7 +201,7 @@ def test_a_job_redelivered_after_a_crash_does_not_resend_a_channel_that_succeede
     job_id = reminder(reminders_of("a1"), "PT24H")["job_id"]
     jobs = _jobs()
     job = jobs.get("tenant-a", job_id)
-    job.update(actions=[jobs.state.set(ACTIVE), jobs.lease_until.set(0)])  # its lease ran out
+    job.update(actions=[jobs.state.set(JobState.ACTIVE), jobs.lease_until.set(0)])  # its lease ran out
 
     # When the message comes back and another worker claims the job
     sqs = stack.client("sqs")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from conveyor.jobs.models import JobError, JobState
+from conveyor.jobs.api import JobError, JobState
 
 
 class Messages(BaseModel):

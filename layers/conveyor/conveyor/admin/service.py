@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
+from conveyor import jobs
 from conveyor.admin import queues
 from conveyor.admin.models import (
     BulkResult,
@@ -15,6 +15,7 @@ from conveyor.admin.models import (
     DeadLetterPage,
     DeadLetters,
     JobCounts,
+    JobError,
     JobSummary,
     Messages,
     PauseResult,
@@ -24,23 +25,19 @@ from conveyor.admin.models import (
     RedriveResult,
     RetryFailedRequest,
 )
-from conveyor.jobs import store
-from conveyor.jobs.models import JobError
-from conveyor.jobs.service import decode_cursor, encode_cursor
-from conveyor.jobs.store import CANCELLED, COMPLETED, FAILED, STATES, JobRecord, utcnow
+from conveyor.jobs import JobState
 from conveyor.platform.auth.keys import PLATFORM, Principal
-from conveyor.platform.errors import BadRequest, Conflict, Forbidden, NotFound
-from conveyor.platform.observability import logger
+from conveyor.platform.clock import utcnow
+from conveyor.platform.errors import Conflict, Forbidden, NotFound
+from conveyor.platform.ids import ulid_ms
+from conveyor.platform.observability import logger, scrub_text
 from conveyor.platform.settings import get_settings
 
 COUNT_WINDOW = timedelta(hours=24)
 MAX_COUNTED = 10_000  # jobs read per overview: bounds its cost and time (the window then shrinks)
 COUNT_PAGE = 1_000
-BULK_PAGE = 500
-MAX_EXAMINED = 2_000  # jobs read per bulk call, whatever matches: a call cannot time out
 DEFAULT_REDRIVE = 100
 PEEK_LIMIT = 50
-FINISHED = (COMPLETED, FAILED, CANCELLED)
 
 
 def _family(name: str) -> str:
@@ -98,7 +95,7 @@ def overview(caller: Principal, now: datetime | None = None) -> QueuesOverview:
 
 
 def _no_jobs() -> JobCounts:
-    return JobCounts(by_state=dict.fromkeys(STATES, 0), completed_last_hour=0, failed_last_hour=0)
+    return JobCounts(by_state=dict.fromkeys(jobs.STATES, 0), completed_last_hour=0, failed_last_hour=0)
 
 
 def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], CountWindow]:
@@ -112,40 +109,28 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
     recent: dict[str, Counter[str]] = defaultdict(Counter)
     counted, after, oldest = 0, None, since
     while True:
-        items, after, _ = store.walk(
-            tenant_id,
-            created_from=since,
-            after=after,
-            max_examined=COUNT_PAGE,
-            attributes=["tenant_id", "sk", "state", "queue", "finished_at", "expires_at"],
-        )
-        for job in items:
+        page = jobs.briefs(tenant_id, created_from=since, after=after, max_examined=COUNT_PAGE)
+        for job in page.items:
             by_state[job.queue][job.state] += 1
-            if job.state in (COMPLETED, FAILED) and job.finished_at and job.finished_at >= hour_ago:
+            finished_recently = job.finished_at is not None and job.finished_at >= hour_ago
+            if job.state in (JobState.COMPLETED, JobState.FAILED) and finished_recently:
                 recent[job.queue][job.state] += 1
-        counted += len(items)
+        counted += len(page.items)
+        after = page.last
         if after is None or counted >= MAX_COUNTED:
             break
     complete = after is None
     if not complete and after:
-        oldest = datetime.fromtimestamp(_ulid_ms(after) / 1000, now.tzinfo)
+        oldest = datetime.fromtimestamp(ulid_ms(after) / 1000, now.tzinfo)
     counts = {
         family: JobCounts(
-            by_state={s: by_state[family][s] for s in STATES},
-            completed_last_hour=recent[family][COMPLETED],
-            failed_last_hour=recent[family][FAILED],
+            by_state={s: by_state[family][s] for s in jobs.STATES},
+            completed_last_hour=recent[family][JobState.COMPLETED],
+            failed_last_hour=recent[family][JobState.FAILED],
         )
         for family in by_state
     }
     return counts, CountWindow(since=oldest, complete=complete, counted=counted)
-
-
-def _ulid_ms(job_id: str) -> int:
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    value = 0
-    for char in job_id[len(store.JOB_PREFIX) :][:10]:
-        value = value * 32 + alphabet.index(char)
-    return value
 
 
 # --- dead letters --------------------------------------------------------------------------------------
@@ -156,7 +141,9 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     found, examined = queues.peek(ref.dlq_url, _yours(caller, all_tenants), min(limit, PEEK_LIMIT))
     letters = []
     for message in found:
-        job = _job(message.tenant_id, message.job_id) if message.tenant_id == caller.tenant_id else None
+        # Whoever may see a message sees its job's summary: a tenant its own, the platform view (checked by
+        # _yours) every tenant's; the error text of another tenant's job is scrubbed of personal data.
+        job = _job(message.tenant_id, message.job_id, scrub=message.tenant_id != caller.tenant_id)
         letters.append(
             DeadLetter(
                 message_id=message.raw["MessageId"],
@@ -173,16 +160,21 @@ def dead_letters(caller: Principal, name: str, *, limit: int, all_tenants: bool)
     return DeadLetterPage(queue=name, messages=letters, examined=examined, depth=depth)
 
 
-def _job(tenant_id: str | None, job_id: str | None) -> JobSummary | None:
-    record = store.get(tenant_id, job_id) if tenant_id and job_id else None
-    if record is None:
+def _job(tenant_id: str | None, job_id: str | None, *, scrub: bool = False) -> JobSummary | None:
+    job = _find(tenant_id, job_id) if tenant_id and job_id else None
+    if job is None:
         return None
-    return JobSummary(
-        state=record.state,
-        attempts=int(record.attempts),
-        max_attempts=int(record.max_attempts),
-        error=JobError(**record.error.as_dict()) if record.error else None,
-    )
+    error = None
+    if job.error is not None:
+        error = JobError(type=job.error.type, message=scrub_text(job.error.message) if scrub else job.error.message)
+    return JobSummary(state=job.state, attempts=job.attempts, max_attempts=job.max_attempts, error=error)
+
+
+def _find(tenant_id: str, job_id: str) -> jobs.Job | None:
+    try:
+        return jobs.get(tenant_id, job_id)
+    except NotFound:
+        return None
 
 
 def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveResult:
@@ -225,60 +217,14 @@ def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
     return PauseResult(queue=name, paused=state in queues.PAUSED_STATES, mapping_state=state)
 
 
-# --- bulk job operations -------------------------------------------------------------------------------
+# --- bulk job operations (the jobs engine does them; the admin API only asks) ---------------------------
 def retry_failed(tenant_id: str, request: RetryFailedRequest) -> BulkResult:
-    model = JobRecord
-    condition = model.state == FAILED
-    if request.type:
-        condition &= model.type == request.type
-    return _bulk(
-        tenant_id, condition, store.requeue, limit=request.limit, cursor=request.cursor, created_from=request.since
+    outcome = jobs.retry_failed(
+        tenant_id, job_type=request.type, since=request.since, limit=request.limit, cursor=request.cursor
     )
+    return BulkResult(**vars(outcome))
 
 
 def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkResult:
-    if state not in FINISHED:
-        raise BadRequest(f"only finished jobs can be deleted: state must be one of {', '.join(FINISHED)}")
-    model = JobRecord
-    condition = (model.state == state) & (model.finished_at < before)
-    return _bulk(tenant_id, condition, store.delete_finished, limit=limit, cursor=cursor, created_before=before)
-
-
-def _bulk(
-    tenant_id: str,
-    condition: Any,
-    action: Callable[[JobRecord], bool],
-    *,
-    limit: int,
-    cursor: str | None,
-    created_from: datetime | None = None,
-    created_before: datetime | None = None,
-) -> BulkResult:
-    """Apply `action` to the tenant's jobs matching `condition`, newest first, at most `limit` changes and
-    MAX_EXAMINED jobs read per call; the cursor resumes exactly after the last job this call handled."""
-    after = decode_cursor(cursor)
-    changed = skipped = examined = 0
-    while True:
-        items, last, scanned = store.walk(
-            tenant_id,
-            created_from=created_from,
-            created_before=created_before,
-            after=after,
-            condition=condition,
-            max_examined=BULK_PAGE,
-        )
-        examined += scanned
-        for index, job in enumerate(items):
-            if changed + skipped >= limit:
-                return BulkResult(
-                    changed=changed, skipped=skipped, examined=examined, next_cursor=encode_cursor(items[index - 1].id)
-                )
-            if action(job):
-                changed += 1
-            else:
-                skipped += 1
-        after = last
-        if after is None:
-            return BulkResult(changed=changed, skipped=skipped, examined=examined)
-        if examined >= MAX_EXAMINED or changed + skipped >= limit:
-            return BulkResult(changed=changed, skipped=skipped, examined=examined, next_cursor=encode_cursor(after))
+    outcome = jobs.delete_finished(tenant_id, state=state, before=before, limit=limit, cursor=cursor)
+    return BulkResult(**vars(outcome))

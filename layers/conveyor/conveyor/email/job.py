@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from conveyor.email.templates import render, template_names
-from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.jobs import JobContext, RetryPolicy, job_type
 from conveyor.platform.aws import client, provider_failure
 from conveyor.platform.settings import get_settings
 

@@ -52,7 +52,9 @@ def render(name: str, context: dict[str, Any]) -> RenderedEmail:
         if not (TEMPLATE_DIR / name / filename).is_file():
             return None
         try:
-            return env.get_template(f"{name}/{filename}").render(**context)
+            # The context is passed as one mapping, never as keyword arguments: any key is a plain variable
+            # (`self`, `args`...), never a clash with render()'s own parameters.
+            return env.get_template(f"{name}/{filename}").render(dict(context))
         except jinja2.UndefinedError as exc:
             raise PermanentError(f"template {name!r} needs a context value: {exc.message}") from None
 

@@ -12,25 +12,26 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from conveyor.jobs.store import QUEUED, JobRecord, utcnow
+from conveyor.jobs import repository
+from conveyor.jobs.domain import MAX_DELAY_SECONDS, Job, JobState
 from conveyor.platform.aws import client
+from conveyor.platform.clock import utcnow
 from conveyor.platform.observability import logger
 from conveyor.platform.settings import get_settings
 
-MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; later jobs wait as `scheduled` for the sweep
 SEND_BATCH = 10
 
 
-def newly_queued(record: dict[str, Any]) -> JobRecord | None:
+def newly_queued(record: dict[str, Any]) -> Job | None:
     """The job a stream record moved into `queued` (an insert, a release, a retry), else None."""
     images = record.get("dynamodb", {})
     new, old = images.get("NewImage"), images.get("OldImage") or {}
-    if not new or new.get("state", {}).get("S") != QUEUED or old.get("state", {}).get("S") == QUEUED:
+    if not new or new.get("state", {}).get("S") != JobState.QUEUED or old.get("state", {}).get("S") == JobState.QUEUED:
         return None
-    return JobRecord.from_raw_data(new)
+    return repository.from_stream_image(new)
 
 
-def message_for(job: JobRecord) -> dict[str, Any]:
+def message_for(job: Job) -> dict[str, Any]:
     delay = 0
     if job.run_at is not None:
         # Rounded up: SQS counts whole seconds, and a job must never run before its run_at.

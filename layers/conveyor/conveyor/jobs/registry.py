@@ -51,12 +51,23 @@ Handler = Callable[[Any, JobContext], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
+class Scopes:
+    """What a caller of /v1/jobs needs, besides jobs:read / jobs:write, for jobs of one type. A type that acts on
+    another capability's data (notification.send reaches a tenant's contacts) requires that capability's scopes,
+    so /v1/jobs never lets a key do or see what the capability's own routes would refuse it."""
+
+    read: str | None = None  # to list or read jobs of this type
+    write: str | None = None  # to enqueue, cancel or retry them
+
+
+@dataclass(frozen=True)
 class JobType:
     name: str
     queue: str
     payload_model: type[BaseModel]
     handler: Handler
     retry: RetryPolicy
+    scopes: Scopes = Scopes()
 
 
 _TYPES: dict[str, JobType] = {}
@@ -71,11 +82,18 @@ def use_modules(modules: tuple[str, ...]) -> None:
         _modules, _loaded = modules, False
 
 
-def job_type(name: str, *, queue: str, payload: type[BaseModel], retry: RetryPolicy | None = None):
-    """Register the decorated function as the handler of job type `name`."""
+def job_type(
+    name: str,
+    *,
+    queue: str,
+    payload: type[BaseModel],
+    retry: RetryPolicy | None = None,
+    scopes: Scopes | None = None,
+):
+    """Register the decorated function as the handler of job type `name` (`scopes`: see Scopes)."""
 
     def register(handler: Handler) -> Handler:
-        _TYPES[name] = JobType(name, queue, payload, handler, retry or RetryPolicy())
+        _TYPES[name] = JobType(name, queue, payload, handler, retry or RetryPolicy(), scopes or Scopes())
         return handler
 
     return register
@@ -98,11 +116,16 @@ def names() -> list[str]:
     return sorted(_load())
 
 
+def unreadable_by(allows: Callable[[str], bool]) -> list[str]:
+    """The job types whose read scope a caller (its `allows`) lacks: hidden from its job listings."""
+    return sorted(t.name for t in _load().values() if t.scopes.read and not allows(t.scopes.read))
+
+
 def require(name: str) -> JobType:
     found = get(name)
     if found is None:
         raise InvalidInput(
             f"unknown job type {name!r}",
-            details=[{"loc": ["body", "type"], "msg": f"must be one of: {', '.join(names())}"}],
+            fields=[{"loc": ["type"], "msg": f"must be one of: {', '.join(names())}"}],
         )
     return found

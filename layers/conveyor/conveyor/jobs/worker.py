@@ -21,9 +21,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
-from conveyor.jobs import registry, store
-from conveyor.jobs.store import JobRecord, utcnow
+from conveyor.jobs import registry, repository
+from conveyor.jobs.domain import Job
 from conveyor.platform.aws import client
+from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import PermanentError, RetryLater
 from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
 from conveyor.platform.settings import get_settings
@@ -68,7 +69,7 @@ def _process(record: SQSRecord, lambda_context: Any) -> None:
     if message is None:
         return
     remaining_ms = lambda_context.get_remaining_time_in_millis() if lambda_context else 60_000
-    job = store.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
+    job = repository.claim(message.tenant_id, message.job_id, lease_seconds=remaining_ms // 1000 + LEASE_MARGIN_SECONDS)
     if job is None:
         logger.info(
             "job not runnable (duplicate delivery, finished or cancelled); dropped",
@@ -95,7 +96,7 @@ def _parse(record: SQSRecord) -> JobMessage | None:
         return None
 
 
-def _run(job: JobRecord, record: SQSRecord) -> None:
+def _run(job: Job, record: SQSRecord) -> None:
     if job.attempts > job.max_attempts:
         # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
         _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
@@ -116,7 +117,7 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         tenant_id=job.tenant_id,
         type=job.type,
         attempt=job.attempts,
-        report_progress=lambda percent: store.set_progress(job, max(0, min(100, int(percent)))),
+        report_progress=lambda percent: repository.set_progress(job, max(0, min(100, int(percent)))),
         max_attempts=int(job.max_attempts),
     )
     started = time.monotonic()
@@ -129,7 +130,7 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
     except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
         _retry_or_fail(job, kind.retry, exc, record)
     else:
-        if store.complete(job, result):
+        if repository.complete(job, result):
             count("JobsCompleted", job.type)
             logger.info("job completed")
         else:
@@ -138,39 +139,39 @@ def _run(job: JobRecord, record: SQSRecord) -> None:
         timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
 
 
-def _tags(job: JobRecord) -> dict[str, Any]:
+def _tags(job: Job) -> dict[str, Any]:
     return {"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "attempt": job.attempts}
 
 
-def _fail(job: JobRecord, error_type: str, message: str, exc: BaseException | None = None) -> None:
+def _fail(job: Job, error_type: str, message: str, exc: BaseException | None = None) -> None:
     """The job is failed for good: recorded, counted and reported (batch processing would swallow it)."""
-    if store.fail(job, error_type, message):
+    if repository.fail(job, error_type, message):
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
 
 
-def _retry_or_fail(job: JobRecord, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
+def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
     message = str(exc) or type(exc).__name__
     if job.attempts >= job.max_attempts:
         _fail(job, type(exc).__name__, message, exc)
         return
     report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
     delay = policy.backoff(job.attempts)
-    if store.schedule_retry(job, type(exc).__name__, message, delay):
+    if repository.schedule_retry(job, type(exc).__name__, message, delay):
         _delay_message(record, delay)
         count("JobsRetried", job.type)
         logger.warning("job will be retried", extra={"delay_seconds": delay, "error": scrub_text(message)})
         raise RetryScheduled(f"retry in {delay}s") from exc
 
 
-def _defer(job: JobRecord, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
+def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
     deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
     if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
         _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
         return
     delay = min(exc.seconds, registry.MAX_VISIBILITY_SECONDS)
-    if store.defer(job, delay, exc.message):
+    if repository.defer(job, delay, exc.message):
         _delay_message(record, delay)
         count("JobsDeferred", job.type)
         raise RetryScheduled(f"deferred {delay}s")
@@ -189,7 +190,7 @@ def _delay_message(record: SQSRecord, seconds: int) -> None:
     )
 
 
-def _record_latency(job: JobRecord) -> None:
+def _record_latency(job: Job) -> None:
     """Queue latency = first start - when the job was due; later attempts would count the backoff they chose."""
     if job.attempts != 1:
         return

@@ -18,7 +18,7 @@ from typing import Any
 
 from conveyor.email.job import send_via_ses
 from conveyor.email.templates import render
-from conveyor.jobs.registry import JobContext
+from conveyor.jobs import JobContext
 from conveyor.platform.aws import client, provider_failure
 from conveyor.platform.errors import PermanentError, TransientError
 from conveyor.reminders import store

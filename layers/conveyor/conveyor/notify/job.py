@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
-from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.jobs import JobContext, RetryPolicy, Scopes, job_type
 from conveyor.notify.channels import Message, deliver
 from conveyor.platform.errors import PermanentError
 from conveyor.reminders import store
@@ -37,6 +37,9 @@ class NotificationPayload(NotificationRequest):
     queue="notifications",
     payload=NotificationPayload,
     retry=RetryPolicy(max_attempts=5, base_seconds=30, cap_seconds=600),
+    # Over /v1/jobs as over /v1/notifications: messaging a tenant's contacts needs reminders:write, reading
+    # what was sent to them needs reminders:read.
+    scopes=Scopes(read="reminders:read", write="reminders:write"),
 )
 def send_notification(payload: NotificationPayload, job: JobContext) -> dict[str, Any]:
     if payload.reminder_id is not None:

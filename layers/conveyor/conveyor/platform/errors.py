@@ -21,6 +21,10 @@ class BadRequest(ConveyorError):
     code = "bad_request"
 
 
+class InvalidCursor(BadRequest):
+    """A page cursor this list did not hand out (forged, truncated, another list's)."""
+
+
 class Unauthorized(ConveyorError):
     code = "unauthorized"
 
@@ -34,7 +38,13 @@ class NotFound(ConveyorError):
 
 
 class Conflict(ConveyorError):
+    """The request collides with the resource's current state or another request (409)."""
+
     code = "conflict"
+
+
+class InvalidState(Conflict):
+    """The transition asked for is not allowed from the state the item is in (e.g. cancelling a finished job)."""
 
 
 class PayloadTooLarge(ConveyorError):
@@ -42,7 +52,14 @@ class PayloadTooLarge(ConveyorError):
 
 
 class InvalidInput(ConveyorError):
+    """The use case's input is invalid. `fields` name the problems, each {"loc": [...], "msg", "type"?} with
+    `loc` relative to the input (e.g. ["payload", "to", 0]); the edge says where the input came from."""
+
     code = "validation_error"
+
+    def __init__(self, message: str, *, fields: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = list(fields or [])
 
 
 # --- job execution (mapped to queue behaviour) ---------------------------------------------------

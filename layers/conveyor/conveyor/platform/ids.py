@@ -23,3 +23,14 @@ def ulid_floor(ms: int) -> str:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{ulid()}"
+
+
+def ulid_ms(value: str) -> int:
+    """The millisecond timestamp a ULID (or a "<prefix>_<ULID>" id) was made at; ValueError if it is not one."""
+    body = value.rsplit("_", 1)[-1]
+    if len(body) != 26:
+        raise ValueError(f"not a ULID: {value!r}")
+    ms = 0
+    for char in body[:10]:
+        ms = ms * 32 + _CROCKFORD.index(char)
+    return ms

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import AwareDatetime, BaseModel
 
-from conveyor.jobs.models import Job
+from conveyor.jobs import JobResponse
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import service
 from conveyor.reminders.models import (
@@ -174,13 +174,16 @@ def put_policy(body: ReminderPolicy) -> ReminderPolicy:
     middlewares=[WRITE],
     summary="Send a notification now over the preferred channels",
     responses={
-        202: {"description": "Accepted: a notification.send job", "content": {"application/json": {"model": Job}}},
+        202: {
+            "description": "Accepted: a notification.send job",
+            "content": {"application/json": {"model": JobResponse}},
+        },
         200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
     },
 )
 def send_notification(
     body: NotificationRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,
-) -> Response[Job]:
+) -> Response[JobResponse]:
     job, created = service.send_notification(_tenant(), body, idempotency_key)
-    return _json(job, 202 if created else 200)
+    return _json(JobResponse.of(job), 202 if created else 200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conveyor.jobs.registry import JobContext
+from conveyor.jobs import JobContext
 from conveyor.notify.channels import Message, deliver
 from conveyor.notify.job import undeliverable
 from conveyor.platform.errors import PermanentError

@@ -9,8 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.jobs import service as jobs
-from conveyor.jobs.models import EnqueueRequest, Job
+from conveyor import jobs
 from conveyor.platform.errors import BadRequest, Conflict, NotFound
 from conveyor.reminders import planning, store
 from conveyor.reminders.models import (
@@ -312,9 +311,9 @@ def put_policy(tenant_id: str, body: ReminderPolicy) -> ReminderPolicy:
 
 
 # --- notifications ------------------------------------------------------------------------------------
-def send_notification(tenant_id: str, body: NotificationRequest, idempotency_key: str | None) -> tuple[Job, bool]:
+def send_notification(tenant_id: str, body: NotificationRequest, idempotency_key: str | None) -> tuple[jobs.Job, bool]:
     _contact(tenant_id, body.contact_id)
-    request = EnqueueRequest(type="notification.send", payload=body.model_dump(mode="json", exclude_unset=True))
+    request = jobs.NewJob("notification.send", payload=body.model_dump(mode="json", exclude_unset=True))
     return jobs.enqueue(tenant_id, request, idempotency_key)
 
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
-    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -30,12 +29,11 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from conveyor.jobs.store import DUE_SHARDS, due_shard_for
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import bind
+from conveyor.platform.dynamo import CompactJSONAttribute, DueIndex, bind, due, shard_for
 from conveyor.platform.settings import SettingsError, get_settings
 
 RETENTION = timedelta(days=90)  # finished reminders, delivery logs and feed items age out after this
@@ -56,15 +54,6 @@ OPEN = (PENDING, QUEUED)
 
 def _ttl(now: datetime) -> int:
     return int((now + RETENTION).timestamp())
-
-
-class DueIndex(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "due-index"
-        projection = KeysOnlyProjection()
-
-    due_shard = UnicodeAttribute(hash_key=True)
-    due_at = NumberAttribute(range_key=True)
 
 
 class TimeIndex(GlobalSecondaryIndex):
@@ -212,7 +201,7 @@ class FeedItemRecord(_Item):
     contact_id = UnicodeAttribute()
     title = UnicodeAttribute()
     body = UnicodeAttribute()
-    source = JSONAttribute(null=True)
+    source = CompactJSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     read_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
@@ -267,7 +256,7 @@ def feed_prefix(contact_id: str) -> str:
 
 
 def due_shard(tenant_id: str, sk: str) -> str:
-    return due_shard_for(f"{tenant_id}/{sk}")
+    return shard_for(f"{tenant_id}/{sk}")
 
 
 # --- generic reads and writes --------------------------------------------------------------------------
@@ -408,10 +397,8 @@ def mark_queued(reminder: ReminderRecord, job_id: str, due_at: int) -> bool:
 
 def due_keys(now: datetime) -> Iterator[tuple[str, str, int]]:
     """(tenant_id, sk, due_at) of every item due by `now` (reminders and horizons), across all shards."""
-    index = table(ReminderRecord).due_index
-    for shard in range(DUE_SHARDS):
-        for item in index.query(str(shard), DueIndex.due_at <= int(now.timestamp())):
-            yield item.tenant_id, item.sk, int(item.due_at)
+    for item in due(table(ReminderRecord).due_index, now):
+        yield item.tenant_id, item.sk, int(item.due_at)
 
 
 def reminders_between(

@@ -17,8 +17,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from conveyor.jobs import service as jobs
-from conveyor.jobs.models import EnqueueRequest
+from conveyor import jobs
 from conveyor.platform.errors import Conflict
 from conveyor.platform.observability import count, logger, report_exception
 from conveyor.reminders import planning, store
@@ -65,7 +64,7 @@ def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
         store.reschedule_reminder(reminder, int(verdict.until.timestamp()), verdict.reason)
         return "deferred"
 
-    request = EnqueueRequest(type=JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
+    request = jobs.NewJob(JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
     try:
         job, _ = jobs.enqueue(
             reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}", queue=QUEUE

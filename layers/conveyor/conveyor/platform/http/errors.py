@@ -11,10 +11,12 @@ from conveyor.platform import errors
 
 STATUS: dict[type[errors.ConveyorError], int] = {
     errors.BadRequest: 400,
+    errors.InvalidCursor: 400,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.InvalidState: 409,
     errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
 }
@@ -31,7 +33,11 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 def from_exception(exc: errors.ConveyorError) -> Response:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-    return error_response(status, exc.code, exc.message, exc.details)
+    details = exc.details
+    if isinstance(exc, errors.InvalidInput) and exc.fields:
+        # Every use case's input is the request body: its field problems are located there, as pydantic's are.
+        details = [{**problem, "loc": ["body", *problem["loc"]]} for problem in exc.fields]
+    return error_response(status, exc.code, exc.message, details)
 
 
 def from_validation(problems: list[dict[str, Any]]) -> Response:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conveyor.jobs import store
+from conveyor.jobs import repository
+from conveyor.jobs.domain import JobState
 from conveyor.platform.observability import count, logger, report_job_failure
 
 
 def release_due_jobs(now: datetime) -> int:
     """Release every due scheduled job once. Safe to run concurrently: each release is a conditional write."""
     released = skipped = 0
-    for tenant_id, job_id, due_at in store.due_keys(now):
-        if store.release(tenant_id, job_id, due_at):
+    for tenant_id, job_id, due_at in repository.due_keys(now):
+        if repository.release(tenant_id, job_id, due_at):
             released += 1
         else:
             skipped += 1  # another sweep got there first, or it was cancelled meanwhile
@@ -31,14 +32,14 @@ STALL_GRACE_SECONDS = 600
 def recover_stalled_jobs(now: datetime) -> int:
     """Active jobs whose lease ended long ago: sent again (the stalled attempt stays spent) or failed."""
     recovered = 0
-    for tenant_id, job_id, lease_until in store.stalled_keys(now - timedelta(seconds=STALL_GRACE_SECONDS)):
-        job = store.recover_stalled(tenant_id, job_id, lease_until)
+    for tenant_id, job_id, lease_until in repository.stalled_keys(now - timedelta(seconds=STALL_GRACE_SECONDS)):
+        job = repository.recover_stalled(tenant_id, job_id, lease_until)
         if job is None:
             continue  # re-claimed or finished meanwhile
         recovered += 1
         count("JobsStalled", job.type)
         tags = {"job_id": job.id, "job_type": job.type, "tenant_id": job.tenant_id, "attempt": job.attempts}
-        if job.state == store.FAILED:
+        if job.state == JobState.FAILED:
             count("JobsFailed", job.type)
             report_job_failure("Stalled", "the worker stopped during the job's last attempt", tags=tags, final=True)
         logger.warning("stalled job recovered", extra={**tags, "state": job.state})

@@ -1,0 +1,159 @@
+"""/v1/jobs routes and their request/response shapes (pydantic; they also make the OpenAPI document):
+parse -> one service call -> shape the response."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, get_args
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from conveyor.jobs import domain, service
+from conveyor.platform.http.security import principal, requires
+
+JobState = Literal["scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled"]
+assert set(get_args(JobState)) == set(domain.STATES)  # noqa: S101 - the two lists must not drift
+
+MAX_SCHEDULE_DAYS = 365
+
+
+class EnqueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100, examples=["email.send"])
+    payload: dict[str, Any] = Field(default_factory=dict)
+    run_at: AwareDatetime | None = Field(default=None, description="Run at (or after) this instant.")
+    delay_seconds: int | None = Field(default=None, ge=0, le=MAX_SCHEDULE_DAYS * 86400)
+    max_attempts: int | None = Field(default=None, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> EnqueueRequest:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        if self.run_at is not None and self.run_at > datetime.now(UTC) + timedelta(days=MAX_SCHEDULE_DAYS):
+            raise ValueError(f"run_at can be at most {MAX_SCHEDULE_DAYS} days ahead")
+        return self
+
+    def as_new_job(self) -> domain.NewJob:
+        return domain.NewJob(self.type, self.payload, self.run_at, self.delay_seconds, self.max_attempts)
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class TimelineEvent(BaseModel):
+    state: JobState
+    at: datetime
+    note: str | None = None
+
+
+class Job(BaseModel):
+    id: str
+    type: str
+    queue: str
+    state: JobState
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    progress: int = Field(ge=0, le=100)
+    result: Any = None
+    error: JobError | None = None
+    run_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timeline: list[TimelineEvent] = Field(
+        default_factory=list,
+        description="The job's first and last 20 state changes; `timeline_dropped` counts those between them.",
+    )
+    timeline_dropped: int = Field(default=0, ge=0, description="State changes left out of `timeline`.")
+
+    @classmethod
+    def of(cls, job: domain.Job) -> Job:
+        return cls(
+            id=job.id,
+            type=job.type,
+            queue=job.queue,
+            state=job.state,  # type: ignore[arg-type] - a stored state is one of JobState (asserted above)
+            payload=job.payload,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            progress=job.progress,
+            result=job.result,
+            error=JobError(type=job.error.type, message=job.error.message) if job.error else None,
+            run_at=job.run_at,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            timeline=[TimelineEvent(state=e.state, at=e.at, note=e.note) for e in job.timeline],  # type: ignore[arg-type]
+            timeline_dropped=job.timeline_dropped,
+        )
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+
+
+router = Router()
+READ, WRITE = requires("jobs:read"), requires("jobs:write")
+JobId = Annotated[str, Path(min_length=1, max_length=64)]
+IdempotencyKey = Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)]
+
+
+def accepted(job: domain.Job, created: bool) -> Response[Job]:
+    """202 with the job for a new one, 200 for the replay of an earlier request with the same Idempotency-Key."""
+    return Response(status_code=202 if created else 200, content_type=content_types.APPLICATION_JSON, body=Job.of(job))
+
+
+@router.post(
+    "/jobs",
+    middlewares=[WRITE],
+    summary="Enqueue a job",
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"model": Job}}},
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+    },
+)
+def enqueue(request: EnqueueRequest, idempotency_key: IdempotencyKey = None) -> Response[Job]:
+    caller = principal(router)
+    return accepted(*service.enqueue(caller.tenant_id, request.as_new_job(), idempotency_key, caller=caller))
+
+
+@router.get("/jobs", middlewares=[READ], summary="List jobs, newest first")
+def list_jobs(
+    state: Annotated[JobState | None, Query()] = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the public parameter name
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    caller = principal(router)
+    items, next_cursor = service.list_jobs(
+        caller.tenant_id, state=state, job_type=type, limit=limit, cursor=cursor, caller=caller
+    )
+    return JobPage(items=[Job.of(j) for j in items], next_cursor=next_cursor)
+
+
+@router.get("/jobs/<job_id>", middlewares=[READ], summary="Get a job")
+def get_job(job_id: JobId) -> Job:
+    caller = principal(router)
+    return Job.of(service.get(caller.tenant_id, job_id, caller=caller))
+
+
+@router.post("/jobs/<job_id>/cancel", middlewares=[WRITE], summary="Cancel a scheduled, queued or retrying job")
+def cancel_job(job_id: JobId) -> Job:
+    caller = principal(router)
+    return Job.of(service.cancel(caller.tenant_id, job_id, caller=caller))
+
+
+@router.post("/jobs/<job_id>/retry", middlewares=[WRITE], summary="Retry a failed or cancelled job")
+def retry_job(job_id: JobId) -> Job:
+    caller = principal(router)
+    return Job.of(service.retry(caller.tenant_id, job_id, caller=caller))

@@ -1,0 +1,681 @@
+"""Job storage: PynamoDB models private to this module, every state transition a named conditional write on the
+state it expects, and domain objects (conveyor.jobs.domain) in and out.
+
+Table layout (template.yaml `JobsTable`):
+  pk tenant_id, sk "job_<ULID>"     one job; ULIDs sort by creation, so a tenant's jobs list newest-first by key
+  pk tenant_id, sk "idem#<sha256>"  an Idempotency-Key claim pointing at a job (expires after 48 h)
+  GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: only `scheduled` jobs carry these attributes
+  GSI lease-index (lease_shard, lease_until) sparse, KEYS_ONLY: only `active` jobs carry both; the stalled-job
+                                    sweep finds leases that ran out without a scan. The claim sets them and
+                                    every way out of `active` removes them: no extra write requests, but the
+                                    index costs one write unit when a job is claimed and one when it leaves
+                                    `active` (a KEYS_ONLY entry is far below 1 KB)
+  expires_at                        TTL attribute: finished jobs age out (retention), reads hide them before that
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from conveyor.jobs.domain import (
+    CANCELLABLE,
+    FINISHED,
+    JOB_PREFIX,
+    RETRYABLE,
+    RUNNABLE,
+    IdempotencyClaim,
+    Job,
+    JobBrief,
+    JobError,
+    JobKey,
+    JobState,
+    Page,
+    TimelineEvent,
+)
+from conveyor.platform.clock import utcnow
+from conveyor.jobs import domain
+from conveyor.platform.dynamo import (
+    CompactJSONAttribute,
+    DueIndex,
+    across_shards,
+    bind,
+    conditional,
+    due,
+    expires_at,
+    is_expired,
+    shard_for,
+    start_key,
+)
+from conveyor.platform.ids import ulid_floor
+from conveyor.platform.settings import get_settings
+
+
+class _TimelineEntry(MapAttribute):
+    state = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    note = UnicodeAttribute(null=True)
+
+
+class _LeaseIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "lease-index"
+        projection = KeysOnlyProjection()
+
+    lease_shard = UnicodeAttribute(hash_key=True)
+    lease_until = NumberAttribute(range_key=True)
+
+
+class _JobRecord(Model):
+    class Meta:
+        table_name = None  # bound from settings by _jobs()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True, attr_name="sk")
+    type = UnicodeAttribute()
+    queue = UnicodeAttribute()
+    state = UnicodeAttribute()
+    payload = CompactJSONAttribute()
+    attempts = NumberAttribute(default=0)
+    max_attempts = NumberAttribute()
+    defers = NumberAttribute(default=0)
+    progress = NumberAttribute(default=0)
+    result = CompactJSONAttribute(null=True)
+    error = MapAttribute(null=True)
+    run_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    first_deferred_at = UTCDateTimeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    lease_shard = UnicodeAttribute(null=True)
+    timeline = ListAttribute(of=_TimelineEntry, default=list)
+    timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
+    idempotency_key = UnicodeAttribute(null=True)
+    due_shard = UnicodeAttribute(null=True)
+    due_at = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+    due_index = DueIndex()
+    lease_index = _LeaseIndex()
+
+
+class _IdempotencyRecord(Model):
+    class Meta:
+        table_name = None
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True, attr_name="sk")
+    job_id = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+def _jobs() -> type[_JobRecord]:
+    return bind(_JobRecord, get_settings().jobs_table)
+
+
+def _idempotency() -> type[_IdempotencyRecord]:
+    return bind(_IdempotencyRecord, get_settings().jobs_table)
+
+
+# --- records <-> domain --------------------------------------------------------------------------------
+def _job(record: _JobRecord) -> Job:
+    error = record.error.as_dict() if record.error else None
+    return Job(
+        tenant_id=record.tenant_id,
+        id=record.id,
+        type=record.type,
+        queue=record.queue,
+        state=record.state,
+        payload=record.payload or {},
+        max_attempts=int(record.max_attempts),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        attempts=int(record.attempts or 0),
+        defers=int(record.defers or 0),
+        progress=int(record.progress or 0),
+        result=record.result,
+        error=JobError(str(error["type"]), str(error["message"])) if error else None,
+        run_at=record.run_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        first_deferred_at=record.first_deferred_at,
+        lease_until=int(record.lease_until) if record.lease_until is not None else None,
+        idempotency_key=record.idempotency_key,
+        expires_at=int(record.expires_at) if record.expires_at is not None else None,
+        timeline=tuple(TimelineEvent(e.state, e.at, e.note) for e in record.timeline or []),
+        timeline_dropped=int(record.timeline_dropped or 0),
+    )
+
+
+def _record(job: Job) -> _JobRecord:
+    record = _jobs()(
+        job.tenant_id,
+        job.id,
+        type=job.type,
+        queue=job.queue,
+        state=job.state,
+        payload=job.payload,
+        max_attempts=job.max_attempts,
+        attempts=job.attempts,
+        defers=job.defers,
+        progress=job.progress,
+        result=job.result,
+        error={"type": job.error.type, "message": job.error.message} if job.error else None,
+        run_at=job.run_at,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        first_deferred_at=job.first_deferred_at,
+        idempotency_key=job.idempotency_key,
+        expires_at=job.expires_at,
+        timeline=[_entry(e.state, e.at, e.note) for e in job.timeline],
+    )
+    if job.state == JobState.SCHEDULED and job.run_at is not None:  # waits in the due index for the sweep
+        record.due_shard, record.due_at = shard_for(job.id), int(job.run_at.timestamp())
+    return record
+
+
+def from_stream_image(image: dict[str, Any]) -> Job:
+    """A job from a DynamoDB stream record's NewImage (the dispatcher's input)."""
+    return _job(_JobRecord.from_raw_data(image))
+
+
+def _entry(state: str, now: datetime, note: str | None = None) -> _TimelineEntry:
+    return _TimelineEntry(state=str(state), at=now, note=note[:300] if note else None)
+
+
+def _appended(model: type[_JobRecord], entry: _TimelineEntry) -> Any:
+    """Append to a timeline this write has not read (release, stalled recovery, cancel, claim): one entry more.
+    The next transition that owns the job trims it again (`_recorded`)."""
+    return model.timeline.set(model.timeline.append([entry]))
+
+
+def _recorded(job: Job, entry: _TimelineEntry) -> list[Any]:
+    """Append to the timeline `job` holds, keeping it bounded: its first TIMELINE_KEEP entries and its last
+    TIMELINE_KEEP, with the number left out between them in `timeline_dropped`. Only for writes conditional on
+    the job being exactly as read (the worker's own attempt, a retry of the version read), so the whole list
+    can be written back without losing a concurrent entry. Keeps the item far below DynamoDB's 400 KB however
+    many times a job is retried."""
+    model = _jobs()
+    keep = domain.TIMELINE_KEEP
+    if len(job.timeline) + 1 <= 2 * keep:
+        return [_appended(model, entry)]
+    entries = [*(_entry(e.state, e.at, e.note) for e in job.timeline), entry]
+    return [
+        model.timeline.set(entries[:keep] + entries[-keep:]),
+        model.timeline_dropped.add(len(entries) - 2 * keep),
+    ]
+
+
+def _update(tenant_id: str, job_id: str, actions: list[Any], condition: Any) -> Job | None:
+    """Apply a conditional update; the job as it is now, or None when it was not in the expected state."""
+    record = _jobs()(tenant_id, job_id)
+    if not conditional(lambda: record.update(actions=actions, condition=condition)):
+        return None
+    return _job(record)
+
+
+def _retention(now: datetime, days: int) -> int:
+    return expires_at(now, timedelta(days=days))
+
+
+# --- create and read ---------------------------------------------------------------------------------
+def insert(job: Job, *, idempotency: IdempotencyClaim | None = None, replacing: str | None = None) -> bool:
+    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken.
+
+    A claim is free when absent, expired, or (`replacing`) still pointing at that job id, which the caller found
+    gone: a deleted job's key may be used again at once, and two such requests still race on the condition.
+    """
+    model = _jobs()
+    record = _record(job)
+    if idempotency is None:
+        record.save(condition=model.id.does_not_exist())
+        return True
+    from pynamodb.transactions import TransactWrite
+
+    claims = _idempotency()
+    claim = claims(
+        idempotency.tenant_id,
+        idempotency.key,
+        job_id=idempotency.job_id,
+        fingerprint=idempotency.fingerprint,
+        expires_at=idempotency.expires_at,
+    )
+    claim_free = claims.key.does_not_exist() | (claims.expires_at <= int(utcnow().timestamp()))
+    if replacing is not None:
+        claim_free |= claims.job_id == replacing
+
+    def write() -> None:
+        with TransactWrite(connection=model._get_connection().connection) as tx:
+            tx.save(claim, condition=claim_free)
+            tx.save(record, condition=model.id.does_not_exist())
+
+    return conditional(write)
+
+
+def find_idempotency(tenant_id: str, key: str) -> IdempotencyClaim | None:
+    try:
+        record = _idempotency().get(tenant_id, key)
+    except DoesNotExist:
+        return None
+    if is_expired(record.expires_at, utcnow()):
+        return None
+    return IdempotencyClaim(tenant_id, key, record.job_id, record.fingerprint, int(record.expires_at))
+
+
+def get(tenant_id: str, job_id: str, *, consistent: bool = False, include_expired: bool = False) -> Job | None:
+    """A tenant's job; None if there is none, or it has expired (unless `include_expired`: what TTL left)."""
+    if not job_id.startswith(JOB_PREFIX):
+        return None
+    try:
+        record = _jobs().get(tenant_id, job_id, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+    if is_expired(record.expires_at, utcnow()) and not include_expired:
+        return None
+    return _job(record)
+
+
+def _live(model: type[_JobRecord]) -> Any:
+    return model.expires_at.does_not_exist() | (model.expires_at > int(utcnow().timestamp()))
+
+
+def query(
+    tenant_id: str,
+    *,
+    state: str | None,
+    job_type: str | None,
+    limit: int,
+    after: str | None,
+    exclude_types: list[str] | None = None,
+) -> tuple[list[Job], str | None]:
+    """A tenant's jobs newest first. Filters apply within the tenant's partition; `after` is the last id seen."""
+    model = _jobs()
+    condition = _live(model)
+    if state:
+        condition &= model.state == state
+    if job_type:
+        condition &= model.type == job_type
+    if exclude_types:
+        condition &= ~model.type.is_in(*exclude_types)
+    results = model.query(
+        tenant_id,
+        model.id.startswith(JOB_PREFIX),
+        filter_condition=condition,
+        scan_index_forward=False,
+        limit=limit,
+        page_size=max(limit, 100),
+        last_evaluated_key=start_key(tenant_id, after) if after else None,
+    )
+    items = [_job(r) for r in results]
+    last = results.last_evaluated_key
+    return items, (last["sk"]["S"] if last else None)
+
+
+# --- transitions -------------------------------------------------------------------------------------
+def claim(tenant_id: str, job_id: str, *, lease_seconds: int) -> Job | None:
+    """Take a job for one attempt. None if another delivery has it, or it is finished or cancelled.
+
+    An `active` job whose lease has passed (its worker timed out or crashed) can be claimed again: that is a
+    new attempt, so a job never stays stuck in `active`.
+    """
+    model = _jobs()
+    now = utcnow()
+    runnable = model.state.is_in(*RUNNABLE) | (
+        (model.state == JobState.ACTIVE) & (model.lease_until < int(now.timestamp()))
+    )
+    return _update(
+        tenant_id,
+        job_id,
+        [
+            model.state.set(JobState.ACTIVE),
+            model.attempts.add(1),
+            model.started_at.set(now),
+            model.updated_at.set(now),
+            model.lease_until.set(int(now.timestamp()) + lease_seconds),
+            model.lease_shard.set(shard_for(job_id)),
+            _appended(model, _entry(JobState.ACTIVE, now)),
+        ],
+        model.id.exists() & runnable,
+    )
+
+
+def _owned(job: Job) -> Any:
+    """The condition that this attempt still owns the job (same attempt number, still active)."""
+    model = _jobs()
+    return (model.state == JobState.ACTIVE) & (model.attempts == job.attempts)
+
+
+def set_progress(job: Job, percent: int) -> bool:
+    model = _jobs()
+    actions = [model.progress.set(percent), model.updated_at.set(utcnow())]
+    return _update(job.tenant_id, job.id, actions, _owned(job)) is not None
+
+
+def complete(job: Job, result: Any) -> bool:
+    """active -> completed, kept for the completed retention."""
+    model = _jobs()
+    now = utcnow()
+    return (
+        _update(
+            job.tenant_id,
+            job.id,
+            [
+                model.state.set(JobState.COMPLETED),
+                model.result.set(result),
+                model.progress.set(100),
+                model.finished_at.set(now),
+                model.updated_at.set(now),
+                model.expires_at.set(_retention(now, get_settings().completed_retention_days)),
+                model.lease_until.remove(),
+                model.lease_shard.remove(),
+                *_recorded(job, _entry(JobState.COMPLETED, now)),
+            ],
+            _owned(job),
+        )
+        is not None
+    )
+
+
+def fail(job: Job, error_type: str, message: str) -> bool:
+    """active -> failed for good, kept for the failed retention."""
+    model = _jobs()
+    now = utcnow()
+    return (
+        _update(
+            job.tenant_id,
+            job.id,
+            [
+                model.state.set(JobState.FAILED),
+                model.error.set({"type": error_type, "message": message[:1000]}),
+                model.finished_at.set(now),
+                model.updated_at.set(now),
+                model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
+                model.lease_until.remove(),
+                model.lease_shard.remove(),
+                *_recorded(job, _entry(JobState.FAILED, now, f"{error_type}: {message}")),
+            ],
+            _owned(job),
+        )
+        is not None
+    )
+
+
+def schedule_retry(job: Job, error_type: str, message: str, delay_seconds: int) -> bool:
+    """active -> retrying; the same SQS message comes back after `delay_seconds` (its visibility timeout)."""
+    model = _jobs()
+    now = utcnow()
+    return (
+        _update(
+            job.tenant_id,
+            job.id,
+            [
+                model.state.set(JobState.RETRYING),
+                model.error.set({"type": error_type, "message": message[:1000]}),
+                model.updated_at.set(now),
+                model.lease_until.remove(),
+                model.lease_shard.remove(),
+                *_recorded(job, _entry(JobState.RETRYING, now, f"retry in {delay_seconds}s after {error_type}")),
+            ],
+            _owned(job),
+        )
+        is not None
+    )
+
+
+def defer(job: Job, delay_seconds: int, reason: str) -> bool:
+    """active -> retrying without spending the attempt (the handler asked to wait, e.g. a rate limit)."""
+    model = _jobs()
+    now = utcnow()
+    return (
+        _update(
+            job.tenant_id,
+            job.id,
+            [
+                model.state.set(JobState.RETRYING),
+                model.attempts.add(-1),
+                model.defers.add(1),
+                model.first_deferred_at.set(job.first_deferred_at or now),
+                model.updated_at.set(now),
+                model.lease_until.remove(),
+                model.lease_shard.remove(),
+                *_recorded(job, _entry(JobState.RETRYING, now, f"deferred {delay_seconds}s: {reason}")),
+            ],
+            _owned(job),
+        )
+        is not None
+    )
+
+
+def cancel(job: Job) -> Job | None:
+    """scheduled | queued | retrying -> cancelled; the cancelled job, or None if it was in another state."""
+    model = _jobs()
+    now = utcnow()
+    return _update(
+        job.tenant_id,
+        job.id,
+        [
+            model.state.set(JobState.CANCELLED),
+            model.finished_at.set(now),
+            model.updated_at.set(now),
+            model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
+            model.due_shard.remove(),
+            model.due_at.remove(),
+            _appended(model, _entry(JobState.CANCELLED, now)),
+        ],
+        model.state.is_in(*CANCELLABLE),
+    )
+
+
+def requeue(job: Job) -> Job | None:
+    """failed | cancelled -> queued with a fresh set of attempts (the dispatcher sends it), only if the job is
+    still as it was read; the requeued job, or None."""
+    model = _jobs()
+    now = utcnow()
+    return _update(
+        job.tenant_id,
+        job.id,
+        [
+            model.state.set(JobState.QUEUED),
+            model.attempts.set(0),
+            model.defers.set(0),
+            model.progress.set(0),
+            model.run_at.set(now),
+            model.updated_at.set(now),
+            model.error.remove(),
+            model.result.remove(),
+            model.finished_at.remove(),
+            model.first_deferred_at.remove(),
+            model.expires_at.remove(),
+            *_recorded(job, _entry(JobState.QUEUED, now, "retried by request")),
+        ],
+        model.state.is_in(*RETRYABLE) & (model.updated_at == job.updated_at),
+    )
+
+
+def delete_finished(job: Job) -> bool:
+    """Delete a finished job, only if it is still in the state it was read in (a retried job is never lost)."""
+    model = _jobs()
+    record = model(job.tenant_id, job.id)
+    condition = (model.state == job.state) & model.state.is_in(*FINISHED)
+    return conditional(lambda: record.delete(condition=condition))
+
+
+# --- delayed jobs ------------------------------------------------------------------------------------
+def due_keys(now: datetime) -> Iterator[JobKey]:
+    """Every scheduled job due by `now` (with its due_at), across all shards of the sparse index."""
+    for item in due(_jobs().due_index, now):
+        yield JobKey(item.tenant_id, item.id, int(item.due_at))
+
+
+def release(tenant_id: str, job_id: str, due_at: int) -> bool:
+    """scheduled -> queued, exactly once: overlapping sweeps race on this condition and only one wins."""
+    model = _jobs()
+    now = utcnow()
+    actions = [
+        model.state.set(JobState.QUEUED),
+        model.updated_at.set(now),
+        model.due_shard.remove(),
+        model.due_at.remove(),
+        _appended(model, _entry(JobState.QUEUED, now, "released by scheduler")),
+    ]
+    return (
+        _update(tenant_id, job_id, actions, (model.state == JobState.SCHEDULED) & (model.due_at == due_at)) is not None
+    )
+
+
+# --- stalled jobs ------------------------------------------------------------------------------------
+def stalled_keys(lease_ended_before: datetime) -> Iterator[JobKey]:
+    """Every active job whose lease ended before the given instant (with its lease_until)."""
+    index = _jobs().lease_index
+    before = int(lease_ended_before.timestamp())
+    for item in across_shards(lambda shard: index.query(shard, _LeaseIndex.lease_until < before)):
+        yield JobKey(item.tenant_id, item.id, int(item.lease_until))
+
+
+def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None:
+    """active (lease ran out, nothing came back) -> queued again, or failed when that was the last attempt.
+
+    The stalled attempt stays spent (the claim counted it). `queued` goes through the outbox: the dispatcher
+    sends a fresh message, because the job's own message is gone (in the DLQ, or deleted). Both updates are
+    conditional on the lease seen in the index, so a worker that re-claimed the job meanwhile always wins.
+    Returns the job as updated, or None if it was no longer stalled.
+    """
+    model = _jobs()
+    now = utcnow()
+    stalled = (model.state == JobState.ACTIVE) & (model.lease_until == lease_until)
+    ended = datetime.fromtimestamp(lease_until, UTC)
+    note = f"stalled: the worker gave no word before its lease ended at {ended:%H:%M:%S}"
+    error = {"type": "Stalled", "message": "the worker stopped (timeout or crash) without recording an outcome"}
+    leave_active = [
+        model.error.set(error),
+        model.updated_at.set(now),
+        model.lease_until.remove(),
+        model.lease_shard.remove(),
+    ]
+    again = _update(
+        tenant_id,
+        job_id,
+        [
+            model.state.set(JobState.QUEUED),
+            *leave_active,
+            _appended(model, _entry(JobState.QUEUED, now, note + "; sent again")),
+        ],
+        stalled & (model.attempts < model.max_attempts),
+    )
+    if again is not None:
+        return again
+    return _update(
+        tenant_id,
+        job_id,
+        [
+            model.state.set(JobState.FAILED),
+            *leave_active,
+            model.finished_at.set(now),
+            model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
+            _appended(model, _entry(JobState.FAILED, now, note + "; that was the last attempt")),
+        ],
+        stalled & (model.attempts >= model.max_attempts),
+    )
+
+
+# --- bounded walks over one tenant's jobs (admin bulk operations, queue overview) ---------------------
+def created_key(at: datetime) -> str:
+    """The smallest job key created at `at` (job ids are ULIDs: they sort by creation time)."""
+    return JOB_PREFIX + ulid_floor(int(at.timestamp() * 1000))
+
+
+_BRIEF = ["tenant_id", "sk", "state", "queue", "finished_at", "expires_at"]
+
+
+def _walk(
+    tenant_id: str,
+    *,
+    created_from: datetime | None,
+    created_before: datetime | None,
+    after: str | None,
+    condition: Any,
+    max_examined: int,
+    attributes: list[str] | None = None,
+) -> tuple[list[_JobRecord], str | None, int]:
+    model = _jobs()
+    low = created_key(created_from) if created_from else JOB_PREFIX
+    high = created_key(created_before) if created_before else JOB_PREFIX + "~"  # "~" sorts after every ULID
+    live = _live(model)
+    results = model.query(
+        tenant_id,
+        model.id.between(low, high),
+        filter_condition=live & condition if condition is not None else live,
+        scan_index_forward=False,
+        page_size=max_examined,
+        attributes_to_get=attributes,
+        last_evaluated_key=start_key(tenant_id, after) if after else None,
+    )
+    page = next(results.page_iter, None) or {}
+    last = results.page_iter.last_evaluated_key
+    records = [model.from_raw_data(item) for item in page.get("Items", [])]
+    return records, (last["sk"]["S"] if last else None), int(page.get("ScannedCount", 0))
+
+
+def walk(
+    tenant_id: str,
+    *,
+    state: str | None = None,
+    job_type: str | None = None,
+    finished_before: datetime | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    after: str | None = None,
+    max_examined: int = 500,
+) -> Page[Job]:
+    """ONE page of a tenant's live jobs, newest first, within a creation-time range (a key range, not a filter),
+    filtered by state, type and finish time. At most `max_examined` items are read, whatever the filter
+    matches, so a call is bounded in time and capacity; `last` continues the walk."""
+    model = _jobs()
+    condition = None
+    for part in (
+        model.state == state if state else None,
+        model.type == job_type if job_type else None,
+        model.finished_at < finished_before if finished_before else None,
+    ):
+        if part is not None:
+            condition = part if condition is None else condition & part
+    records, last, scanned = _walk(
+        tenant_id,
+        created_from=created_from,
+        created_before=created_before,
+        after=after,
+        condition=condition,
+        max_examined=max_examined,
+    )
+    return Page([_job(r) for r in records], last, scanned)
+
+
+def briefs(tenant_id: str, *, created_from: datetime, after: str | None, max_examined: int) -> Page[JobBrief]:
+    """Like `walk`, projected to what counting needs (saves transfer, not read capacity)."""
+    records, last, scanned = _walk(
+        tenant_id,
+        created_from=created_from,
+        created_before=None,
+        after=after,
+        condition=None,
+        max_examined=max_examined,
+        attributes=_BRIEF,
+    )
+    return Page([JobBrief(r.id, r.queue, r.state, r.finished_at) for r in records], last, scanned)
