@@ -12,17 +12,19 @@ overwrites the sample records and touches nothing else. All of them belong to th
   SAMPLE_APPOINTMENT  an appointment 2 h away whose 2-hour reminder is due at once: scheduler-minute queues it
 
 Records are made through the product's own code: keys through the key module, the appointment and its contact
-through the HTTP API (the sample key, the emulated gateway), the jobs through the jobs store's model, since no
-API puts a job in `retrying` or `failed`.
+through the HTTP API (the sample key, the emulated gateway), the jobs through the jobs repository, since no API
+puts a job in `retrying` or `failed`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+log = logging.getLogger("conveyor_local")
 TENANT = "demo"
 SAMPLE_KEY = "cvk_sampleeventsforsamlocalinvokeonlynotasecret000000000"
 SAMPLE_SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write"})
@@ -67,61 +69,64 @@ def _key() -> None:
 
 
 def _jobs() -> None:
-    from conveyor.jobs.store import RETRYING, JobRecord, TimelineEntry
-    from conveyor.platform.dynamo import bind
+    from conveyor.jobs.domain import Job, JobError, JobState, TimelineEvent
     from conveyor.platform.settings import get_settings
 
-    settings = get_settings()
-    model = bind(JobRecord, settings.jobs_table)
     now = datetime.now(UTC)
     first = now - timedelta(minutes=1)
-    model(
-        TENANT,
-        SAMPLE_JOB_ID,
-        type="email.send",
-        queue="email",
-        state=RETRYING,
-        payload=dict(SAMPLE_EMAIL),
-        attempts=1,
-        max_attempts=3,
-        defers=0,
-        progress=0,
-        error={"type": "TransientError", "message": "sesv2 TooManyRequestsException: Maximum sending rate exceeded"},
-        created_at=first,
-        updated_at=first,
-        started_at=first,
-        timeline=[
-            TimelineEntry(state="queued", at=first),
-            TimelineEntry(state="active", at=first),
-            TimelineEntry(state=RETRYING, at=first, note="retry in 4s after TransientError"),
-        ],
-    ).save()
-    model(
-        TENANT,
-        FAILED_JOB_ID,
-        type="email.send",
-        queue="email",
-        state="failed",
-        payload={"to": ["grace@example.com"], "template": "appointment-reminder", "context": {"name": "Grace"}},
-        attempts=1,
-        max_attempts=3,
-        defers=0,
-        progress=0,
-        error={
-            "type": "PermanentError",
-            "message": "template 'appointment-reminder' needs a context value: 'subject_name' is undefined",
-        },
-        created_at=first,
-        updated_at=first,
-        started_at=first,
-        finished_at=first,
-        expires_at=int((now + timedelta(days=settings.failed_retention_days)).timestamp()),
-        timeline=[
-            TimelineEntry(state="queued", at=first),
-            TimelineEntry(state="active", at=first),
-            TimelineEntry(state="failed", at=first, note="PermanentError: template needs a context value"),
-        ],
-    ).save()
+    common = {"tenant_id": TENANT, "type": "email.send", "queue": "email", "max_attempts": 3, "attempts": 1}
+    _put_job(
+        Job(
+            id=SAMPLE_JOB_ID,
+            state=JobState.RETRYING,
+            payload=dict(SAMPLE_EMAIL),
+            error=JobError("TransientError", "sesv2 TooManyRequestsException: Maximum sending rate exceeded"),
+            created_at=first,
+            updated_at=first,
+            started_at=first,
+            timeline=(
+                TimelineEvent(JobState.QUEUED, first),
+                TimelineEvent(JobState.ACTIVE, first),
+                TimelineEvent(JobState.RETRYING, first, "retry in 4s after TransientError"),
+            ),
+            **common,
+        )
+    )
+    _put_job(
+        Job(
+            id=FAILED_JOB_ID,
+            state=JobState.FAILED,
+            payload={"to": ["grace@example.com"], "template": "appointment-reminder", "context": {"name": "Grace"}},
+            error=JobError(
+                "PermanentError", "template 'appointment-reminder' needs a context value: 'subject_name' is undefined"
+            ),
+            created_at=first,
+            updated_at=first,
+            started_at=first,
+            finished_at=first,
+            expires_at=int((now + timedelta(days=get_settings().failed_retention_days)).timestamp()),
+            timeline=(
+                TimelineEvent(JobState.QUEUED, first),
+                TimelineEvent(JobState.ACTIVE, first),
+                TimelineEvent(JobState.FAILED, first, "PermanentError: template needs a context value"),
+            ),
+            **common,
+        )
+    )
+
+
+def _put_job(job: Any) -> None:
+    """Through the jobs repository's public transitions: a finished copy (the worker sample ran) is deleted and
+    written again; one still on its way (queued or active after the dispatcher sample) is left to finish."""
+    from conveyor.jobs import repository
+
+    existing = repository.get(job.tenant_id, job.id, consistent=True, include_expired=True)
+    if existing is not None and existing.state == job.state and existing.attempts == job.attempts:
+        return
+    if existing is not None and not (existing.finished and repository.delete_finished(existing)):
+        log.warning("sample job %s is %s (running); not reset", job.id, existing.state)
+        return
+    repository.insert(job)
 
 
 def _due_reminder(stack: Any) -> datetime:

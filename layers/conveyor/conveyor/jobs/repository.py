@@ -30,6 +30,7 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from conveyor.jobs import domain
 from conveyor.jobs.domain import (
     CANCELLABLE,
     FINISHED,
@@ -46,7 +47,6 @@ from conveyor.jobs.domain import (
     TimelineEvent,
 )
 from conveyor.platform.clock import utcnow
-from conveyor.jobs import domain
 from conveyor.platform.dynamo import (
     CompactJSONAttribute,
     DueIndex,

@@ -24,8 +24,8 @@ from conveyor.jobs.domain import (
     Page,
     TimelineEvent,
 )
-from conveyor.platform.clock import utcnow
 from conveyor.platform.auth.keys import Principal
+from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at, stored_size
 from conveyor.platform.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, PayloadTooLarge
 from conveyor.platform.ids import new_id
