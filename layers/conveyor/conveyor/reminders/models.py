@@ -20,7 +20,7 @@ from pydantic import (
 from conveyor.email.templates import template_names
 from conveyor.reminders import store
 from conveyor.reminders.planning import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
-from conveyor.reminders.timing import LeadTime, zone
+from conveyor.reminders.timing import LeadTime, plannable_day, plannable_instant, zone
 
 Channel = Literal["email", "sms", "in_app"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
@@ -136,6 +136,11 @@ class AppointmentIn(BaseModel):
     location: str | None = Field(default=None, max_length=300)
     status: AppointmentStatus = "scheduled"
 
+    @field_validator("starts_at")
+    @classmethod
+    def _plannable(cls, value: datetime) -> datetime:
+        return plannable_instant(value)
+
 
 class Appointment(AppointmentIn):
     id: str
@@ -168,6 +173,11 @@ class MedicationScheduleIn(BaseModel):
     @classmethod
     def _no_repeats(cls, value: list[str] | None) -> list[str] | None:
         return sorted(_unique(value, "times_of_day")) if value else value
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _plannable(cls, value: date | None) -> date | None:
+        return plannable_day(value) if value is not None else value
 
     @model_validator(mode="after")
     def _one_rule(self) -> MedicationScheduleIn:

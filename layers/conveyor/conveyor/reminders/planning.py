@@ -59,11 +59,19 @@ def quiet_hours(contact: ContactRecord) -> QuietHours | None:
 # --- appointments --------------------------------------------------------------------------------------
 def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rules: Rules, now: datetime) -> int:
     """Make sure the appointment's current revision has its reminders (one per lead time still ahead)."""
+    return sum(store.insert_reminder(r) for r in appointment_reminders(appointment, contact, rules, now))
+
+
+def appointment_reminders(
+    appointment: AppointmentRecord, contact: ContactRecord, rules: Rules, now: datetime
+) -> list[ReminderRecord]:
+    """The reminders the appointment's current revision should have (computed, nothing written): callers plan
+    before they store, so an appointment that cannot be planned is never stored."""
     if appointment.status != "scheduled":
-        return 0
+        return []
     tz, quiet = zone(contact.timezone), quiet_hours(contact)
     appointment_id = appointment.sk.removeprefix("appt#")
-    created = 0
+    planned_reminders = []
     for text in rules.lead_times or DEFAULT_LEAD_TIMES:
         planned = LeadTime.parse(text).before(appointment.starts_at, tz)
         if planned <= now:
@@ -85,8 +93,8 @@ def plan_appointment(appointment: AppointmentRecord, contact: ContactRecord, rul
             attempts=[],
             note="moved out of quiet hours" if at != planned else None,
         )
-        created += store.insert_reminder(reminder)
-    return created
+        planned_reminders.append(reminder)
+    return planned_reminders
 
 
 def cancel_open(tenant_id: str, prefix: str, *, keep_revision: int | None, reason: str) -> int:
@@ -113,6 +121,17 @@ def dose_rule(med: MedicationRecord) -> DoseRule:
 def fingerprint(fields: dict[str, Any]) -> str:
     """What the dose times depend on; a change of any of it re-plans (a new revision)."""
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def check_plannable(med: MedicationRecord, now: datetime) -> None:
+    """Compute the schedule's doses over a horizon, and the one after, writing nothing: raises what planning would."""
+    tz, rule = zone(med.timezone), dose_rule(med)
+    last = now
+    for count, dose_at in enumerate(rule.doses(tz, now, now + MEDICATION_HORIZON)):
+        if count >= MAX_DOSES_PER_ROLL:
+            break
+        last = dose_at
+    rule.next_dose(tz, max(last, now + MEDICATION_HORIZON))
 
 
 def roll_medication(med: MedicationRecord, template: str, now: datetime) -> int:

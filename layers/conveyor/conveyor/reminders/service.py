@@ -63,7 +63,24 @@ def put_contact(tenant_id: str, contact_id: str, body: ContactIn) -> tuple[Conta
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
     if not store.put(record, expected):
         raise Conflict("the contact changed while this request was applied; retry")
+    if existing is not None and existing.timezone != record.timezone:
+        _replan_medications(tenant_id, contact_id)
     return Contact.of(record), existing is None
+
+
+def _replan_medications(tenant_id: str, contact_id: str) -> None:
+    """A contact's new time zone moves their doses: an 08:00 dose stays 08:00 on the contact's (new) clock.
+    Each of their schedules is re-planned as a PUT of the same schedule would (the zone is part of its
+    fingerprint): a new revision, the old revision's open reminders cancelled, the next horizon planned.
+    Appointment reminders keep their instants (an appointment is an instant, not a wall-clock time); their
+    quiet hours and the local time in their text follow the contact's zone when they are swept and sent."""
+    schedules, _ = store.query_prefix(MedicationRecord, tenant_id, store.medication_key(""))
+    for med in schedules:
+        if med.contact_id == contact_id:
+            body = MedicationScheduleIn.model_validate(
+                _medication(med).model_dump(include=set(MedicationScheduleIn.model_fields))
+            )
+            put_medication(tenant_id, med.sk.removeprefix("med#"), body)
 
 
 def _contact(tenant_id: str, contact_id: str) -> ContactRecord:
@@ -122,6 +139,9 @@ def put_appointment(tenant_id: str, appointment_id: str, body: AppointmentIn) ->
         created_at=existing.created_at if existing else now,
         updated_at=now,
     )
+    # Plan (and shape the answer) before storing: what cannot be planned or shown is refused, never stored.
+    answer = _appointment(record, contact)
+    planned = planning.appointment_reminders(record, contact, planning.policy(tenant_id), now)
     model = store.table(AppointmentRecord)
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
     if not store.put(record, expected):
@@ -135,8 +155,9 @@ def put_appointment(tenant_id: str, appointment_id: str, body: AppointmentIn) ->
         keep_revision=revision if scheduled else None,
         reason=reason,
     )
-    planning.plan_appointment(record, contact, planning.policy(tenant_id), now)
-    return _appointment(record, contact), existing is None
+    for reminder in planned:
+        store.insert_reminder(reminder)
+    return answer, existing is None
 
 
 def get_appointment(tenant_id: str, appointment_id: str) -> Appointment:
@@ -199,7 +220,14 @@ def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn)
         timing_fields["start_time"] = body.start_time
     fingerprint = planning.fingerprint({**timing_fields, "timezone": contact.timezone})
     replan = existing is None or existing.fingerprint != fingerprint
-    revision = (int(existing.revision) if existing else 0) + (1 if replan else 0)
+    # A schedule created again under a deleted one's id continues its revisions: its reminders' keys (and the
+    # jobs keyed by them) never collide with the cancelled reminders of the deleted schedule.
+    base = (
+        int(existing.revision)
+        if existing
+        else store.last_reminder_revision(tenant_id, store.medication_reminders_prefix(schedule_id))
+    )
+    revision = base + (1 if replan else 0)
     record = MedicationRecord(
         tenant_id,
         key,
@@ -220,6 +248,7 @@ def put_medication(tenant_id: str, schedule_id: str, body: MedicationScheduleIn)
         created_at=existing.created_at if existing else now,
         updated_at=now,
     )
+    planning.check_plannable(record, now)  # before storing: a schedule that cannot be planned is never stored
     model = store.table(MedicationRecord)
     expected = model.sk.does_not_exist() if existing is None else (model.updated_at == existing.updated_at)
     if not store.put(record, expected):

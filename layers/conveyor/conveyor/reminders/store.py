@@ -418,6 +418,12 @@ def reminders_between(
     return items, results.last_evaluated_key
 
 
+def last_reminder_revision(tenant_id: str, prefix: str) -> int:
+    """The highest revision among a source's reminders (0: none). Keys sort by revision, so one item is read."""
+    items, _ = query_prefix(ReminderRecord, tenant_id, prefix, newest_first=True, limit=1)
+    return int(items[0].revision) if items else 0
+
+
 def open_reminders(tenant_id: str, prefix: str) -> list[ReminderRecord]:
     """The pending or queued reminders under a source's prefix (an appointment's or a schedule's)."""
     model = table(ReminderRecord)

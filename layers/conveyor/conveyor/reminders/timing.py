@@ -19,6 +19,25 @@ _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d{1,2})W)?(?:(?P<days>\d{1,3})D)?(?:T(?:(?P<hours>\d{1,4})H)?(?:(?P<minutes>\d{1,5})M)?)?$"
 )
 MAX_LEAD = timedelta(days=60)
+# The instants reminders can be planned for: far enough from datetime's year 1 and 9999 that every zone offset,
+# lead time and the dose horizon stay representable. Appointments and medication schedules outside are refused
+# at the edge (422), so nothing is stored that planning or showing in local time would fail on.
+PLANNABLE_FROM = datetime(1970, 1, 1, tzinfo=UTC)
+PLANNABLE_UNTIL = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def plannable_instant(instant: datetime) -> datetime:
+    """`instant` if reminders can be planned for it, else ValueError naming the range."""
+    if not PLANNABLE_FROM <= instant < PLANNABLE_UNTIL:
+        raise ValueError(f"must be from {PLANNABLE_FROM:%Y-%m-%d} and before {PLANNABLE_UNTIL:%Y-%m-%d} (UTC)")
+    return instant
+
+
+def plannable_day(day: date) -> date:
+    """`day` if doses can be planned on it (in any zone), else ValueError naming the range."""
+    if not PLANNABLE_FROM.date() < day < PLANNABLE_UNTIL.date() - timedelta(days=1):
+        raise ValueError(f"must be after {PLANNABLE_FROM:%Y-%m-%d} and before {PLANNABLE_UNTIL:%Y-%m-%d}")
+    return day
 
 
 @cache
