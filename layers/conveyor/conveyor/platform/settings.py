@@ -9,7 +9,7 @@ import json
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class SettingsError(RuntimeError):
@@ -37,6 +37,21 @@ class Settings(BaseModel):
     release: str | None = Field(default=None, alias="RELEASE")
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+    # Empty when deployed (botocore then uses AWS); the local emulator's address under `sam local invoke`.
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    # Set to "true" by the SAM CLI in its local containers.
+    sam_local: bool = Field(default=False, alias="AWS_SAM_LOCAL")
+
+    @model_validator(mode="after")
+    def _never_real_aws_from_sam_local(self) -> Settings:
+        """`sam local invoke` without --env-vars leaves AWS_ENDPOINT_URL empty and passes the shell's credentials
+        into the container: a "local test" would then read and write a real account. Refused at cold start."""
+        if self.sam_local and not self.endpoint_url:
+            raise ValueError(
+                "AWS_ENDPOINT_URL is empty under `sam local`: pass --env-vars .local/env.json (written by make run) "
+                "so the function uses the local emulator, not the AWS account of your shell's credentials"
+            )
+        return self
 
     @field_validator("queues", mode="before")
     @classmethod
@@ -49,7 +64,13 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "worker_function", mode="before"
+        "sentry_dsn",
+        "sentry_dsn_parameter",
+        "sentry_dsn_secret",
+        "release",
+        "worker_function",
+        "endpoint_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
