@@ -141,7 +141,7 @@ class LocalStack:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
         key = self._demo_key()
-        seed(self.stack)  # the records events/*.json act on
+        seed(self.stack, wait_until_due=False)  # the records events/*.json act on
         emulator_host = "" if options.endpoint_url else options.emulator_host
         for_containers = self._container_endpoint(endpoint, emulator_host)
         env_file = env_json.write(state / env_json.FILE, self.stack.functions, endpoint, for_containers)
