@@ -33,8 +33,10 @@ demo: $(STAMP)
 	$(BIN)/conveyor demo $(ARGS)
 
 ## The full suite: unit, integration (moto) and end-to-end (local stack over HTTP).
+# One full suite at a time per machine (flock): several checkouts testing at once on 2 cores starve each other's
+# end-to-end stacks. CI runs alone, so there it never waits.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	flock /tmp/conveyor-make-test.lock $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

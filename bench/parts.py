@@ -31,6 +31,13 @@ def run(part: str, quick: bool) -> dict:
         from bench import throughput
 
         return throughput.run(jobs=200 if quick else 2000)
+    if part == "cache":
+        from bench import ledger
+
+        ledger.install()
+        from bench import cache
+
+        return cache.run()
     raise SystemExit(f"unknown part {part!r}")
 
 

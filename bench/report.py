@@ -279,6 +279,21 @@ def _throughput(local: dict[str, Any]) -> str:
     return table(rows, ("", "measured"))
 
 
+def _cache(cached: dict[str, Any]) -> str:
+    rows = [
+        (
+            str(row["callers"]),
+            "on" if row["cached"] else "off",
+            str(row["requests"]),
+            f"{row['sqs']} ({row['sqs_per_request']}/req)",
+            f"{row['dynamodb']} ({row['dynamodb_per_request']}/req)",
+            f"{row['lambda']} ({row['lambda_per_request']}/req)",
+        )
+        for row in cached["rows"]
+    ]
+    return table(rows, ("callers", "cache", "GET /v1/queues", "SQS requests", "DynamoDB requests", "Lambda API"))
+
+
 def write(results: dict[str, Any], directory: Path) -> None:
     parts = [
         "# Conveyor benchmark results",
@@ -321,6 +336,17 @@ def write(results: dict[str, Any], directory: Path) -> None:
             f"_Measured {local.get('measured_at', '-')}._",
             "",
             _throughput(local),
+            "",
+        ]
+    cached = results.get("cache")
+    if cached:
+        parts += [
+            "## 5. Shared cache: requests per `GET /v1/queues`",
+            "",
+            f"_Measured {cached.get('measured_at', '-')}._ Each caller polls every 5 s for a minute (12 requests), "
+            "served by a container of its own; cache off = every request computes (as before the cache).",
+            "",
+            _cache(cached),
             "",
         ]
     notes = directory / "NOTES.md"

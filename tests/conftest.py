@@ -34,13 +34,16 @@ def stack() -> Iterator[Any]:
     """A fresh moto world with every table and queue template.yaml declares, and its function environment."""
     from moto import mock_aws
 
+    from conveyor.platform import cache
     from conveyor.platform.settings import get_settings
     from conveyor_local.stack import Stack
 
     with mock_aws():
         get_settings.cache_clear()
+        cache.reset()
         yield Stack(ROOT / "template.yaml").provision()
         get_settings.cache_clear()
+        cache.reset()
 
 
 class Api:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import AwareDatetime
@@ -26,8 +27,9 @@ QueueName = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/queues", middlewares=[ADMIN], summary="Queues: depths, dead letters, your job counts, paused")
-def list_queues() -> QueuesOverview:
-    return service.overview(principal(router))
+def list_queues() -> Response[QueuesOverview]:
+    overview, served = service.overview(principal(router))
+    return Response(200, content_types.APPLICATION_JSON, overview, headers=served.headers())
 
 
 @router.get(

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
 
 from conveyor import jobs
 from conveyor.admin import queues
@@ -26,6 +29,7 @@ from conveyor.admin.models import (
     RetryFailedRequest,
 )
 from conveyor.jobs import JobState
+from conveyor.platform import cache
 from conveyor.platform.auth.keys import PLATFORM, Principal
 from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import Conflict, Forbidden, NotFound
@@ -62,43 +66,79 @@ def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], b
 
 
 # --- GET /v1/queues ------------------------------------------------------------------------------------
-def overview(caller: Principal, now: datetime | None = None) -> QueuesOverview:
+# The overview is polled by every open dashboard tab and CLI: its two expensive halves are shared-cached
+# (conveyor.platform.cache). The queues' SQS and mapping facts are the same for every tenant (queues are shared),
+# so they are cached once for the platform, tagged "queues" (pause/resume bumps it); job counts per tenant.
+QUEUE_FACTS_TTL, QUEUE_FACTS_STALE = 10, 50
+JOB_COUNTS_TTL, JOB_COUNTS_STALE = 15, 45
+QUEUES_TAG = "queues"
+
+
+def overview(caller: Principal, now: datetime | None = None) -> tuple[QueuesOverview, cache.Status]:
     now = now or utcnow()
-    counts, window = _job_counts(caller.tenant_id, now)
+    shared = cache.shared()
+    facts, facts_status = shared.get_or_set(
+        cache.PLATFORM,
+        "queues.facts",
+        lambda: _queue_facts(now),
+        ttl=QUEUE_FACTS_TTL,
+        stale_ttl=QUEUE_FACTS_STALE,
+        tags=[QUEUES_TAG],
+    )
+    counted, counts_status = shared.get_or_set(
+        caller.tenant_id,
+        "jobs.counts",
+        lambda: _job_counts(caller.tenant_id, now).model_dump(mode="json"),
+        ttl=JOB_COUNTS_TTL,
+        stale_ttl=JOB_COUNTS_STALE,
+    )
+    counts = _TenantCounts.model_validate(counted)
+    statuses = [
+        QueueStatus.model_validate({**fact, "jobs": counts.by_queue.get(fact["name"]) or _no_jobs()}) for fact in facts
+    ]
+    return QueuesOverview(queues=statuses, jobs_window=counts.window), cache.combined(facts_status, counts_status)
+
+
+def _queue_facts(now: datetime) -> list[dict[str, Any]]:
+    """Every queue's depths, dead letters and pause state as SQS and Lambda report them (no tenant data)."""
     states = queues.mapping_states()
-    statuses = []
+    facts = []
     for family in sorted(get_settings().queues):
         ref = queues.queue_ref(family)
         depth = queues.depths(ref.url)
         dlq_depth = queues.depths(ref.dlq_url)["ApproximateNumberOfMessages"] if ref.dlq_url else 0
         state = states.get(ref.arn)
-        statuses.append(
-            QueueStatus(
-                name=family,
-                messages=Messages(
+        facts.append(
+            {
+                "name": family,
+                "messages": Messages(
                     visible=depth["ApproximateNumberOfMessages"],
                     in_flight=depth["ApproximateNumberOfMessagesNotVisible"],
                     delayed=depth["ApproximateNumberOfMessagesDelayed"],
-                ),
-                dead_letters=DeadLetters(
+                ).model_dump(mode="json"),
+                "dead_letters": DeadLetters(
                     depth=dlq_depth,
                     oldest_age_seconds=(
                         queues.oldest_age_seconds(ref.dlq_url, now) if ref.dlq_url and dlq_depth else None
                     ),
-                ),
-                paused=(state in queues.PAUSED_STATES) if state else None,
-                mapping_state=state,
-                jobs=counts.get(family) or _no_jobs(),
-            )
+                ).model_dump(mode="json"),
+                "paused": (state in queues.PAUSED_STATES) if state else None,
+                "mapping_state": state,
+            }
         )
-    return QueuesOverview(queues=statuses, jobs_window=window)
+    return facts
+
+
+class _TenantCounts(BaseModel):
+    by_queue: dict[str, JobCounts]
+    window: CountWindow
 
 
 def _no_jobs() -> JobCounts:
     return JobCounts(by_state=dict.fromkeys(jobs.STATES, 0), completed_last_hour=0, failed_last_hour=0)
 
 
-def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], CountWindow]:
+def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
     """Counts from the tenant's own partition: one key-range query over the jobs created in the last 24 h,
     newest first, projected to four attributes, at most MAX_COUNTED items. No scan, no counters to keep
     (each job write stays as it is); the price is the window: older jobs (e.g. reminders scheduled a week
@@ -130,7 +170,7 @@ def _job_counts(tenant_id: str, now: datetime) -> tuple[dict[str, JobCounts], Co
         )
         for family in by_state
     }
-    return counts, CountWindow(since=oldest, complete=complete, counted=counted)
+    return _TenantCounts(by_queue=counts, window=CountWindow(since=oldest, complete=complete, counted=counted))
 
 
 # --- dead letters --------------------------------------------------------------------------------------
@@ -213,6 +253,7 @@ def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
     state = queues.set_enabled(ref.arn, not paused)
     if state is None:
         raise Conflict(f"queue {name!r} has no worker event source mapping to {'pause' if paused else 'resume'}")
+    cache.shared().bump(cache.PLATFORM, QUEUES_TAG)  # the next overview, in every container, shows it
     logger.warning("queue paused" if paused else "queue resumed", extra={"queue": name, "key_id": caller.key_id})
     return PauseResult(queue=name, paused=state in queues.PAUSED_STATES, mapping_state=state)
 

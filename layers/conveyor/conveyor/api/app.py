@@ -16,6 +16,7 @@ from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
 from conveyor.platform.errors import ConveyorError, PayloadTooLarge
+from conveyor.platform.http import conditional
 from conveyor.platform.http import errors as http_errors
 from conveyor.platform.http.security import authenticate
 from conveyor.platform.observability import logger
@@ -88,16 +89,18 @@ def _no_route(_: Exception) -> Response:
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Checks that precede routing (body size, the caller's key), then the resolver."""
+    caller = None
     try:
         _check_body_size(event)
         if event.get("rawPath") not in PUBLIC_PATHS:
-            app.append_context(principal=authenticate(event))
+            caller = authenticate(event)
+            app.append_context(principal=caller)
     except ConveyorError as exc:
         app.clear_context()
         return http_errors.as_proxy_result(http_errors.from_exception(exc))
     if event.get("rawPath") == DOCS_PATH:
         _enable_docs()
-    return app.resolve(event, context)
+    return conditional.apply(event, app.resolve(event, context), caller.tenant_id if caller else None)
 
 
 def _check_body_size(event: dict[str, Any]) -> None:

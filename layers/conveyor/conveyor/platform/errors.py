@@ -62,6 +62,12 @@ class InvalidInput(ConveyorError):
         self.fields = list(fields or [])
 
 
+class Unavailable(ConveyorError):
+    """A dependency is failing right now; the caller may try again shortly."""
+
+    code = "unavailable"
+
+
 # --- job execution (mapped to queue behaviour) ---------------------------------------------------
 class PermanentError(ConveyorError):
     """Retrying cannot help (bad address, unknown template...): the job fails at once."""

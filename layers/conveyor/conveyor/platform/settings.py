@@ -24,6 +24,8 @@ class Settings(BaseModel):
     # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
     # to run without it (conveyor.reminders.store.table), naming the variable.
     reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
+    # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
+    cache_table: str | None = Field(default=None, alias="CACHE_TABLE", min_length=1)
     # Job family -> queue URL, e.g. {"email": "https://sqs.../conveyor-email"}.
     queues: dict[str, str] = Field(alias="QUEUES")
     email_from: str = Field(alias="EMAIL_FROM", min_length=3)
@@ -70,6 +72,7 @@ class Settings(BaseModel):
         "release",
         "worker_function",
         "endpoint_url",
+        "cache_table",
         mode="before",
     )
     @classmethod

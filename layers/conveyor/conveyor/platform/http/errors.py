@@ -19,6 +19,7 @@ STATUS: dict[type[errors.ConveyorError], int] = {
     errors.InvalidState: 409,
     errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
+    errors.Unavailable: 503,
 }
 
 
