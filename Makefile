@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: install run invoke demo test unit integration e2e lint validate build bench clean
+.PHONY: install browser run invoke demo test unit integration e2e lint checkov validate build bench clean
 
 install: $(STAMP)
 
@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml layers/conveyor/requirements.txt
 	  && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]' ) \
 	|| $(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The dashboard's browser tests drive Chromium through Playwright. Playwright's own browser builds cannot be
+# downloaded everywhere, so the system Chromium is used: Debian's package, installed here when missing (as root on
+# Debian), else Playwright's download (tests/e2e/dashboard_browser.py picks whichever is there).
+CHROMIUM ?= /usr/bin/chromium
+browser: $(STAMP)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else $(BIN)/playwright install chromium; fi
 
 ## Start the whole stack locally: API on http://127.0.0.1:3000, every queue's worker, the schedules.
 run: $(STAMP)
@@ -35,7 +45,7 @@ demo: $(STAMP)
 ## The full suite: unit, integration (moto) and end-to-end (local stack over HTTP).
 # One full suite at a time per machine (flock): several checkouts testing at once on 2 cores starve each other's
 # end-to-end stacks. CI runs alone, so there it never waits.
-test: $(STAMP)
+test: $(STAMP) browser
 	flock /tmp/conveyor-make-test.lock $(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 unit: $(STAMP)
@@ -44,11 +54,24 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests/e2e
 
-lint: $(STAMP)
+lint: $(STAMP) checkov
 	$(BIN)/ruff check layers functions local tests bench
+
+# checkov (IaC security scan) over template.yaml; every skip is justified next to its resource (Metadata.checkov).
+# It lives in its own virtual environment: its pins (boto3 among them) conflict with the project's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/bin/checkov
+checkov: $(CHECKOV)
+	$(CHECKOV) --file template.yaml --framework cloudformation --quiet --compact --skip-download
+
+$(CHECKOV): $(STAMP)
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(BIN)/uv pip install --quiet --python $(VENV)/checkov/bin/python checkov==$(CHECKOV_VERSION) \
+	|| $(VENV)/checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV)
 
 validate: $(STAMP)
 	$(BIN)/sam validate --lint

@@ -75,13 +75,13 @@ def _states(stack: Any, table: str) -> Counter:
 
 
 @contextlib.contextmanager
-def _world() -> Iterator[tuple[Any, _Client]]:
+def _world(parameters: dict[str, str] | None = None) -> Iterator[tuple[Any, _Client]]:
     """A fresh moto world, functions warm, every invocation recorded; the harness restored afterwards."""
     import conveyor_local.stack as stack_module
     from conveyor_local.lambdas import load_handler
 
     real_invoke = stack_module.invoke
-    with moto_stack() as stack, quiet_functions() as sink:
+    with moto_stack(parameters=parameters) as stack, quiet_functions() as sink:
         for spec in stack.functions.values():
             load_handler(spec)  # warm: handler time below is per warm invocation; cold starts are bench.coldstart's
         stack_module.invoke = ledger.wrap_invoke(real_invoke, sink)
@@ -180,6 +180,7 @@ def _summary(
         },
         "esm_requests": esm,
         "ses_per_job": per_job(book.requests_of("sesv2")),
+        "kms_per_job": per_job(book.requests_of("kms")),
         "sns_per_job": per_job(book.requests_of("sns")),
         "lambda": functions,
         "log_bytes_per_job": per_job(sum(i.log_bytes for i in book.invocations)),
@@ -193,13 +194,19 @@ def _summary(
     return {"scenario": name, **figures}
 
 
-def run(*, emails: int = 1000, trickle: int = 100, reminders: int = 1000, log: Any = say) -> dict[str, Any]:
+def run(
+    *, emails: int = 1000, trickle: int = 100, reminders: int = 1000, webhooks: int = 1000, log: Any = say
+) -> dict[str, Any]:
     ledger.install()
     results = {}
     log(f"aws requests: {emails} email jobs (burst)")
     results["email-burst"] = email_burst(emails)
     log(f"aws requests: {trickle} email jobs (one at a time)")
     results["email-trickle"] = email_trickle(trickle)
+    from bench import webhooks as webhook_bench
+
+    log(f"aws requests: {webhooks} events delivered to one webhook subscription")
+    results["webhooks"] = webhook_bench.run(webhooks, _world, _drain, _summary)
     from bench import reminders as reminder_bench
 
     if reminder_bench.available(ROOT):

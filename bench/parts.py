@@ -21,7 +21,10 @@ def run(part: str, quick: bool) -> dict:
         from bench import awscalls
 
         return awscalls.run(
-            emails=100 if quick else 1000, trickle=20 if quick else 100, reminders=100 if quick else 1000
+            emails=100 if quick else 1000,
+            trickle=20 if quick else 100,
+            reminders=100 if quick else 1000,
+            webhooks=100 if quick else 1000,
         )
     if part == "api":
         from bench import api_overhead

@@ -23,6 +23,7 @@ PRICES = {
     "cloudwatch_logs_ingest_gb": 0.50,
     "xray_traces_per_million": 5.00,
     "ses_per_thousand_emails": 0.10,  # excluded from the budget
+    "kms_per_million": 3.00,  # $0.03 per 10,000 requests (webhook signing secrets: Decrypt, cached per process)
 }
 LAMBDA_PLATFORM_LOG_BYTES = 350  # START, END and REPORT lines Lambda writes per invocation
 XRAY_SAMPLED = 0.05  # the default sampling rule past its 1 request/s reservoir (Tracing: Active)
@@ -54,6 +55,7 @@ def cost_per_million(figures: dict[str, Any]) -> dict[str, Any]:
             figures["sqs"]["ours_per_job"] + figures["sqs"]["esm_billed_per_job"]
         )
         * PRICES["sqs_standard_per_million"],
+        "KMS requests": figures.get("kms_per_job", 0) * PRICES["kms_per_million"],
     }
     extras = {
         "CloudWatch Logs ingestion": (figures["log_bytes_per_job"] + invocations * LAMBDA_PLATFORM_LOG_BYTES)

@@ -35,7 +35,7 @@ def fake_aws_env() -> None:
 
 
 @contextlib.contextmanager
-def moto_stack(root: Path = ROOT) -> Iterator[Any]:
+def moto_stack(root: Path = ROOT, parameters: dict[str, str] | None = None) -> Iterator[Any]:
     """A fresh moto world with every table and queue of the template, the functions' env applied."""
     fake_aws_env()
     from moto import mock_aws
@@ -47,7 +47,7 @@ def moto_stack(root: Path = ROOT) -> Iterator[Any]:
     with mock_aws():
         get_settings.cache_clear()
         try:
-            yield Stack(root / "template.yaml").provision()
+            yield Stack(root / "template.yaml", parameters=parameters).provision()
         finally:
             get_settings.cache_clear()
             os.environ.clear()

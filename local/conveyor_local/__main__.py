@@ -119,9 +119,13 @@ def banner(ready: Ready, options: Options) -> str:
         f"  {'API':<10} {ready.url}    (docs: {ready.url}/v1/docs)",
         f"  {'Emulator':<10} {emulator}    (aws --endpoint-url {ready.endpoint_url} --region {options.region} "
         "sqs list-queues; any credentials)",
-        f"  {'Outbox':<10} {outbox}/    (every email sent: <job-id>.eml)",
+        f"  {'Outbox':<10} {outbox}/    (every email and SMS sent: <job-id>.eml, <job-id>.sms.txt)",
+        f"  {'Webhooks':<10} {ready.url}/_local/webhook-inbox    (a built-in receiver: GET it to see deliveries)",
         f"  {'API key':<10} {key}    (tenant {ready.tenant}; scopes {', '.join(options.demo_scopes)})",
+        f"  {'Dashboard':<10} {ready.dashboard}    (sign in by pasting the API key)",
     ]
+    if ready.signin_link:
+        lines.append(f"  {'':<10} {ready.signin_link}    (one click signs the demo key in; valid one minute, once)")
     if schedules:
         lines.append(schedules)
     lines += sam_lines(ready, options)

@@ -13,6 +13,7 @@ mapping is disabled (UpdateEventSourceMapping Enabled=false: a paused queue), ex
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -144,6 +145,17 @@ class SqsSource:
             )
 
 
+def _as_json(value: Any) -> Any:
+    """Binary attribute values as Lambda's JSON event carries them: base64 text."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
+
+
 def _message_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
     out = {}
     for name, value in (attributes or {}).items():
@@ -204,7 +216,7 @@ class StreamSource:
         return records
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
-        data = dict(record["dynamodb"])
+        data = _as_json(dict(record["dynamodb"]))
         created = data.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             data["ApproximateCreationDateTime"] = created.timestamp()

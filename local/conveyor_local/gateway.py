@@ -14,15 +14,18 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from conveyor_local.inbox import PATH as INBOX_PATH
+from conveyor_local.inbox import WebhookInbox
 from conveyor_local.template import ACCOUNT, FunctionSpec, Template
 
 log = logging.getLogger("conveyor_local")
 Invoker = Callable[[FunctionSpec, dict[str, Any]], Any]
+HTTP_API_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    cookies: list[str] = field(default_factory=list)  # payload 2.0 `cookies`: one Set-Cookie header each
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -72,6 +76,7 @@ class Gateway:
         """`functions`: the specs to invoke (the stack's, with their local environment); default: the template's."""
         self.invoke, self.api_id = invoke, api_id
         self.routes = self._routes(template, functions or template.functions())
+        self.inbox = WebhookInbox()
         self._cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
 
     @staticmethod
@@ -106,8 +111,10 @@ class Gateway:
         self._cache.clear()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for a request; `ANY` covers the methods an HTTP API route can have (TRACE, CONNECT... match
+        nothing, as on API Gateway)."""
         for route in self.routes:
-            if route.method in (method, "ANY"):
+            if route.method == method or (route.method == "ANY" and method in HTTP_API_METHODS):
                 found = route.pattern.match(path)
                 if found:
                     return route, found.groupdict()
@@ -116,6 +123,9 @@ class Gateway:
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes = b"") -> HttpResponse:
         path, _, query = target.partition("?")
         headers = {k.lower(): v for k, v in headers.items()}
+        if path == INBOX_PATH:  # the local webhook receiver: part of the local gateway only
+            status, answer = self.inbox.handle(method.upper(), query, headers, body)
+            return HttpResponse(status, {"content-type": "application/json"}, answer)
         matched = self.match(method.upper(), path)
         if matched is None:
             return _message(404, "Not Found")
@@ -233,4 +243,5 @@ def _response(result: Any) -> HttpResponse:
         headers[name.lower()] = ",".join(map(str, values))
     body = result.get("body") or ""
     raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
-    return HttpResponse(int(result["statusCode"]), headers, raw)
+    cookies = [str(c) for c in result.get("cookies") or []]
+    return HttpResponse(int(result["statusCode"]), headers, raw, cookies)

@@ -52,13 +52,17 @@ class _Handler(BaseHTTPRequestHandler):
         headers.setdefault("x-forwarded-port", str(port))
         headers.setdefault("x-forwarded-proto", "http")
         response = self.server.gateway.handle(self.command, self.path, headers, body)
-        self._reply(response.status, response.headers, response.body, started)
+        self._reply(response.status, response.headers, response.body, started, response.cookies)
 
-    def _reply(self, status: int, headers: dict[str, str], body: bytes, started: float) -> None:
+    def _reply(
+        self, status: int, headers: dict[str, str], body: bytes, started: float, cookies: list[str] | None = None
+    ) -> None:
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
+        for cookie in cookies or []:
+            self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -67,7 +71,12 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "all" or (mode == "writes" and (status >= 400 or self.command not in ("GET", "HEAD", "OPTIONS"))):
             log.info("%s %s -> %d (%d ms)", self.command, self.path, status, (time.monotonic() - started) * 1000)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    def __getattr__(self, name: str) -> Any:
+        """Every method, TRACE, CONNECT and made-up ones included, goes to the gateway, which answers those no route
+        has as API Gateway does (404 JSON), instead of the stdlib's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
         """Silenced: _reply logs one line per request instead."""

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     running = None if args.endpoint_url else running_stack(options.state)
     options.endpoint_url = args.endpoint_url or (running or {}).get("endpoint_url")
+    args.api_url = (running or {}).get("url")  # the sample webhook posts to that stack's inbox
     runtime = LocalStack(options)
     try:
         seed_first = args.seed or (options.endpoint_url is None and not args.no_seed)
@@ -169,7 +170,7 @@ def _run(runtime: LocalStack, args: argparse.Namespace, event: Any, *, seed_firs
     if seed_first:
         from conveyor_local.seed import seed
 
-        made = seed(stack)
+        made = seed(stack, **({"api_url": args.api_url} if args.api_url else {}))
         log.info("sample records in place (tenant %s; jobs %s)", made["tenant"], ", ".join(made["jobs"]))
     if not args.function:
         return 0

@@ -1,4 +1,5 @@
-"""The outbox: every email a function sends through the emulated SES is written to <outbox>/<job-id>.eml.
+"""The outbox: every email a function sends through the emulated SES is written to <outbox>/<job-id>.eml, and
+every SMS it sends through SNS (`Publish` to a `PhoneNumber`) to <outbox>/<job-id>.sms.txt.
 
 How: a botocore event hook, registered for every client this process creates from then on
 (`botocore.handlers.BUILTIN_HANDLERS`, the mechanism moto itself uses to intercept requests).
@@ -6,7 +7,9 @@ How: a botocore event hook, registered for every client this process creates fro
 emulator has accepted the send (2xx), with the MessageId it returned. Being client-side, it works the same with the
 embedded moto server and with an external emulator (--endpoint-url), and it keeps what moto's SES backend drops:
 the EmailTags (the file is named after the `job_id` tag) and both the text and the HTML part.
-Functions are unchanged: they call SES exactly as they would on AWS.
+Functions are unchanged: they call SES and SNS exactly as they would on AWS. An SMS carries no tags: its file is
+named after the job the sending thread is running (the `job_id` the worker appended to its log keys), else the
+SNS message id. The runner clears the outbox at start, so it holds what this run sent.
 """
 
 from __future__ import annotations
@@ -22,14 +25,32 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("conveyor_local")
-OPERATIONS = ("sesv2.SendEmail", "ses.SendEmail", "ses.SendRawEmail")
+OPERATIONS = ("sesv2.SendEmail", "ses.SendEmail", "ses.SendRawEmail", "sns.Publish")
+SUFFIXES = (".eml", ".sms.txt")
 _KEY = "conveyor_local_outbox"
 _active: Outbox | None = None  # the installed outbox; sessions created while it was installed keep the hooks
 
 
 def _remember(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-    if _active is not None:
-        context[_KEY] = (model.service_model.service_name, model.name, dict(params))
+    if _active is None:
+        return
+    service = model.service_model.service_name
+    if service == "sns" and not params.get("PhoneNumber"):
+        return  # topic and endpoint publishes are not messages to a person
+    params = dict(params)
+    if service == "sns":
+        params["_job_id"] = _current_job_id()
+    context[_KEY] = (service, model.name, params)
+
+
+def _current_job_id() -> str | None:
+    """The job the calling thread runs, as the worker appended it to its log keys (None outside a job)."""
+    try:
+        from conveyor.platform.observability import logger
+    except ImportError:
+        return None
+    job_id = logger.get_current_keys().get("job_id")
+    return str(job_id) if job_id else None
 
 
 def _sent(http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -43,7 +64,7 @@ def _sent(http_response: Any, parsed: dict[str, Any], context: dict[str, Any], *
     except (OSError, ValueError, TypeError, KeyError) as exc:  # the send succeeded; only our copy failed
         log.warning("could not write the outbox copy of an email: %s", exc)
         return
-    log.info("email sent: %s", _shown(path))
+    log.info("%s sent: %s", "SMS" if service == "sns" else "email", _shown(path))
 
 
 def _shown(path: Path) -> str:
@@ -77,6 +98,15 @@ class Outbox:
         _active = self
         return self
 
+    def clear(self) -> int:
+        """Remove what an earlier run left (emails and SMS only); returns how many files went."""
+        removed = 0
+        for path in self.directory.glob("*"):
+            if path.is_file() and path.name.endswith(SUFFIXES):
+                path.unlink()
+                removed += 1
+        return removed
+
     def uninstall(self) -> None:
         """Stop copying. Hooks already on existing clients stay, idle, since no outbox is active."""
         global _active
@@ -90,18 +120,34 @@ class Outbox:
 
     # --- the .eml ----------------------------------------------------------------------------------
     def write(self, service: str, operation: str, params: dict[str, Any], message_id: str) -> Path:
-        tags = {t.get("Name"): t.get("Value") for t in params.get("EmailTags") or params.get("Tags") or []}
-        raw = message(service, operation, params, message_id, tags)
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(tags.get("job_id") or message_id or "email"))
+        if service == "sns":
+            name, suffix, raw = params.get("_job_id") or message_id or "sms", ".sms.txt", sms(params, message_id)
+        else:
+            tags = {t.get("Name"): t.get("Value") for t in params.get("EmailTags") or params.get("Tags") or []}
+            name, suffix = tags.get("job_id") or message_id or "email", ".eml"
+            raw = message(service, operation, params, message_id, tags)
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
         with self._lock:
-            path, n = self.directory / f"{stem}.eml", 1
-            while path.exists():  # a job that sends again (several emails, or a retry) keeps every copy
+            path, n = self.directory / f"{stem}{suffix}", 1
+            while path.exists():  # a job that sends again (several messages, or a retry) keeps every copy
                 n += 1
-                path = self.directory / f"{stem}-{n}.eml"
-            temporary = path.with_suffix(".eml.part")
+                path = self.directory / f"{stem}-{n}{suffix}"
+            temporary = path.with_name(path.name + ".part")
             temporary.write_bytes(raw)
             os.replace(temporary, path)
         return path
+
+
+def sms(params: dict[str, Any], message_id: str) -> bytes:
+    """An SNS SMS as a few header lines, a blank line and the text."""
+    lines = [f"To: {params.get('PhoneNumber', '')}", f"Date: {format_datetime(datetime.now(UTC))}"]
+    if message_id:
+        lines.append(f"X-SNS-Message-ID: {message_id}")
+    if params.get("_job_id"):
+        lines.append(f"X-Job-ID: {params['_job_id']}")
+    for name, value in sorted((params.get("MessageAttributes") or {}).items()):
+        lines.append(f"X-SNS-Attribute-{name}: {value.get('StringValue', '')}")
+    return ("\n".join(lines) + "\n\n" + str(params.get("Message", "")) + "\n").encode()
 
 
 def message(service: str, operation: str, params: dict[str, Any], message_id: str, tags: dict[str, Any]) -> bytes:

@@ -66,6 +66,11 @@ class Ready:
     env_json: str = ""  # the `sam local invoke --env-vars` file
     container_endpoint: str = ""  # the emulator as a Docker container reaches it (what env.json names)
     containers_reach_emulator: bool | None = None  # False: ours listens on loopback only; None: external, unknown
+    signin_link: str | None = None  # one-time dashboard sign-in for the demo key (valid one minute)
+
+    @property
+    def dashboard(self) -> str:
+        return self.url + "/dashboard"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +83,7 @@ class Ready:
             "container_endpoint": self.container_endpoint,
             "pid": os.getpid(),
             "resources": self.resources,
+            "dashboard": self.dashboard,
         }
 
 
@@ -106,7 +112,9 @@ class LocalStack:
 
         options.state.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(options.state / "outbox").install()  # before any function creates its SES client
-        self.stack = Stack(options.template, parameters=options.parameters, region=options.region).provision()
+        # Locally, webhooks may reach this machine (the built-in inbox, a receiver you run); a deployment may not.
+        parameters = {"OutboundAllowPrivate": "true", **options.parameters}
+        self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
         return endpoint
 
     def start(self) -> Ready:
@@ -121,6 +129,11 @@ class LocalStack:
         from conveyor_local.terminal import patch_powertools_loggers
 
         state = options.state
+        # The outbox holds what this run sends, as the emulator holds this run's data (`invoke` keeps it: it reads
+        # what the function it ran sent).
+        cleared = self.outbox.clear()
+        if cleared:
+            log.info("outbox: removed %d message(s) an earlier run left", cleared)
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)
         for event in self.stack.skipped_events():
@@ -141,10 +154,11 @@ class LocalStack:
             self._spawn(f"schedule {schedule.name}", self._fire_on_time, schedule)
 
         key = self._demo_key()
-        seed(self.stack, wait_until_due=False)  # the records events/*.json act on
+        seed(self.stack, api_url=self.http.url, wait_until_due=False)  # the records events/*.json act on
         emulator_host = "" if options.endpoint_url else options.emulator_host
         for_containers = self._container_endpoint(endpoint, emulator_host)
         env_file = env_json.write(state / env_json.FILE, self.stack.functions, endpoint, for_containers)
+        link = self._signin_link(key)
         self.ready = Ready(
             url=self.http.url,
             endpoint_url=endpoint,
@@ -162,6 +176,7 @@ class LocalStack:
             containers_reach_emulator=None
             if options.endpoint_url
             else env_json.reachable_from_containers(emulator_host),
+            signin_link=f"{self.http.url}/dashboard/signin/link?token={link}" if link else None,
         )
         self._state_file = state / STATE_FILE
         self._state_file.write_text(json.dumps(self.ready.as_json(), indent=2) + "\n")
@@ -254,6 +269,15 @@ class LocalStack:
             return None
         key, _ = keys.create(self.options.demo_tenant, set(self.options.demo_scopes), name="conveyor-local demo")
         return key
+
+    def _signin_link(self, key: str | None) -> str | None:
+        """A one-time token signing the demo key into the dashboard (the key never goes into a URL)."""
+        if key is None:
+            return None
+        from conveyor.platform.auth import keys, sessions
+
+        key_id = keys.key_id_of(key)
+        return sessions.create_link(key_id) if key_id else None
 
     def _cadence(self, schedule: Any) -> str:
         fast = self.options.fast_schedules

@@ -10,6 +10,8 @@ overwrites the sample records and touches nothing else. All of them belong to th
                   its SQS message is the sample's record), dispatcher-queued-insert names it
   FAILED_JOB_ID   a failed email job (its template needed a value): api-list-jobs (state=failed) lists it
   SAMPLE_APPOINTMENT  an appointment 2 h away whose 2-hour reminder is due at once: scheduler-minute queues it
+  SAMPLE_WEBHOOK  a subscription to job.completed at the local gateway's webhook inbox: events-job-completed (the
+                  sample job's completion on the jobs table's stream) becomes one delivery to it
 
 Records are made through the product's own code: keys through the key module, the appointment and its contact
 through the HTTP API (the sample key, the emulated gateway), the jobs through the jobs repository, since no API
@@ -27,11 +29,12 @@ from typing import Any
 log = logging.getLogger("conveyor_local")
 TENANT = "demo"
 SAMPLE_KEY = "cvk_sampleeventsforsamlocalinvokeonlynotasecret000000000"
-SAMPLE_SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write"})
+SAMPLE_SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write", "webhooks:read"})
 SAMPLE_JOB_ID = "job_01JD0000000000000000000000"
 FAILED_JOB_ID = "job_01JD0000000000000000000001"
 SAMPLE_CONTACT = "sample-contact"
 SAMPLE_APPOINTMENT = "sample-appointment"
+SAMPLE_WEBHOOK = "sample events: events-job-completed"  # the subscription's description, how seeding finds it
 SAMPLE_EMAIL = {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}}
 REMINDER_LEAD = timedelta(hours=2)  # the default policy's shortest lead time (PT2H)
 # Planning skips a lead time already past when the appointment is stored, so the reminder is made due shortly after
@@ -43,11 +46,13 @@ class SeedFailed(RuntimeError):
     """The API refused a sample record: the samples and the API disagree (a bug in one of them)."""
 
 
-def seed(stack: Any, *, wait_until_due: bool = True) -> dict[str, Any]:
-    """Create (or put back) every sample record in the stack's world; returns what was made. With wait_until_due,
-    returns once the sample reminder is due (a second or so), so a scheduler run right after finds it."""
+def seed(stack: Any, *, api_url: str = "http://127.0.0.1:3000", wait_until_due: bool = True) -> dict[str, Any]:
+    """Create (or put back) every sample record in the stack's world; returns what was made. `api_url`: the local
+    gateway whose webhook inbox the sample subscription posts to. With wait_until_due, returns once the sample
+    reminder is due (a second or so), so a scheduler run right after finds it."""
     _key()
     _jobs()
+    webhook = _webhook(api_url)
     due_at = _due_reminder(stack)
     if wait_until_due:
         time.sleep(max(0.0, (due_at - datetime.now(UTC)).total_seconds()))
@@ -56,6 +61,7 @@ def seed(stack: Any, *, wait_until_due: bool = True) -> dict[str, Any]:
         "tenant": TENANT,
         "jobs": [SAMPLE_JOB_ID, FAILED_JOB_ID],
         "appointment": SAMPLE_APPOINTMENT,
+        "webhook": webhook,
         "reminder_due_at": due_at.isoformat(),
     }
 
@@ -130,6 +136,20 @@ def _put_job(job: Any) -> None:
         log.warning("sample job %s is %s (running); not reset", job.id, existing.state)
         return
     repository.insert(job)
+
+
+def _webhook(api_url: str) -> str:
+    """The sample subscription, made once per world (its signing secret is not needed: the inbox keeps what came)."""
+    from conveyor.webhooks import service
+    from conveyor_local.inbox import PATH
+
+    for subscription in service.list_all(TENANT):
+        if subscription.description == SAMPLE_WEBHOOK:
+            return subscription.id
+    subscription, _secret = service.create(
+        TENANT, url=api_url + PATH, event_types=["job.completed"], description=SAMPLE_WEBHOOK
+    )
+    return subscription.id
 
 
 def _due_reminder(stack: Any) -> datetime:

@@ -10,6 +10,8 @@ import io
 import json
 import logging
 import re
+import secrets
+import string
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,7 +33,7 @@ def _parsed(path: Path, mtime_ns: int) -> Any:
     return copy.deepcopy(_parsed_once(path, mtime_ns))
 
 
-SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue")
+SUPPORTED = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret")
 # Resource types the local stack plays itself (functions, layers, the HTTP API) or that have no local effect.
 EMULATED = (
     "AWS::Serverless::Function",
@@ -44,6 +46,7 @@ EMULATED = (
     "AWS::Logs::LogGroup",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
+    "AWS::KMS::Key",  # nothing is encrypted locally; its only user, the alarm topic, is not created either
 )
 log = logging.getLogger("conveyor_local")
 
@@ -147,7 +150,12 @@ class Template:
                 raise ValueError(f"circular references between {sorted(pending)}")
             for logical_id in ready:
                 spec = pending.pop(logical_id)
-                creator = {"AWS::DynamoDB::Table": self._create_table, "AWS::SQS::Queue": self._create_queue}
+                creator = {
+                    "AWS::DynamoDB::Table": self._create_table,
+                    "AWS::SQS::Queue": self._create_queue,
+                    "AWS::KMS::Key": self._create_key,
+                    "AWS::SecretsManager::Secret": self._create_secret,
+                }
                 creator[spec["Type"]](logical_id, self.resolve(spec.get("Properties", {})), clients)
 
     def register_functions(self, clients: Any) -> None:
@@ -228,6 +236,19 @@ class Template:
         self.physical[logical_id] = name
         self.attributes[logical_id] = {"Arn": table["TableArn"], "StreamArn": table.get("LatestStreamArn", "")}
 
+    def _create_key(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        """A symmetric KMS key (the key policy is not emulated; IAM is not enforced locally anyway), found again by
+        an alias when an external emulator kept it from an earlier run (its ciphertexts must still decrypt)."""
+        kms = clients("kms")
+        alias = f"alias/{self.stack_name}-{logical_id}"
+        try:
+            key = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        except kms.exceptions.NotFoundException:
+            key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+            kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+        self.physical[logical_id] = key["KeyId"]
+        self.attributes[logical_id] = {"Arn": key["Arn"], "KeyId": key["KeyId"]}
+
     def _create_queue(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
         sqs = clients("sqs")
         name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
@@ -256,6 +277,24 @@ class Template:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.physical[logical_id] = url
         self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _create_secret(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:
+        """A secret as CloudFormation makes it: its SecretString, or one generated (GenerateSecretString's
+        length; letters and digits only, which every ExcludeCharacters/ExcludePunctuation choice allows)."""
+        sm = clients("secretsmanager")
+        name = props.get("Name") or f"{self.stack_name}-{logical_id}"
+        generate = props.get("GenerateSecretString")
+        value = props.get("SecretString")
+        if value is None:
+            length = int((generate or {}).get("PasswordLength", 32))
+            alphabet = string.ascii_letters + string.digits
+            value = "".join(secrets.choice(alphabet) for _ in range(length))
+        try:
+            arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        except sm.exceptions.ResourceExistsException:  # kept by an external emulator: a fresh value, as a new stack
+            arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        self.physical[logical_id] = arn  # Ref of a secret is its ARN
+        self.attributes[logical_id] = {"Id": arn}
 
     def unsupported(self) -> dict[str, str]:
         """Resources the local stack neither creates nor plays (logical id -> type): said once at start."""

@@ -67,6 +67,7 @@ class _PerThreadKeys:
 
 
 def _pretty_serialize(self: Any, log: dict[str, Any]) -> str:
+    log = self.scrub_log(log) if hasattr(self, "scrub_log") else log  # conveyor's formatter masks personal data
     level = str(log.get("level", "INFO"))
     color = _COLORS.get(level, "") if getattr(self, "_color", False) else ""
     extras = "  ".join(f"{k}={_short(v)}" for k, v in log.items() if k not in _QUIET_KEYS and v is not None)

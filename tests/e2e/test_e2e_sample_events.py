@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from local_stack_process import ROOT, wait_until
 
-from conveyor_local.seed import FAILED_JOB_ID, SAMPLE_APPOINTMENT, SAMPLE_JOB_ID, TENANT
+from conveyor_local.seed import FAILED_JOB_ID, SAMPLE_APPOINTMENT, SAMPLE_JOB_ID, SAMPLE_SCOPES, SAMPLE_WEBHOOK, TENANT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sample-events")]  # one emulator for this file's tests
 EVENTS = sorted((ROOT / "events").glob("*.json"))
@@ -89,6 +89,7 @@ class Emulator:
         event.update(rawPath=path, routeKey=f"GET {path}", pathParameters={})
         event["requestContext"].update(routeKey=f"GET {path}")
         event["requestContext"]["http"]["path"] = path
+        event["requestContext"]["authorizer"]["lambda"]["scopes"] = ",".join(sorted(SAMPLE_SCOPES))
         done = self.invoke("ApiFunction", event)
         assert done.rc == 0 and done.response["statusCode"] == 200, done
         return json.loads(done.response["body"])
@@ -205,6 +206,15 @@ def _job_completed(done: Invoked, emulator: Emulator) -> None:
     assert "To: ann@example.com" in email
 
 
+def _announced(done: Invoked, emulator: Emulator) -> None:
+    # the completed job became one job.completed delivery to the seeded subscription (the local webhook inbox)
+    assert done.response == {"batchItemFailures": []}
+    [subscription] = [s for s in emulator.get("/v1/webhooks")["items"] if s["description"] == SAMPLE_WEBHOOK]
+    assert subscription["url"].endswith("/_local/webhook-inbox")
+    [delivery] = emulator.get(f"/v1/webhooks/{subscription['id']}/deliveries")["items"]
+    assert (delivery["event_type"], delivery["status"]) == ("job.completed", "pending")
+
+
 OUTCOMES: dict[str, Callable[[Invoked, Emulator], None]] = {
     "api-enqueue-email": _enqueue_email,
     "api-enqueue-invalid": _enqueue_invalid,
@@ -214,6 +224,7 @@ OUTCOMES: dict[str, Callable[[Invoked, Emulator], None]] = {
     "authorizer-request": _authorized,
     "authorizer-unknown-key": _unknown_key,
     "dispatcher-queued-insert": _dispatched,
+    "events-job-completed": _announced,
     "scheduler-minute": _reminder_queued,
     "worker-email-batch": _job_completed,
 }

@@ -1,4 +1,4 @@
-"""The local stack's outbox: every email sent through (emulated) SES is kept as <job-id>.eml."""
+"""The local stack's outbox: every email sent through (emulated) SES is kept as <job-id>.eml, every SMS as .sms.txt."""
 
 from __future__ import annotations
 
@@ -62,3 +62,36 @@ def test_a_refused_send_leaves_no_eml_and_an_uninstalled_outbox_writes_nothing(t
         ses_after.create_email_identity(EmailIdentity="no-reply@example.com")
         send(ses_after)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_sms_sent_through_sns_is_written_as_sms_txt_named_after_the_job_sending_it(tmp_path: Path) -> None:
+    from conveyor.platform.observability import logger
+
+    with mock_aws():
+        outbox = Outbox(tmp_path).install()
+        try:
+            # Given an SNS client created after the outbox is in place
+            sns = boto3.client("sns", region_name="us-east-1")
+            topic = sns.create_topic(Name="alarms")["TopicArn"]
+            # When a job sends an SMS (the worker has appended its id to the log keys), and a topic is published to
+            logger.append_keys(job_id="job_01SMS")
+            try:
+                sent = sns.publish(PhoneNumber="+447700900123", Message="Rex: appointment at 10:00")["MessageId"]
+            finally:
+                logger.remove_keys(["job_id"])
+            sns.publish(TopicArn=topic, Message="not a text message")
+        finally:
+            outbox.uninstall()
+
+    # Then the SMS is in the outbox, named after the job, with its number, id and text; the topic message is not
+    assert [p.name for p in tmp_path.iterdir()] == ["job_01SMS.sms.txt"]
+    text = (tmp_path / "job_01SMS.sms.txt").read_text()
+    assert "To: +447700900123" in text and f"X-SNS-Message-ID: {sent}" in text
+    assert text.endswith("\n\nRex: appointment at 10:00\n")
+
+
+def test_clearing_the_outbox_removes_what_an_earlier_run_sent_and_nothing_else(tmp_path: Path) -> None:
+    for name in ("job_1.eml", "job_1-2.eml", "job_2.sms.txt", "notes.md"):
+        (tmp_path / name).write_text("x")
+    assert Outbox(tmp_path).clear() == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.md"]

@@ -53,12 +53,6 @@ def test_finished_jobs_expire_after_the_deployments_retention_days(short_retenti
     assert failed_job.expires_at - failed_job.finished_at.timestamp() == pytest.approx(5 * DAY, abs=2)
 
 
-def test_default_retention_is_seven_days_for_completed_and_thirty_for_failed(stack):
-    from conveyor.platform.settings import get_settings
-
-    assert (get_settings().completed_retention_days, get_settings().failed_retention_days) == (7, 30)
-
-
 def test_expired_jobs_are_hidden_from_reads_and_lists_before_ttl_deletes_them(api):
     now = int(datetime.now(UTC).timestamp())
     # Given a completed job past its expiry (DynamoDB has not deleted it yet) and one still retained

@@ -10,6 +10,7 @@ import pytest
 from factories import email_job, sqs_record
 from pydantic import BaseModel
 
+from conveyor.jobs import registry
 from conveyor.jobs import repository as store
 from conveyor.jobs.domain import Job
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
@@ -41,12 +42,18 @@ def _scripted(payload: Script, job: JobContext) -> dict[str, Any]:
     return {"runs": CALLS[job.job_id]}
 
 
-job_type(
-    "test.scripted",
-    queue="sync",
-    payload=Script,
-    retry=RetryPolicy(max_attempts=3, base_seconds=10, cap_seconds=60, max_defers=2),
-)(_scripted)
+@pytest.fixture(autouse=True)
+def scripted_job_type() -> Any:
+    """`test.scripted`, registered for each test of this module and removed after it."""
+    registry.get("email.send")  # the real job types load first
+    job_type(
+        "test.scripted",
+        queue="sync",
+        payload=Script,
+        retry=RetryPolicy(max_attempts=3, base_seconds=10, cap_seconds=60, max_defers=2),
+    )(_scripted)
+    yield
+    registry._TYPES.pop("test.scripted", None)
 
 
 def scripted(*outcomes: str, **extra: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from conveyor.email.job import EmailPayload
+from conveyor.email.jobs import EmailPayload
 from conveyor.email.templates import render, template_names
 from conveyor.platform.errors import PermanentError
 

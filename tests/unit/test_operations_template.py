@@ -71,7 +71,12 @@ def test_public_routes_are_exactly_the_apis_public_paths():
     public = {
         e["Properties"]["Path"] for e in events if (e["Properties"].get("Auth") or {}).get("Authorizer") == "NONE"
     }
-    assert public == set(PUBLIC_PATHS)
+    # ...and the pages of capabilities that authenticate themselves (the dashboard's signed session cookie)
+    from conveyor.capabilities import CAPABILITIES
+
+    pages = {path for c in CAPABILITIES if c.pages for path in (c.pages[0], c.pages[0] + "/{proxy+}")}
+    assert pages == {"/dashboard", "/dashboard/{proxy+}"}
+    assert public == set(PUBLIC_PATHS) | pages
     assert {"/health", "/health/ready"} <= public
 
 

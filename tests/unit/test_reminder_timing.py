@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from conveyor.reminders.timing import DoseRule, LeadTime, QuietHours, describe, send_time, zone
+from conveyor.platform.clock import zone
+from conveyor.reminders.timing import DoseRule, LeadTime, QuietHours, describe, send_time
 
 LONDON, NEW_YORK = zone("Europe/London"), zone("America/New_York")
 

@@ -30,6 +30,10 @@ def _table(args: argparse.Namespace) -> str:
 def _create(args: argparse.Namespace) -> None:
     from conveyor.platform.auth import keys
 
+    if args.expires_in_days is not None and args.expires_in_days < 1:
+        raise ConveyorError(
+            f"--expires-in-days must be at least 1 (got {args.expires_in_days}); omit it for a key that does not expire"
+        )
     key, record = keys.create(
         args.tenant,
         {s.strip() for s in args.scopes.split(",") if s.strip()},

@@ -91,16 +91,15 @@ def test_cancel_after_the_sweep_queued_the_job_still_sends_nothing(
 def test_worker_rechecks_the_appointment_and_expires_a_reminder_whose_appointment_started(
     stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, reminders_of: Any
 ) -> None:
-    from conveyor.reminders import store
+    from conveyor.reminders import repository
 
     # Given a queued reminder
     contact("c1")
     appointment("a1", APPOINTMENT)
     sweep(DAY_BEFORE, deliver=False)
     # When, before the worker runs, the appointment's start has passed (its record says so; no API call involved)
-    record = store.get(store.AppointmentRecord, "tenant-a", "appt#a1")
-    model = store.table(store.AppointmentRecord)
-    record.update(actions=[model.starts_at.set(datetime.now(UTC) - timedelta(minutes=5))])
+    model = repository._table(repository._AppointmentRecord)
+    model("tenant-a", "appt#a1").update(actions=[model.starts_at.set(datetime.now(UTC) - timedelta(minutes=5))])
     stack.drain()
 
     # Then the worker does not send it: the reminder expired
@@ -110,15 +109,15 @@ def test_worker_rechecks_the_appointment_and_expires_a_reminder_whose_appointmen
 
 
 def test_two_overlapping_sweeps_send_once(stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any) -> None:
-    from conveyor.reminders import store
-    from conveyor.reminders.sweep import fire
+    from conveyor.reminders import repository
+    from conveyor.reminders.sweeps import fire
 
     # Given a due reminder that two scheduler runs both read while it was still pending
     contact("c1")
     appointment("a1", APPOINTMENT)
     key = "rem#appt#a1#000001#PT24H"
-    seen_by_first = store.get(store.ReminderRecord, "tenant-a", key, consistent=True)
-    seen_by_second = store.get(store.ReminderRecord, "tenant-a", key, consistent=True)
+    seen_by_first = repository.get_reminder("tenant-a", key, consistent=True)
+    seen_by_second = repository.get_reminder("tenant-a", key, consistent=True)
     due = int(seen_by_first.due_at)
 
     # When both act on it
@@ -148,13 +147,13 @@ def test_a_sweep_that_runs_twice_for_the_same_minute_sends_once(
 def test_a_sweep_that_failed_after_creating_the_job_reuses_it_next_time(
     stack: Any, contact: Any, appointment: Any, sweep: Any, outbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conveyor.reminders import store
+    from conveyor.reminders import repository
 
     # Given a sweep that created the job but failed to mark the reminder queued (e.g. DynamoDB erred, or it died)
     contact("c1")
     appointment("a1", APPOINTMENT)
     with monkeypatch.context() as patched:
-        patched.setattr(store, "mark_queued", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
+        patched.setattr(repository, "mark_queued", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("crash")))
         assert sweep(DAY_BEFORE, deliver=False)["sweep_reminders"] == 0
     assert len(notification_jobs(stack)) == 1
 
@@ -432,15 +431,15 @@ def test_a_throttled_email_is_retried_on_the_same_channel_without_falling_back(
 def test_a_reminder_the_sweep_cannot_handle_does_not_hold_back_the_others(
     contact: Any, appointment: Any, reminders_of: Any, sweep: Any, outbox: Any
 ) -> None:
-    from conveyor.reminders import store
+    from conveyor.notify import repository
 
     # Given two due reminders, one of whose contact records is corrupt (a zone that does not exist)
     contact("broken", email="broken@example.com")
     contact("fine", email="fine@example.com")
     appointment("a1", APPOINTMENT, contact_id="broken")
     appointment("a2", APPOINTMENT, contact_id="fine")
-    record = store.get(store.ContactRecord, "tenant-a", "contact#broken")
-    record.update(actions=[store.table(store.ContactRecord).timezone.set("Nowhere/Else")])
+    model = repository._table(repository._ContactRecord)
+    model("tenant-a", "contact#broken").update(actions=[model.timezone.set("Nowhere/Else")])
 
     # When the sweep runs
     result = sweep(DAY_BEFORE)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.jobs.api import JobError, JobState
+from conveyor.platform.clock import Instant
 
 
 class Messages(BaseModel):
@@ -27,6 +28,12 @@ class JobCounts(BaseModel):
     by_state: dict[JobState, int]
     completed_last_hour: int
     failed_last_hour: int
+    completed_per_minute: list[int] = Field(
+        default_factory=lambda: [0] * 60, description="Jobs completed in each of the last 60 minutes, oldest first."
+    )
+    failed_per_minute: list[int] = Field(
+        default_factory=lambda: [0] * 60, description="Jobs failed in each of the last 60 minutes, oldest first."
+    )
 
 
 class QueueStatus(BaseModel):
@@ -106,7 +113,8 @@ class RetryFailedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str | None = Field(default=None, min_length=1, max_length=100)
-    since: AwareDatetime | None = Field(default=None, description="Only jobs created at or after this instant.")
+    queue: str | None = Field(default=None, min_length=1, max_length=64, description="Only jobs of this queue.")
+    since: Instant | None = Field(default=None, description="Only jobs created at or after this instant.")
     limit: int = Field(default=100, ge=1, le=100, description="Retry at most this many in this call.")
     cursor: str | None = Field(default=None, max_length=200, description="`next_cursor` of the previous call.")
 

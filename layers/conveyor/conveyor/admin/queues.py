@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.platform.aws import client, error_code
+from conveyor.platform.aws import client, error_code, http_status, probe_client
+from conveyor.platform.observability import logger
 from conveyor.platform.settings import get_settings
 
 HOLD_SECONDS = 30  # how long received DLQ messages stay invisible while an operation looks at them
@@ -214,22 +215,29 @@ def _attributes(message: Message) -> dict[str, Any]:
 
 
 # StartMessageMoveTask is SQS's own redrive (server side, any size). Emulators may not have it (moto 5 raises
-# NotImplementedError in process; a server answers with an error code): then the caller moves messages itself.
+# NotImplementedError in process; a server answers with an error code, or, as moto's server behind `make run` does,
+# with an HTTP 500 page): then the caller moves messages itself. Asked once, without retries: a 5xx is not worth
+# three tries when the fallback is correct anywhere (bounded receive -> send -> delete, `done: false` until empty).
 _MISSING = {"UnsupportedOperation", "InvalidAction", "NotImplemented", "NotImplementedException", "UnknownOperation"}
 
 
 def start_move_task(dlq_arn: str, target_arn: str) -> str | None:
-    """The task handle, or None where the API is not available."""
+    """The task handle, or None where the API is not available (unknown to the server, or a server error)."""
     from botocore.exceptions import ClientError
 
     try:
-        return str(client("sqs").start_message_move_task(SourceArn=dlq_arn, DestinationArn=target_arn)["TaskHandle"])
+        started = probe_client("sqs").start_message_move_task(SourceArn=dlq_arn, DestinationArn=target_arn)
     except NotImplementedError:
         return None
     except ClientError as exc:
-        if error_code(exc) in _MISSING:
+        if error_code(exc) in _MISSING or http_status(exc) >= 500:
+            logger.warning(
+                "StartMessageMoveTask not available; moving messages one by one",
+                extra={"code": error_code(exc), "status": http_status(exc)},
+            )
             return None
         raise
+    return str(started["TaskHandle"])
 
 
 # --- the worker's event source mappings (pause / resume) ---------------------------------------------

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AwareDatetime
 
 from conveyor.admin import service
 from conveyor.admin.models import (
@@ -19,6 +18,7 @@ from conveyor.admin.models import (
     RedriveResult,
     RetryFailedRequest,
 )
+from conveyor.platform.clock import Instant
 from conveyor.platform.http.security import principal, requires
 
 router = Router()
@@ -68,8 +68,12 @@ def retry_failed(request: RetryFailedRequest | None = None) -> BulkResult:
 @router.delete("/jobs", middlewares=[ADMIN], summary="Delete your finished jobs (bounded; use the cursor)")
 def delete_jobs(
     state: Annotated[Literal["completed", "failed", "cancelled"], Query()],
-    before: Annotated[AwareDatetime, Query(description="Jobs that finished before this instant.")],
+    before: Annotated[Instant, Query(description="Jobs that finished before this instant.")],
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the public parameter name
 ) -> BulkResult:
-    return service.delete_finished(principal(router).tenant_id, state=state, before=before, limit=limit, cursor=cursor)
+    return service.delete_finished(
+        principal(router).tenant_id, state=state, before=before, limit=limit, cursor=cursor, queue=queue, job_type=type
+    )

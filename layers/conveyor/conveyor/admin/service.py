@@ -70,7 +70,7 @@ def _yours(caller: Principal, all_tenants: bool) -> Callable[[queues.Message], b
 # (conveyor.platform.cache). The queues' SQS and mapping facts are the same for every tenant (queues are shared),
 # so they are cached once for the platform, tagged "queues" (pause/resume bumps it); job counts per tenant.
 QUEUE_FACTS_TTL, QUEUE_FACTS_STALE = 10, 50
-JOB_COUNTS_TTL, JOB_COUNTS_STALE = 15, 45
+JOB_COUNTS_TTL, JOB_COUNTS_STALE = 2, 10  # live on the dashboard, yet one query per tenant per 2 s
 QUEUES_TAG = "queues"
 
 
@@ -147,6 +147,7 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
     hour_ago = now - timedelta(hours=1)
     by_state: dict[str, Counter[str]] = defaultdict(Counter)
     recent: dict[str, Counter[str]] = defaultdict(Counter)
+    minutes: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 60)
     counted, after, oldest = 0, None, since
     while True:
         page = jobs.briefs(tenant_id, created_from=since, after=after, max_examined=COUNT_PAGE)
@@ -155,6 +156,8 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
             finished_recently = job.finished_at is not None and job.finished_at >= hour_ago
             if job.state in (JobState.COMPLETED, JobState.FAILED) and finished_recently:
                 recent[job.queue][job.state] += 1
+                minute = min(59, int((job.finished_at - hour_ago).total_seconds() // 60))  # type: ignore[operator]
+                minutes[(job.queue, job.state)][minute] += 1
         counted += len(page.items)
         after = page.last
         if after is None or counted >= MAX_COUNTED:
@@ -167,6 +170,8 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
             by_state={s: by_state[family][s] for s in jobs.STATES},
             completed_last_hour=recent[family][JobState.COMPLETED],
             failed_last_hour=recent[family][JobState.FAILED],
+            completed_per_minute=minutes[(family, JobState.COMPLETED)],
+            failed_per_minute=minutes[(family, JobState.FAILED)],
         )
         for family in by_state
     }
@@ -247,6 +252,12 @@ def redrive(caller: Principal, name: str, request: RedriveRequest) -> RedriveRes
     )
 
 
+def is_paused(name: str) -> bool | None:
+    """Whether the worker takes no jobs from this queue (its mapping is disabled); None when no mapping is known."""
+    state = queues.mapping_states().get(queues.queue_ref(_family(name)).arn)
+    return (state in queues.PAUSED_STATES) if state else None
+
+
 def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
     _platform(caller, "pausing or resuming a queue")
     ref = queues.queue_ref(_family(name))
@@ -261,11 +272,33 @@ def set_paused(caller: Principal, name: str, paused: bool) -> PauseResult:
 # --- bulk job operations (the jobs engine does them; the admin API only asks) ---------------------------
 def retry_failed(tenant_id: str, request: RetryFailedRequest) -> BulkResult:
     outcome = jobs.retry_failed(
-        tenant_id, job_type=request.type, since=request.since, limit=request.limit, cursor=request.cursor
+        tenant_id,
+        job_type=request.type,
+        queue=_family(request.queue) if request.queue else None,
+        since=request.since,
+        limit=request.limit,
+        cursor=request.cursor,
     )
     return BulkResult(**vars(outcome))
 
 
-def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkResult:
-    outcome = jobs.delete_finished(tenant_id, state=state, before=before, limit=limit, cursor=cursor)
+def delete_finished(
+    tenant_id: str,
+    *,
+    state: str,
+    before: datetime,
+    limit: int,
+    cursor: str | None,
+    queue: str | None = None,
+    job_type: str | None = None,
+) -> BulkResult:
+    outcome = jobs.delete_finished(
+        tenant_id,
+        state=state,
+        before=before,
+        limit=limit,
+        cursor=cursor,
+        queue=_family(queue) if queue else None,
+        job_type=job_type,
+    )
     return BulkResult(**vars(outcome))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
@@ -15,20 +14,21 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from conveyor import capabilities
 from conveyor.admin import health as readiness
 from conveyor.admin.models import Readiness
-from conveyor.platform.errors import ConveyorError, PayloadTooLarge
-from conveyor.platform.http import conditional
+from conveyor.platform.errors import ConveyorError
+from conveyor.platform.http import body, conditional
 from conveyor.platform.http import errors as http_errors
+from conveyor.platform.http.resolver import Resolver, check_path
 from conveyor.platform.http.security import authenticate
 from conveyor.platform.observability import logger
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = body.MAX_BODY_BYTES
 # Everything else needs an API key.
 PUBLIC_PATHS = frozenset({"/health", "/health/ready", "/v1/docs", "/v1/openapi.json"})
 TITLE, VERSION = "Conveyor API", "1.0.0"
 DOCS_PATH = "/v1/docs"
 
 capabilities.install()
-app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+app = Resolver(response_validation_error_http_code=500)
 for router in capabilities.routers():
     app.include_router(router, prefix="/v1")
 
@@ -88,10 +88,14 @@ def _no_route(_: Exception) -> Response:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Checks that precede routing (body size, the caller's key), then the resolver."""
+    """Checks that precede routing (path and body encoding, body size, the caller's key), then the resolver."""
     caller = None
     try:
-        _check_body_size(event)
+        check_path(event)
+        pages = capabilities.pages_for(event.get("rawPath") or "")
+        if pages is not None:  # e.g. the dashboard: its own resolver, (cookie) authentication and form bodies
+            return pages(event, context)
+        event = body.normalize(event)  # JSON API only: bodies read as JSON whatever their Content-Type
         if event.get("rawPath") not in PUBLIC_PATHS:
             caller = authenticate(event)
             app.append_context(principal=caller)
@@ -101,11 +105,3 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("rawPath") == DOCS_PATH:
         _enable_docs()
     return conditional.apply(event, app.resolve(event, context), caller.tenant_id if caller else None)
-
-
-def _check_body_size(event: dict[str, Any]) -> None:
-    body = event.get("body") or ""
-    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode())
-    if size > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is {size} bytes; the limit is {MAX_BODY_BYTES}")
-    logger.debug("request body", extra={"bytes": size})

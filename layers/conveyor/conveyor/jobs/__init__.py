@@ -18,12 +18,16 @@ from conveyor.jobs.service import (
     after,
     briefs,
     cancel,
+    delete,
     delete_finished,
     enqueue,
+    find,
     get,
+    list_jobs,
     next_cursor,
     retry,
     retry_failed,
+    run_now,
 )
 
 if TYPE_CHECKING:
@@ -46,13 +50,17 @@ __all__ = [
     "after",
     "briefs",
     "cancel",
+    "delete",
     "delete_finished",
     "enqueue",
+    "find",
     "get",
     "job_type",
+    "list_jobs",
     "next_cursor",
     "retry",
     "retry_failed",
+    "run_now",
 ]
 
 

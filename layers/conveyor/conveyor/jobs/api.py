@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal, get_args
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from conveyor.jobs import domain, service
+from conveyor.platform.clock import Instant
 from conveyor.platform.http.security import principal, requires
 
 JobState = Literal["scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled"]
@@ -25,7 +26,7 @@ class EnqueueRequest(BaseModel):
 
     type: str = Field(min_length=1, max_length=100, examples=["email.send"])
     payload: dict[str, Any] = Field(default_factory=dict)
-    run_at: AwareDatetime | None = Field(default=None, description="Run at (or after) this instant.")
+    run_at: Instant | None = Field(default=None, description="Run at (or after) this instant.")
     delay_seconds: int | None = Field(default=None, ge=0, le=MAX_SCHEDULE_DAYS * 86400)
     max_attempts: int | None = Field(default=None, ge=1, le=10)
 
@@ -64,6 +65,7 @@ class Job(BaseModel):
     result: Any = None
     error: JobError | None = None
     run_at: datetime | None = None
+    idempotency_key: str | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -88,6 +90,7 @@ class Job(BaseModel):
             result=job.result,
             error=JobError(type=job.error.type, message=job.error.message) if job.error else None,
             run_at=job.run_at,
+            idempotency_key=job.idempotency_key,
             created_at=job.created_at,
             updated_at=job.updated_at,
             started_at=job.started_at,
@@ -131,12 +134,25 @@ def enqueue(request: EnqueueRequest, idempotency_key: IdempotencyKey = None) -> 
 def list_jobs(
     state: Annotated[JobState | None, Query()] = None,
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the public parameter name
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[Instant | None, Query()] = None,
+    created_before: Annotated[Instant | None, Query()] = None,
+    order: Annotated[Literal["newest", "oldest"], Query()] = "newest",
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:
     caller = principal(router)
     items, next_cursor = service.list_jobs(
-        caller.tenant_id, state=state, job_type=type, limit=limit, cursor=cursor, caller=caller
+        caller.tenant_id,
+        state=state,
+        job_type=type,
+        queue=queue,
+        created_from=created_from,
+        created_before=created_before,
+        oldest_first=order == "oldest",
+        limit=limit,
+        cursor=cursor,
+        caller=caller,
     )
     return JobPage(items=[Job.of(j) for j in items], next_cursor=next_cursor)
 
@@ -157,3 +173,16 @@ def cancel_job(job_id: JobId) -> Job:
 def retry_job(job_id: JobId) -> Job:
     caller = principal(router)
     return Job.of(service.retry(caller.tenant_id, job_id, caller=caller))
+
+
+@router.post("/jobs/<job_id>/run-now", middlewares=[WRITE], summary="Run a scheduled job now instead of at run_at")
+def run_job_now(job_id: JobId) -> Job:
+    caller = principal(router)
+    return Job.of(service.run_now(caller.tenant_id, job_id, caller=caller))
+
+
+@router.delete("/jobs/<job_id>", middlewares=[WRITE], summary="Delete a completed, failed or cancelled job")
+def delete_job(job_id: JobId) -> Response[None]:
+    caller = principal(router)
+    service.delete(caller.tenant_id, job_id, caller=caller)
+    return Response(status_code=204)

@@ -303,9 +303,14 @@ def query(
     job_type: str | None,
     limit: int,
     after: str | None,
+    queue: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    oldest_first: bool = False,
     exclude_types: list[str] | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A tenant's jobs newest first. Filters apply within the tenant's partition; `after` is the last id seen."""
+    """A tenant's jobs newest first (or oldest first). Filters apply within the tenant's partition; the creation
+    range is a key range (job ids are ULIDs), not a filter; `after` is the last id seen."""
     model = _jobs()
     condition = _live(model)
     if state:
@@ -314,11 +319,19 @@ def query(
         condition &= model.type == job_type
     if exclude_types:
         condition &= ~model.type.is_in(*exclude_types)
+    if queue:
+        condition &= model.queue == queue
+    if created_from or created_before:
+        low = created_key(created_from) if created_from else JOB_PREFIX
+        high = created_key(created_before) if created_before else JOB_PREFIX + "~"  # "~" sorts after every ULID
+        key_condition = model.id.between(low, high)
+    else:
+        key_condition = model.id.startswith(JOB_PREFIX)
     results = model.query(
         tenant_id,
-        model.id.startswith(JOB_PREFIX),
+        key_condition,
         filter_condition=condition,
-        scan_index_forward=False,
+        scan_index_forward=oldest_first,
         limit=limit,
         page_size=max(limit, 100),
         last_evaluated_key=start_key(tenant_id, after) if after else None,
@@ -540,6 +553,22 @@ def release(tenant_id: str, job_id: str, due_at: int) -> bool:
     )
 
 
+def run_early(job: Job) -> Job | None:
+    """scheduled -> queued now, run_at moved to now (so the dispatcher sends it without a delay). Races the
+    scheduler's release on the state: exactly one of them moves the job; None if it was no longer scheduled."""
+    model = _jobs()
+    now = utcnow()
+    actions = [
+        model.state.set(JobState.QUEUED),
+        model.run_at.set(now),
+        model.updated_at.set(now),
+        model.due_shard.remove(),
+        model.due_at.remove(),
+        _appended(model, _entry(JobState.QUEUED, now, "run now by request")),
+    ]
+    return _update(job.tenant_id, job.id, actions, model.state == JobState.SCHEDULED)
+
+
 # --- stalled jobs ------------------------------------------------------------------------------------
 def stalled_keys(lease_ended_before: datetime) -> Iterator[JobKey]:
     """Every active job whose lease ended before the given instant (with its lease_until)."""
@@ -638,6 +667,7 @@ def walk(
     *,
     state: str | None = None,
     job_type: str | None = None,
+    queue: str | None = None,
     finished_before: datetime | None = None,
     created_from: datetime | None = None,
     created_before: datetime | None = None,
@@ -652,6 +682,7 @@ def walk(
     for part in (
         model.state == state if state else None,
         model.type == job_type if job_type else None,
+        model.queue == queue if queue else None,
         model.finished_at < finished_before if finished_before else None,
     ):
         if part is not None:

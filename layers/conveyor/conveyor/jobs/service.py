@@ -61,7 +61,7 @@ def enqueue(
     key = fingerprint = ""
     orphaned: str | None = None  # the job id of a claim whose job no longer exists (deleted, aged out)
     if idempotency_key is not None:
-        key = "idem#" + hashlib.sha256(idempotency_key.encode()).hexdigest()
+        key = _idempotency_item(idempotency_key)
         fingerprint = request.fingerprint()
         existing, orphaned = _replay(tenant_id, key, fingerprint)
         if existing is not None:
@@ -162,20 +162,56 @@ def list_jobs(
     job_type: str | None,
     limit: int,
     cursor: str | None,
+    queue: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    oldest_first: bool = False,
     caller: Principal | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A page of the tenant's jobs, newest first, and the cursor of the next page (None: the last page).
+    """A page of the tenant's jobs, newest (or oldest) first, and the cursor of the next page (None: the last).
     A caller sees only the types whose read scope it holds: asking for one it lacks is refused, and the others
     are left out of an unfiltered listing."""
+    if created_from and created_before and created_before <= created_from:
+        raise InvalidInput("created_before must be after created_from")
     hidden: list[str] = []
     if caller is not None:
         if job_type is not None:
             _require_scope(caller, _scopes(job_type).read, job_type)
         hidden = registry.unreadable_by(caller.allows)
     items, last = repository.query(
-        tenant_id, state=state, job_type=job_type, limit=limit, after=after(cursor), exclude_types=hidden
+        tenant_id,
+        state=state,
+        job_type=job_type,
+        limit=limit,
+        after=after(cursor),
+        exclude_types=hidden,
+        queue=queue,
+        created_from=created_from,
+        created_before=created_before,
+        oldest_first=oldest_first,
     )
     return items, next_cursor(last)
+
+
+def find(tenant_id: str, text: str, *, caller: Principal | None = None) -> Job | None:
+    """Search: the tenant's job with this id, or the job its Idempotency-Key (as the client sent it) created.
+    With `caller`, a job of a type it may not read is not found."""
+    text = text.strip()
+    if not text or len(text) > 255:
+        return None
+    job = repository.get(tenant_id, text) if text.startswith(JOB_PREFIX) else None
+    if job is None:
+        claim = repository.find_idempotency(tenant_id, _idempotency_item(text))
+        job = repository.get(tenant_id, claim.job_id) if claim else None
+    if job is not None and caller is not None:
+        read = _scopes(job.type).read
+        if read is not None and not caller.allows(read):
+            return None
+    return job
+
+
+def _idempotency_item(idempotency_key: str) -> str:
+    return "idem#" + hashlib.sha256(idempotency_key.encode()).hexdigest()
 
 
 def next_cursor(last_job_id: str | None) -> str | None:
@@ -211,21 +247,50 @@ def retry(tenant_id: str, job_id: str, *, caller: Principal | None = None) -> Jo
     return requeued
 
 
+def run_now(tenant_id: str, job_id: str, *, caller: Principal | None = None) -> Job:
+    """A scheduled job goes to its queue now instead of at run_at (the scheduler's release, done early)."""
+    job = get(tenant_id, job_id, caller=caller, write=True)
+    released = repository.run_early(job) if job.state == JobState.SCHEDULED else None
+    if released is None:
+        current = repository.get(tenant_id, job_id, consistent=True) or job
+        raise InvalidState(
+            f"job is {current.state}; only scheduled jobs can be run now", details={"state": current.state}
+        )
+    return released
+
+
+def delete(tenant_id: str, job_id: str, *, caller: Principal | None = None) -> None:
+    """Delete a finished job (completed, failed or cancelled), only if it did not change state meanwhile."""
+    job = get(tenant_id, job_id, caller=caller, write=True)
+    if not job.finished or not repository.delete_finished(job):
+        raise InvalidState(
+            f"job is {job.state}; only completed, failed or cancelled jobs can be deleted",
+            details={"state": job.state},
+        )
+
+
 # --- bounded bulk operations (the admin API's) ------------------------------------------------------------
 BULK_PAGE = 500
 MAX_EXAMINED = 2_000  # jobs read per bulk call, whatever matches: a call cannot time out
 
 
 def retry_failed(
-    tenant_id: str, *, job_type: str | None, since: datetime | None, limit: int, cursor: str | None
+    tenant_id: str,
+    *,
+    job_type: str | None,
+    since: datetime | None,
+    limit: int,
+    cursor: str | None,
+    queue: str | None = None,
 ) -> BulkOutcome:
-    """Requeue the tenant's failed jobs (of one type, created since an instant), newest first, bounded."""
+    """Requeue the tenant's failed jobs (of one type or queue, created since an instant), newest first, bounded."""
 
     def page(after: str | None) -> Page[Job]:
         return repository.walk(
             tenant_id,
             state=JobState.FAILED,
             job_type=job_type,
+            queue=queue,
             created_from=since,
             after=after,
             max_examined=BULK_PAGE,
@@ -234,8 +299,18 @@ def retry_failed(
     return _bulk(page, lambda job: repository.requeue(job) is not None, limit=limit, cursor=cursor)
 
 
-def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int, cursor: str | None) -> BulkOutcome:
-    """Delete the tenant's jobs that finished in `state` before an instant, newest first, bounded."""
+def delete_finished(
+    tenant_id: str,
+    *,
+    state: str,
+    before: datetime,
+    limit: int,
+    cursor: str | None,
+    queue: str | None = None,
+    job_type: str | None = None,
+) -> BulkOutcome:
+    """Delete the tenant's jobs that finished in `state` before an instant (of one queue or type), newest first,
+    bounded."""
     if state not in FINISHED:
         raise InvalidInput(f"only finished jobs can be deleted: state must be one of {', '.join(FINISHED)}")
 
@@ -243,6 +318,8 @@ def delete_finished(tenant_id: str, *, state: str, before: datetime, limit: int,
         return repository.walk(
             tenant_id,
             state=state,
+            job_type=job_type,
+            queue=queue,
             finished_before=before,
             created_before=before,
             after=after,

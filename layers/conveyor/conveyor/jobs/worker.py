@@ -1,12 +1,10 @@
 """The worker: one SQS record -> claim the job, run its handler, record the outcome.
 
-Queue behaviour for every outcome is decided here, and only here:
-  success                      -> completed; message acknowledged
-  PermanentError / bad payload -> failed at once with the reason; acknowledged (never retried)
-  RetryLater(s)                -> retrying without spending an attempt; message returns after s seconds
-  any other exception          -> transient: retrying with backoff + full jitter (the message's visibility
-                                  timeout is the delay), or failed once attempts are spent; acknowledged then
-  unreadable message           -> logged and dropped (nothing to fail); a job someone else holds -> dropped
+What a handler's outcome does is decided by the outcome policy (conveyor.jobs.outcomes, pure) and carried out
+here: completed, failed, retrying with backoff (the message's visibility timeout is the delay) or deferred.
+Before the handler runs:
+  unknown job type / bad payload -> failed at once with the reason; acknowledged (never retried)
+  unreadable message             -> logged and dropped (nothing to fail); a job someone else holds -> dropped
 Anything that escapes (DynamoDB down, a crash) leaves the message on the queue; the redrive policy moves it to
 the DLQ after maxReceiveCount receives, which is set well above any job's attempts.
 """
@@ -21,11 +19,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, Field, ValidationError
 
-from conveyor.jobs import registry, repository
+from conveyor.jobs import outcomes, registry, repository
 from conveyor.jobs.domain import Job
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
-from conveyor.platform.errors import PermanentError, RetryLater
 from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
 from conveyor.platform.settings import get_settings
 
@@ -96,10 +93,15 @@ def _parse(record: SQSRecord) -> JobMessage | None:
         return None
 
 
+def _attempts(job: Job) -> outcomes.Attempts:
+    deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
+    return outcomes.Attempts(job.attempts, job.max_attempts, job.defers, deferred_for)
+
+
 def _run(job: Job, record: SQSRecord) -> None:
-    if job.attempts > job.max_attempts:
-        # Claimed again after its lease ran out: the previous attempt died (timeout or crash) and was the last.
-        _fail(job, "AttemptsExhausted", "the worker stopped (timeout or crash) during the last attempt")
+    spent = outcomes.exhausted(_attempts(job))
+    if spent is not None:
+        _fail(job, spent.error_type, spent.message)
         return
     kind = registry.get(job.type)
     if kind is None:
@@ -121,22 +123,40 @@ def _run(job: Job, record: SQSRecord) -> None:
         max_attempts=int(job.max_attempts),
     )
     started = time.monotonic()
+    result: Any = None
+    error: Exception | None = None
     try:
         result = kind.handler(payload, context)
-    except PermanentError as exc:
-        _fail(job, type(exc).__name__, exc.message, exc)
-    except RetryLater as exc:
-        _defer(job, kind.retry, exc, record)
-    except Exception as exc:  # noqa: BLE001 - any other failure of a handler is transient by contract
-        _retry_or_fail(job, kind.retry, exc, record)
-    else:
+    except Exception as exc:  # noqa: BLE001 - every failure of a handler has an outcome (conveyor.jobs.outcomes)
+        error = exc
+    try:
+        _apply(job, outcomes.decide(error, _attempts(job), kind.retry), result, error, record)
+    finally:
+        timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
+
+
+def _apply(job: Job, decision: outcomes.Decision, result: Any, error: Exception | None, record: SQSRecord) -> None:
+    """Carry out the outcome policy's decision: each a conditional write on this attempt still owning the job."""
+    if decision.action == outcomes.Action.COMPLETE:
         if repository.complete(job, result):
             count("JobsCompleted", job.type)
             logger.info("job completed")
         else:
             logger.warning("job changed state while running (cancelled or lease lost); result not stored")
-    finally:
-        timing("JobDuration", job.type, (time.monotonic() - started) * 1000)
+    elif decision.action == outcomes.Action.FAIL:
+        _fail(job, decision.error_type, decision.message, error if decision.with_exception else None)
+    elif decision.action == outcomes.Action.RETRY:
+        report_job_failure(decision.error_type, decision.message, tags=_tags(job), final=False, exc=error)
+        if repository.schedule_retry(job, decision.error_type, decision.message, decision.delay_seconds):
+            _delay_message(record, decision.delay_seconds)
+            count("JobsRetried", job.type)
+            extra = {"delay_seconds": decision.delay_seconds, "error": scrub_text(decision.message)}
+            logger.warning("job will be retried", extra=extra)
+            raise RetryScheduled(f"retry in {decision.delay_seconds}s") from error
+    elif repository.defer(job, decision.delay_seconds, decision.message):
+        _delay_message(record, decision.delay_seconds)
+        count("JobsDeferred", job.type)
+        raise RetryScheduled(f"deferred {decision.delay_seconds}s")
 
 
 def _tags(job: Job) -> dict[str, Any]:
@@ -149,32 +169,6 @@ def _fail(job: Job, error_type: str, message: str, exc: BaseException | None = N
         count("JobsFailed", job.type)
         logger.warning("job failed", extra={"error_type": error_type, "reason": scrub_text(message)})
         report_job_failure(error_type, message, tags=_tags(job), final=True, exc=exc)
-
-
-def _retry_or_fail(job: Job, policy: registry.RetryPolicy, exc: Exception, record: SQSRecord) -> None:
-    message = str(exc) or type(exc).__name__
-    if job.attempts >= job.max_attempts:
-        _fail(job, type(exc).__name__, message, exc)
-        return
-    report_job_failure(type(exc).__name__, message, tags=_tags(job), final=False, exc=exc)
-    delay = policy.backoff(job.attempts)
-    if repository.schedule_retry(job, type(exc).__name__, message, delay):
-        _delay_message(record, delay)
-        count("JobsRetried", job.type)
-        logger.warning("job will be retried", extra={"delay_seconds": delay, "error": scrub_text(message)})
-        raise RetryScheduled(f"retry in {delay}s") from exc
-
-
-def _defer(job: Job, policy: registry.RetryPolicy, exc: RetryLater, record: SQSRecord) -> None:
-    deferred_for = (utcnow() - job.first_deferred_at).total_seconds() if job.first_deferred_at else 0
-    if job.defers >= policy.max_defers or deferred_for + exc.seconds > policy.max_defer_total_seconds:
-        _fail(job, "DeferredTooLong", f"deferred {job.defers} times over {int(deferred_for)}s: {exc.message}")
-        return
-    delay = min(exc.seconds, registry.MAX_VISIBILITY_SECONDS)
-    if repository.defer(job, delay, exc.message):
-        _delay_message(record, delay)
-        count("JobsDeferred", job.type)
-        raise RetryScheduled(f"deferred {delay}s")
 
 
 def _delay_message(record: SQSRecord, seconds: int) -> None:

@@ -13,7 +13,8 @@ from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 # Health probes answer fast and never retry: a dependency that does not answer in time is not ready.
-_PROBE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1, read_timeout=2)
+# (`total_max_attempts` counts the first request; botocore's `max_attempts` counts retries, so 1 meant two requests.)
+_PROBE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=2)
 
 
 @cache

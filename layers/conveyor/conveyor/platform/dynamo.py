@@ -40,6 +40,15 @@ def bind(model: type[M], table_name: str) -> type[M]:
     return model
 
 
+def bind_to(model: type[M], table_name: str | None, variable: str) -> type[M]:
+    """`bind`, for a table only some functions are given: a function without it fails naming the variable."""
+    if not table_name:
+        from conveyor.platform.settings import SettingsError
+
+        raise SettingsError(f"invalid environment: {variable} is not set (template.yaml gives it)")
+    return bind(model, table_name)
+
+
 def conditional(write: Callable[[], object]) -> bool:
     """Run one conditional write (save, update, delete or a transaction): False when a condition did not hold."""
     try:

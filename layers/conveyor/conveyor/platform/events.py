@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -26,6 +28,24 @@ class Change:
     at: datetime
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.old is None and self.new is not None
+
+    @property
+    def removed(self) -> bool:
+        return self.new is None and self.old is not None
+
+    def moved(self, attribute: str, to: Any) -> bool:
+        """The item's `attribute` became `to` in this change (it was something else, or absent, before)."""
+        return (self.new or {}).get(attribute) == to and (self.old or {}).get(attribute) != to
+
+    def key(self) -> str:
+        return str((self.new or self.old or {}).get("sk", ""))
+
+    def tenant_id(self) -> str:
+        return str((self.new or self.old or {}).get("tenant_id", ""))
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,19 @@ class DomainEvent:
 
 
 EventMapper = Callable[[Change], list[DomainEvent]]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One entry of the documented catalogue: the type, what it means, the schema of its `data` and a sample.
+
+    A capability's events module (the one `Capability.events` names) lists its types in `CATALOGUE`; the
+    webhooks API publishes each as a JSON Schema in the OpenAPI document and sends the sample as a test event."""
+
+    name: str
+    description: str
+    data: type[BaseModel]
+    sample: dict[str, Any] = field(default_factory=dict)
 
 
 def event_id(change: Change, event_type: str) -> str:

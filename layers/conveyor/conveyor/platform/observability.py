@@ -12,11 +12,31 @@ from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from conveyor.platform.settings import Settings
 
-logger = Logger()
+
+class ScrubbingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log lines with every string value scrubbed as Sentry events are (emails, phone numbers,
+    API keys masked): the message, extra keys and the exception text alike. Keys and structure are kept."""
+
+    def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
+        return super().serialize(self.scrub_log(log))
+
+    @staticmethod
+    def scrub_log(log: Any) -> Any:
+        if isinstance(log, str):
+            return scrub_text(log)
+        if isinstance(log, dict):
+            return {k: ScrubbingFormatter.scrub_log(v) for k, v in log.items()}
+        if isinstance(log, list | tuple):
+            return [ScrubbingFormatter.scrub_log(v) for v in log]
+        return log
+
+
+logger = Logger(logger_formatter=ScrubbingFormatter())
 metrics = Metrics()
 
 
@@ -69,13 +89,19 @@ _SENSITIVE_KEY = re.compile(
     r"signature|dsn|ssn|note|diagnos|treatment|medication|prescription|symptom|clinical|allerg|medical",
     re.IGNORECASE,
 )
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Any script: the API accepts internationalised addresses (josé.müller@bücher.de), so \w, not [A-Za-z0-9].
+_EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.\w{2,}")
 _API_KEY = re.compile(r"cvk_[a-z0-9]{20,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]+")
-# Phone-shaped: international (+ and 7-15 digits), North American (555) 123-4567, or national trunk 0... forms.
+# Phone-shaped (7-15 digits, checked by _phone): international with + or 00 (0049 30 1234567), North American
+# (555) 123-4567, French pairs 01 23 45 67 89, national trunk 0..., or a bare run of digits (5551234567,
+# 447700900123). Not inside words, ids, decimals, dates (dashes join at most NANP-shaped groups) or URLs/ARNs.
 _PHONE = re.compile(
-    r"(?<![\w.+-])(?:\+\d[\d\s().-]{5,18}\d"
+    r"(?<![\w.+/-])(?:\+\d[\d\s().-]{5,18}\d"
+    r"|00\d{1,3}(?:\s?\d{2,4}){2,5}"
     r"|\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}"
-    r"|0\d{2,4}[\s-]?\d{3,4}[\s-]?\d{3,4})(?![\w:-]|\.\d)"
+    r"|0\d(?:[\s.]\d{2}){4}"
+    r"|0\d{2,4}[\s-]?\d{3,4}[\s-]?\d{3,4}"
+    r"|\d{7,15})(?![\w:/-]|\.\d)"
 )
 # Parts of an event that are the SDK's own bookkeeping, not data: left as they are.
 _UNTOUCHED = frozenset(

@@ -22,7 +22,7 @@ class Settings(BaseModel):
     jobs_table: str = Field(alias="JOBS_TABLE", min_length=1)
     api_keys_table: str = Field(alias="API_KEYS_TABLE", min_length=1)
     # Optional so functions and tests that never touch reminders need not set it; reminders' storage refuses
-    # to run without it (conveyor.reminders.store.table), naming the variable.
+    # to run without it (conveyor.platform.dynamo.bind_to), naming the variable.
     reminders_table: str | None = Field(default=None, alias="REMINDERS_TABLE", min_length=1)
     # The shared get-or-set cache (conveyor.platform.cache); only functions that serve cached reads have it.
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE", min_length=1)
@@ -37,8 +37,17 @@ class Settings(BaseModel):
     sentry_dsn_parameter: str | None = Field(default=None, alias="SENTRY_DSN_PARAMETER")
     sentry_dsn_secret: str | None = Field(default=None, alias="SENTRY_DSN_SECRET")
     release: str | None = Field(default=None, alias="RELEASE")
+    # Webhooks: their table, the KMS key their signing secrets are encrypted under, and whether outbound HTTP
+    # may reach plain http and private addresses (only the local stack allows that; metadata never).
+    webhooks_table: str | None = Field(default=None, alias="WEBHOOKS_TABLE", min_length=1)
+    webhook_secrets_key: str | None = Field(default=None, alias="WEBHOOK_SECRETS_KEY", min_length=1)
+    outbound_allow_private: bool = Field(default=False, alias="OUTBOUND_ALLOW_PRIVATE")
+    # Tables whose streams carry domain events: template logical name -> table name (the events function's).
+    event_tables: dict[str, str] = Field(default_factory=dict, alias="EVENT_TABLES")
     # The API's pause/resume and queue overview act on this function's event source mappings.
     worker_function: str | None = Field(default=None, alias="WORKER_FUNCTION")
+    # The dashboard signs its session cookies with this Secrets Manager secret (ARN or name), read on first use.
+    dashboard_session_secret: str | None = Field(default=None, alias="DASHBOARD_SESSION_SECRET")
     # Empty when deployed (botocore then uses AWS); the local emulator's address under `sam local invoke`.
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
     # Set to "true" by the SAM CLI in its local containers.
@@ -55,14 +64,14 @@ class Settings(BaseModel):
             )
         return self
 
-    @field_validator("queues", mode="before")
+    @field_validator("queues", "event_tables", mode="before")
     @classmethod
-    def _parse_queues(cls, value: object) -> object:
+    def _parse_json_object(cls, value: object) -> object:
         if isinstance(value, str):
             try:
                 return json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"QUEUES must be a JSON object of family -> queue URL ({exc})") from exc
+                raise ValueError(f"must be a JSON object of name -> name ({exc})") from exc
         return value
 
     @field_validator(
@@ -72,7 +81,10 @@ class Settings(BaseModel):
         "release",
         "worker_function",
         "endpoint_url",
+        "webhooks_table",
+        "webhook_secrets_key",
         "cache_table",
+        "dashboard_session_secret",
         mode="before",
     )
     @classmethod

@@ -12,8 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d{1,2})W)?(?:(?P<days>\d{1,3})D)?(?:T(?:(?P<hours>\d{1,4})H)?(?:(?P<minutes>\d{1,5})M)?)?$"
@@ -38,19 +37,6 @@ def plannable_day(day: date) -> date:
     if not PLANNABLE_FROM.date() < day < PLANNABLE_UNTIL.date() - timedelta(days=1):
         raise ValueError(f"must be after {PLANNABLE_FROM:%Y-%m-%d} and before {PLANNABLE_UNTIL:%Y-%m-%d}")
     return day
-
-
-@cache
-def _zone_names() -> frozenset[str]:
-    # 'localtime' and 'Factory' are files of some systems' zone directories, not places.
-    return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
-
-
-def zone(name: str) -> ZoneInfo:
-    """The IANA zone `name`; ValueError for anything else (abbreviations like 'CEST', paths, typos)."""
-    if name not in _zone_names():
-        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. 'Europe/London', 'America/New_York')")
-    return ZoneInfo(name)
 
 
 def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:

@@ -26,7 +26,18 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 # Scopes a key can hold. `admin` implies every other scope of its tenant; `platform` (acting on shared
 # infrastructure for every tenant, e.g. pausing a queue) is never implied and must be granted explicitly.
-SCOPES = frozenset({"jobs:read", "jobs:write", "reminders:read", "reminders:write", "admin", "platform"})
+SCOPES = frozenset(
+    {
+        "jobs:read",
+        "jobs:write",
+        "reminders:read",
+        "reminders:write",
+        "webhooks:read",
+        "webhooks:write",
+        "admin",
+        "platform",
+    }
+)
 ADMIN = "admin"
 PLATFORM = "platform"
 
@@ -89,7 +100,8 @@ def create(
     table: str | None = None,
     key: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Mint a key. The plaintext is returned once and never stored.
+    """Mint a key. The plaintext is returned once and never stored. `expires_in_days`: None never expires; any
+    number is taken literally, so 0 (or less) is a key that is already expired (0 used to mean "never").
 
     `key` stores a given, well-formed key instead of a random one: only for fixtures (the local stack's key for the
     sample events), never for a real tenant."""
@@ -109,7 +121,7 @@ def create(
         scopes=set(scopes),
         name=name,
         created_at=now,
-        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days else None,
+        expires_at=int((now + timedelta(days=expires_in_days)).timestamp()) if expires_in_days is not None else None,
     )
     record.save(condition=ApiKeyRecord.key_id.does_not_exist())
     return key, record
@@ -135,13 +147,28 @@ def authenticate(presented: str | None) -> Principal | None:
     key_id = key_id_of(key)
     if key_id is None:
         return None
+    record = _active(key_id)
+    if record is None or not hmac.compare_digest(record.key_hash, _digest(key)):
+        return None
+    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+
+
+def principal_of(key_id: str) -> Principal | None:
+    """The principal of a key by its id, while the key is neither revoked nor expired (a dashboard session
+    holds only the key's id: every request re-reads the key, so revoking it ends the session)."""
+    record = _active(key_id)
+    if record is None:
+        return None
+    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+
+
+def _active(key_id: str) -> ApiKeyRecord | None:
     try:
         record = _keys().get(key_id)
     except DoesNotExist:
         return None
-    now = datetime.now(UTC)
-    if not hmac.compare_digest(record.key_hash, _digest(key)) or record.revoked_at is not None:
+    if record.revoked_at is not None:
         return None
-    if record.expires_at is not None and record.expires_at <= now.timestamp():
+    if record.expires_at is not None and record.expires_at <= datetime.now(UTC).timestamp():
         return None
-    return Principal(tenant_id=record.tenant_id, scopes=frozenset(record.scopes), key_id=key_id)
+    return record

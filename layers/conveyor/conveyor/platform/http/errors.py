@@ -32,13 +32,16 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     )
 
 
+def status_for(exc: errors.ConveyorError) -> int:
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+
+
 def from_exception(exc: errors.ConveyorError) -> Response:
-    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
     details = exc.details
     if isinstance(exc, errors.InvalidInput) and exc.fields:
         # Every use case's input is the request body: its field problems are located there, as pydantic's are.
         details = [{**problem, "loc": ["body", *problem["loc"]]} for problem in exc.fields]
-    return error_response(status, exc.code, exc.message, details)
+    return error_response(status_for(exc), exc.code, exc.message, details)
 
 
 def from_validation(problems: list[dict[str, Any]]) -> Response:

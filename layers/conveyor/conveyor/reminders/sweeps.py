@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from conveyor import jobs
+from conveyor import jobs, notify
 from conveyor.platform.errors import Conflict
 from conveyor.platform.observability import count, logger, report_exception
-from conveyor.reminders import planning, store
-from conveyor.reminders.store import PENDING, MedicationRecord, ReminderRecord
+from conveyor.reminders import planning, repository
+from conveyor.reminders.domain import Reminder, ReminderState
 
-JOB_TYPE, QUEUE = "notification.send", "reminders"
+JOB_TYPE, QUEUE = notify.SEND_JOB_TYPE, "reminders"
 BUDGET_SECONDS = 40  # of the scheduler's 60 s timeout; whatever is left over goes out on the next run
 
 
@@ -31,7 +31,7 @@ def sweep_reminders(now: datetime) -> int:
     """Queue every due reminder once and roll due medication horizons; returns how many reminders were queued."""
     stats = {"queued": 0, "expired": 0, "cancelled": 0, "deferred": 0, "skipped": 0, "rolled": 0, "errors": 0}
     stop_at = time.monotonic() + BUDGET_SECONDS
-    for tenant_id, sk, due_at in store.due_keys(now):
+    for tenant_id, sk, due_at in repository.due_keys(now):
         if time.monotonic() > stop_at:
             logger.warning("reminder sweep out of time; the rest goes out on the next run", extra=stats)
             break
@@ -39,7 +39,7 @@ def sweep_reminders(now: datetime) -> int:
             if sk.startswith("med#"):
                 stats["rolled"] += roll(tenant_id, sk, due_at, now)
             else:
-                reminder = store.get(ReminderRecord, tenant_id, sk, consistent=True)
+                reminder = repository.get_reminder(tenant_id, sk, consistent=True)
                 stats[fire(reminder, due_at, now)] += 1
         except Exception as exc:  # noqa: BLE001 - one bad item must not hold back every reminder after it
             stats["errors"] += 1
@@ -50,36 +50,36 @@ def sweep_reminders(now: datetime) -> int:
     return stats["queued"]
 
 
-def fire(reminder: ReminderRecord | None, due_at: int, now: datetime) -> str:
+def fire(reminder: Reminder | None, due_at: int, now: datetime) -> str:
     """One due reminder, as read by this sweep. Returns what became of it."""
-    if reminder is None or reminder.state != PENDING or int(reminder.due_at or 0) != due_at:
+    if reminder is None or reminder.state != ReminderState.PENDING or (reminder.due_at or 0) != due_at:
         return "skipped"  # another sweep, an edit or a worker got there first
     verdict = planning.check(reminder, now)
     if verdict.action in ("cancel", "expire"):
-        state = store.CANCELLED if verdict.action == "cancel" else store.EXPIRED
-        if store.close_reminder(reminder, state, verdict.reason, expect=(PENDING,), now=now):
-            count("RemindersExpired" if state == store.EXPIRED else "RemindersCancelled", JOB_TYPE)
-        return "expired" if state == store.EXPIRED else "cancelled"
+        state = ReminderState.CANCELLED if verdict.action == "cancel" else ReminderState.EXPIRED
+        if repository.close_reminder(reminder, state, verdict.reason, expect=(ReminderState.PENDING,), now=now):
+            count("RemindersExpired" if state == ReminderState.EXPIRED else "RemindersCancelled", JOB_TYPE)
+        return "expired" if state == ReminderState.EXPIRED else "cancelled"
     if verdict.action == "defer" and verdict.until is not None:
-        store.reschedule_reminder(reminder, int(verdict.until.timestamp()), verdict.reason)
+        repository.reschedule_reminder(reminder, int(verdict.until.timestamp()), verdict.reason)
         return "deferred"
 
     request = jobs.NewJob(JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
     try:
         job, _ = jobs.enqueue(
-            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.sk}", queue=QUEUE
+            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.key}", queue=QUEUE
         )
     except Conflict:
         return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
-    if not store.mark_queued(reminder, job.id, due_at):
+    if not repository.mark_queued(reminder, job.id, due_at):
         return "skipped"  # the same job, already recorded by the sweep that won
     count("RemindersQueued", JOB_TYPE)
     return "queued"
 
 
 def roll(tenant_id: str, sk: str, due_at: int, now: datetime) -> int:
-    med = store.get(MedicationRecord, tenant_id, sk, consistent=True)
-    if med is None or med.due_at is None or int(med.due_at) != due_at:
+    med = repository.get_medication(tenant_id, sk.removeprefix("med#"), consistent=True)
+    if med is None or med.due_at is None or med.due_at != due_at:
         return 0
     planning.roll_medication(med, planning.policy(tenant_id).medication_template, now)
     return 1

@@ -1,0 +1,36 @@
+"""The HTTP API resolver every API route is served by: Powertools' APIGatewayHttpResolver with the edge's rules."""
+
+from __future__ import annotations
+
+from re import Match
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from conveyor.platform.http import body
+
+
+class Resolver(APIGatewayHttpResolver):
+    """Validation on; JSON bodies read by `body.loads` (depth and encoding limits); path parameters decoded.
+
+    API Gateway matches routes on the raw (percent-encoded) path and hands the decoded values to the function
+    (`org%3A42` is the id `org:42`). Powertools matches `rawPath` again and used to keep the encoded text, so
+    ids were validated, and looked up, still encoded."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("enable_validation", True)
+        kwargs.setdefault("json_body_deserializer", body.loads)
+        super().__init__(**kwargs)
+
+    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+        # check_path has refused paths that do not decode as UTF-8, so this cannot raise.
+        return {name: unquote(value, errors="strict") for name, value in match.groupdict().items()}
+
+
+def check_path(event: dict[str, Any]) -> None:
+    """Refuse (400 `invalid_encoding`) a path whose percent-escapes do not decode as UTF-8."""
+    try:
+        unquote(event.get("rawPath") or "", errors="strict")
+    except UnicodeDecodeError:
+        raise body.InvalidEncoding("the request path is not UTF-8 once percent-decoded") from None
