@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 RUNTIME := $(shell sed -n 's/^ *Runtime: *//p' template.yaml | head -1)
 
-.PHONY: fuzz install browser run demo test unit integration e2e format lint checkov typecheck complexity check validate build bench clean
+.PHONY: fuzz install browser run invoke demo test unit integration e2e format lint checkov typecheck complexity check validate build bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ fuzz: $(STAMP)
 	CONVEYOR_API_KEY=$$($(BIN)/python -c "import json; print(json.load(open('$(STACK_JSON)'))['api_key'])") \
 	$(BIN)/schemathesis run $(ARGS) \
 	  "$$($(BIN)/python -c "import json; print(json.load(open('$(STACK_JSON)'))['url'])")/v1/openapi.json"
+
+## One function, one event, no Docker: make invoke FN=ApiFunction EVENT=events/api-get-job.json [ARGS=--seed].
+## Against the running `make run` if there is one, else an emulator of its own; exit 1 if the handler raised.
+invoke: $(STAMP)
+	$(BIN)/conveyor-local invoke $(FN) $(if $(EVENT),-e $(EVENT)) $(ARGS)
 
 ## Against a running `make run` (another terminal): enqueue sample jobs and watch them settle.
 demo: $(STAMP)

@@ -38,6 +38,11 @@ def parser() -> argparse.ArgumentParser:
         help="port of the embedded emulator (0: any free port; a busy port falls back to a free one)",
     )
     p.add_argument(
+        "--emulator-host",
+        default="127.0.0.1",
+        help="address the embedded emulator listens on; 0.0.0.0 lets Docker containers (sam local invoke) reach it",
+    )
+    p.add_argument(
         "--endpoint-url", help="use this external AWS emulator (e.g. http://127.0.0.1:4566) instead of the embedded one"
     )
     p.add_argument(
@@ -93,6 +98,7 @@ def options_from(args: argparse.Namespace) -> Options:
         host=args.host,
         port=args.port,
         emulator_port=args.emulator_port,
+        emulator_host=args.emulator_host,
         endpoint_url=args.endpoint_url,
         fast_schedules=args.fast_schedules,
         state_dir=args.state_dir,
@@ -147,6 +153,7 @@ def banner(ready: Ready, options: Options) -> str:
             f'    curl -s -X POST {ready.url}/v1/connections/<id>/sync {auth} -d \'{{"mode":"initial"}}\'',
             f"    (credentials of all three, OAuth ones included: {os.path.relpath(ready.outbox)}/../stack.json)",
         ]
+    lines += sam_lines(ready, options)
     lines += [
         "",
         "  Try it:",
@@ -163,7 +170,30 @@ def banner(ready: Ready, options: Options) -> str:
     return "\n".join(lines)
 
 
+def sam_lines(ready: Ready, options: Options) -> list[str]:
+    """How to run one function against this stack: with Docker (`sam local invoke`) and without."""
+    env = os.path.relpath(ready.env_json) if ready.env_json else ".local/env.json"
+    sample = "ApiFunction -e events/api-get-job.json"
+    lines = [
+        f"  {'Invoke':<10} make invoke FN={sample.replace(' -e ', ' EVENT=')}    (no Docker: conveyor-local invoke)",
+        f"  {'':<10} sam local invoke {sample} --env-vars {env}    (Docker; after `make build`)",
+    ]
+    if ready.containers_reach_emulator is False:
+        lines.append(
+            f"  {'':<10} (containers cannot reach an emulator on {options.emulator_host}: for sam local invoke, "
+            'restart with ARGS="--emulator-host 0.0.0.0")'
+        )
+    else:
+        lines.append(f"  {'':<10} ({env} aims every function at {ready.container_endpoint})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["invoke"]:
+        from conveyor_local.invoke import main as invoke_main
+
+        return invoke_main(argv[1:])
     args = parser().parse_args(argv)
     options = options_from(args)
     if not options.template.is_file():
@@ -178,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     options.color = install(pretty=options.pretty_logs, show_metrics=options.show_metrics)
     if options.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: the local stack has no real security; keep it off shared networks", options.host)
+    if options.emulator_host not in ("127.0.0.1", "localhost", "::1") and not options.endpoint_url:
+        log.warning(
+            "the emulator listens on %s: whatever reaches this machine there can read and change the local stack",
+            options.emulator_host,
+        )
 
     stop = threading.Event()
     signals = {"count": 0}

@@ -66,15 +66,21 @@ def _pattern(path: str) -> re.Pattern[str]:
 
 
 class Gateway:
-    def __init__(self, template: Template, invoke: Invoker, api_id: str = "local") -> None:
+    def __init__(
+        self,
+        template: Template,
+        invoke: Invoker,
+        api_id: str = "local",
+        functions: dict[str, FunctionSpec] | None = None,
+    ) -> None:
+        """`functions`: the specs to invoke (the stack's, with their local environment); default: the template's."""
         self.invoke, self.api_id = invoke, api_id
-        self.routes = self._routes(template)
+        self.routes = self._routes(template, functions or template.functions())
         self.inbox = WebhookInbox()
         self._cache: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
 
     @staticmethod
-    def _routes(template: Template) -> list[Route]:
-        functions = template.functions()
+    def _routes(template: Template, functions: dict[str, FunctionSpec]) -> list[Route]:
         apis = template.of_type("AWS::Serverless::HttpApi")
         routes = []
         for spec in functions.values():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("conveyor_local")
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -28,6 +29,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 3000
     emulator_port: int = 3001  # 0: any free port; a busy default falls back to a free one
+    emulator_host: str = "127.0.0.1"  # 0.0.0.0: also reachable from Docker containers (`sam local invoke`)
     endpoint_url: str | None = None  # an external emulator instead of the embedded one
     fast_schedules: float | None = None  # fire every schedule every N seconds instead of at its rate
     state_dir: Path | None = None  # default: .local beside the template
@@ -62,6 +64,9 @@ class Ready:
     schedules: list[str]
     started_in: float
     resources: dict[str, str] = field(default_factory=dict)  # logical id -> table name / queue URL
+    env_json: str = ""  # the `sam local invoke --env-vars` file
+    container_endpoint: str = ""  # the emulator as a Docker container reaches it (what env.json names)
+    containers_reach_emulator: bool | None = None  # False: ours listens on loopback only; None: external, unknown
     signin_link: str | None = None  # one-time dashboard sign-in for the demo key (valid one minute)
     fake_crms: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> base_url, token_url, credentials
 
@@ -76,6 +81,8 @@ class Ready:
             "api_key": self.api_key,
             "tenant": self.tenant,
             "outbox": self.outbox,
+            "env_json": self.env_json,
+            "container_endpoint": self.container_endpoint,
             "pid": os.getpid(),
             "resources": self.resources,
             "dashboard": self.dashboard,
@@ -97,33 +104,46 @@ class LocalStack:
         self.fake_crm_server: Any = None
 
     # --- start -------------------------------------------------------------------------------------
-    def start(self) -> Ready:
-        started = time.monotonic()
+    def prepare(self) -> str:
+        """The emulator (embedded unless options.endpoint_url), this process pointed at it, the outbox, and the
+        template's resources in it. What `make run` and `conveyor-local invoke` share. Returns the endpoint."""
         options = self.options
-        if options.port and not _port_free(options.host, options.port):
-            raise OSError(f"port {options.port} on {options.host} is already in use")
         endpoint = options.endpoint_url or self._start_emulator()
         self._isolate_environment(endpoint)
 
         from conveyor_local.outbox import Outbox
         from conveyor_local.stack import Stack
-        from conveyor_local.terminal import patch_powertools_loggers
 
-        state = options.state
-        state.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(state / "outbox").install()  # before any function creates its SES client
-        cleared = self.outbox.clear()  # the outbox holds what this run sends, as the emulator holds this run's data
-        if cleared:
-            log.info("outbox: removed %d message(s) an earlier run left", cleared)
+        options.state.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(options.state / "outbox").install()  # before any function creates its SES client
         # Locally, webhooks may reach this machine (the built-in inbox, a receiver you run); a deployment may not.
         # Report files: the "ready" email links to this server, and a copy of each lands in .local/reports/.
         parameters = {
             "OutboundAllowPrivate": "true",
             "PublicApiUrl": f"http://{options.host}:{options.port}",
-            "ReportsLocalCopyDir": str(state / "reports"),
+            "ReportsLocalCopyDir": str(options.state / "reports"),
             **options.parameters,
         }
         self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
+        return endpoint
+
+    def start(self) -> Ready:
+        started = time.monotonic()
+        options = self.options
+        if options.port and not _port_free(options.host, options.port):
+            raise OSError(f"port {options.port} on {options.host} is already in use")
+        endpoint = self.prepare()
+
+        from conveyor_local import env_json
+        from conveyor_local.seed import seed
+        from conveyor_local.terminal import patch_powertools_loggers
+
+        state = options.state
+        # The outbox holds what this run sends, as the emulator holds this run's data (`invoke` keeps it: it reads
+        # what the function it ran sent).
+        cleared = self.outbox.clear()
+        if cleared:
+            log.info("outbox: removed %d message(s) an earlier run left", cleared)
         for logical_id, kind in self.stack.template.unsupported().items():
             log.warning("%s (%s) is not created locally; references to it resolve to a placeholder", logical_id, kind)
         for event in self.stack.skipped_events():
@@ -145,6 +165,10 @@ class LocalStack:
 
         fakes = self._start_fake_crms()
         key = self._demo_key()
+        seed(self.stack, api_url=self.http.url, wait_until_due=False)  # the records events/*.json act on
+        emulator_host = "" if options.endpoint_url else options.emulator_host
+        for_containers = self._container_endpoint(endpoint, emulator_host)
+        env_file = env_json.write(state / env_json.FILE, self.stack.functions, endpoint, for_containers)
         link = self._signin_link(key)
         self.ready = Ready(
             url=self.http.url,
@@ -158,6 +182,11 @@ class LocalStack:
             schedules=[f"{s.name}: {self._cadence(s)}" for s in enabled],
             started_in=time.monotonic() - started,
             resources=dict(self.stack.template.physical),
+            env_json=str(env_file),
+            container_endpoint=for_containers,
+            containers_reach_emulator=None
+            if options.endpoint_url
+            else env_json.reachable_from_containers(emulator_host),
             signin_link=f"{self.http.url}/dashboard/signin/link?token={link}" if link else None,
             fake_crms=fakes,
         )
@@ -184,10 +213,20 @@ class LocalStack:
             }
         return found
 
+    @staticmethod
+    def _container_endpoint(endpoint: str, emulator_host: str) -> str:
+        """The emulator as a container on Docker's bridge reaches it: ours on the bridge address when it listens on
+        every interface; an external one (--endpoint-url) by its own address unless that is loopback."""
+        from conveyor_local import env_json
+
+        parts = urlsplit(endpoint)
+        host = emulator_host or (parts.hostname or "")
+        return env_json.container_endpoint(host, parts.port or (443 if parts.scheme == "https" else 80))
+
     def _start_emulator(self) -> str:
         from moto.server import ThreadedMotoServer
 
-        host, port = "127.0.0.1", self.options.emulator_port
+        host, port = self.options.emulator_host, self.options.emulator_port
         if port and not _port_free(host, port):
             log.warning("port %d is busy; the emulator takes a free port instead (see the banner)", port)
             port = 0
@@ -224,6 +263,10 @@ class LocalStack:
         if errors:
             raise RuntimeError(f"the embedded emulator could not start on {host}:{port}: {errors[0]}")
         bound_host, bound_port = self._emulator.get_host_and_port()
+        from conveyor_local.env_json import is_wildcard
+
+        if is_wildcard(bound_host):  # listening everywhere: this process reaches it on loopback
+            bound_host = "127.0.0.1"
         return f"http://{bound_host}:{bound_port}"
 
     def _isolate_environment(self, endpoint: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -60,6 +61,7 @@ class Stack:
         self.template.provision(self.client)
         self._register_mappings()
         self.functions: dict[str, FunctionSpec] = self.template.functions()
+        self._point_at_emulator()
         self._share_environment()
         ses = self.client("sesv2")
         for sender in self.template.sender_identities():
@@ -67,7 +69,7 @@ class Stack:
                 ses.create_email_identity(EmailIdentity=sender)
             except ses.exceptions.AlreadyExistsException:  # an external emulator kept it from an earlier run
                 pass
-        self.gateway = Gateway(self.template, self.invoke)
+        self.gateway = Gateway(self.template, self.invoke, functions=self.functions)
         self.sources = self._sources()
         self.schedules: list[Schedule] = schedules_of(self.functions, self.template.resolve)
         return self
@@ -91,6 +93,13 @@ class Stack:
             return
         self.template.register_functions(self.client)
         _unhook_moto_delivery(self.region)
+
+    def _point_at_emulator(self) -> None:
+        """Every function's AWS_ENDPOINT_URL is the emulator this process talks to: the template declares it empty
+        (real AWS when deployed), and an empty value here would send a local function to real AWS."""
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        for spec in self.functions.values():
+            spec.environment["AWS_ENDPOINT_URL"] = endpoint
 
     def _share_environment(self) -> None:
         """Functions share one process: their variables go into its environment, and must agree."""
@@ -184,8 +193,10 @@ class Stack:
 
     # --- running -----------------------------------------------------------------------------------
     def invoke(self, spec: FunctionSpec | str, event: dict[str, Any]) -> Any:
-        """Run a function with an event; one invocation at a time per function (its module state is shared)."""
-        function = self.functions[spec] if isinstance(spec, str) else spec
+        """Run a function with an event; one invocation at a time per function (its module state is shared).
+
+        Always this stack's spec of that function, whoever built the one passed: only it has the local environment."""
+        function = self.functions[spec if isinstance(spec, str) else spec.logical_id]
         with self._function_locks[function.logical_id]:
             started = time.monotonic()
             result = invoke(function, event)
@@ -254,6 +265,8 @@ def _session() -> Any:
 
 def _moto_in_process(region: str, queue_arns: set[str]) -> bool:
     """Whether the emulator holding these queues is moto running in this process."""
+    if "moto.sqs.models" not in sys.modules:  # no queue of this process's moto: not worth importing it to ask
+        return False
     try:
         from moto.sqs.models import sqs_backends
     except ImportError:

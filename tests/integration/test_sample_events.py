@@ -30,7 +30,14 @@ def _function_for(stack, event_file: Path):
 
 
 def _seed(state: str) -> None:
-    """The sample job, as the API would have stored it (or, for "subscribed", a webhook subscription to it)."""
+    """The sample job, as the API would have stored it (or, for "key", the sample key; for "subscribed", a webhook
+    subscription to the job)."""
+    if state == "key":
+        from conveyor.platform.auth import keys
+        from conveyor_local.seed import SAMPLE_KEY, SAMPLE_SCOPES
+
+        keys.create("demo", set(SAMPLE_SCOPES), key=SAMPLE_KEY)
+        return
     if state == "subscribed":
         from conveyor.webhooks import service
 
@@ -95,6 +102,11 @@ def _listed_failed(stack, result):
     assert [(j["id"], j["state"]) for j in _body(result)["items"]] == [(SAMPLE_JOB, "failed")]
 
 
+def _authenticated(stack, result):
+    assert result["isAuthorized"] is True
+    assert (result["context"]["authenticated"], result["context"]["tenant_id"]) == (True, "demo")
+
+
 def _unknown_key(stack, result):
     assert result["isAuthorized"] is True and result["context"]["authenticated"] is False  # the API answers 401
 
@@ -138,7 +150,8 @@ EXPECTED: dict[str, tuple[str | None, Callable[[Any, Any], None]]] = {
     "api-get-job.json": ("queued", _got_job),
     "api-health.json": (None, _healthy),
     "api-list-jobs.json": ("failed", _listed_failed),
-    "authorizer-request.json": (None, _unknown_key),
+    "authorizer-request.json": ("key", _authenticated),
+    "authorizer-unknown-key.json": (None, _unknown_key),
     "dispatcher-queued-insert.json": (None, _dispatched),
     "events-job-completed.json": ("subscribed", _announced),
     "scheduler-minute.json": (None, _swept),

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class SettingsError(RuntimeError):
@@ -49,8 +49,25 @@ class Observability(_Section):
     sentry_dsn_parameter: str | None = Field(default=None, alias="SENTRY_DSN_PARAMETER")
     sentry_dsn_secret: str | None = Field(default=None, alias="SENTRY_DSN_SECRET")
     release: str | None = Field(default=None, alias="RELEASE")
+    # Empty when deployed (botocore then uses AWS); the local emulator's address under `sam local invoke`.
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    # Set to "true" by the SAM CLI in its local containers.
+    sam_local: bool = Field(default=False, alias="AWS_SAM_LOCAL")
 
-    @field_validator("sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", mode="before")
+    @model_validator(mode="after")
+    def _never_real_aws_from_sam_local(self) -> Observability:
+        """`sam local invoke` without --env-vars leaves AWS_ENDPOINT_URL empty and passes the shell's credentials
+        into the container: a "local test" would then read and write a real account. Refused at cold start."""
+        if self.sam_local and not self.endpoint_url:
+            raise ValueError(
+                "AWS_ENDPOINT_URL is empty under `sam local`: pass --env-vars .local/env.json (written by make run) "
+                "so the function uses the local emulator, not the AWS account of your shell's credentials"
+            )
+        return self
+
+    @field_validator(
+        "sentry_dsn", "sentry_dsn_parameter", "sentry_dsn_secret", "release", "endpoint_url", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return value or None

@@ -105,14 +105,21 @@ def create(
     name: str | None = None,
     expires_in_days: int | None = None,
     table: str | None = None,
+    key: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """Mint a key. The plaintext is returned once and never stored. `expires_in_days`: None never expires; any
-    number is taken literally, so 0 (or less) is a key that is already expired (0 used to mean "never")."""
+    number is taken literally, so 0 (or less) is a key that is already expired (0 used to mean "never").
+
+    `key` stores a given, well-formed key instead of a random one: only for fixtures (the local stack's key for the
+    sample events), never for a real tenant."""
     unknown = set(scopes) - SCOPES
     if not tenant_id or not scopes or unknown:
         raise InvalidInput(f"need a tenant and scopes from {sorted(SCOPES)}; unknown: {sorted(unknown)}")
-    key_id = _random(KEY_ID_LENGTH)
-    key = PREFIX + key_id + _random(SECRET_LENGTH)
+    if key is None:
+        key = PREFIX + _random(KEY_ID_LENGTH) + _random(SECRET_LENGTH)
+    key_id = key_id_of(key)
+    if key_id is None:
+        raise InvalidInput(f"an API key is {PREFIX} + {KEY_ID_LENGTH + SECRET_LENGTH} lowercase letters or digits")
     now = utcnow()
     record = _keys(table)(
         key_id,
