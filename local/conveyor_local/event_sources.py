@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 Client = Callable[[str], Any]
 PAUSED_STATES = ("Disabled", "Disabling")
+# An idle stream poller costs the local stack CPU on every read (client and emulator both parse each request), so
+# the shard list, which changes rarely (a table's stream gets new shards every few hours on AWS), is re-read on a
+# timer rather than before every read.
+SHARDS_REFRESH_SECONDS = 5.0
 
 
 def _enabled(client: Client, mapping_id: str | None) -> bool:
@@ -191,6 +195,7 @@ class StreamSource:
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _attempts: int = 0
     _limit: int = 0  # the batch size after bisecting; 0 = BatchSize
+    _shards_read_at: float | None = None  # monotonic time of the last DescribeStream
 
     @property
     def name(self) -> str:
@@ -206,11 +211,14 @@ class StreamSource:
 
     def _read(self, client: Client) -> list[dict[str, Any]]:
         streams = client("dynamodbstreams")
-        for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", []):
-            if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.starting_position
-                )["ShardIterator"]
+        now = time.monotonic()
+        if self._shards_read_at is None or now - self._shards_read_at >= SHARDS_REFRESH_SECONDS:
+            self._shards_read_at = now
+            for shard in streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", []):
+                if shard["ShardId"] not in self._iterators:
+                    self._iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                        StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=self.starting_position
+                    )["ShardIterator"]
         records = []
         for shard_id, iterator in self._iterators.items():
             if iterator is None:

@@ -335,7 +335,7 @@ class LocalStack:
                 self.stopping.wait(2)
                 continue
             if not delivered and not is_queue:
-                self.stopping.wait(0.2)  # streams have no long poll; Lambda reads a shard about 4 times a second
+                self.stopping.wait(0.25)  # streams have no long poll; Lambda reads a shard 4 times a second
 
     def _fire_on_time(self, schedule: Any) -> None:
         fast = self.options.fast_schedules
