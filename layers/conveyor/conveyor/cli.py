@@ -21,8 +21,8 @@ from conveyor.platform.errors import ConveyorError
 
 SCOPES_HELP = (
     "comma-separated, from: jobs:read, jobs:write, reminders:read, reminders:write, processes:read, "
-    "processes:write, sync:read, sync:write, webhooks:read, webhooks:write, admin (every scope of its tenant but "
-    "platform), platform (shared infrastructure, every tenant)"
+    "processes:write, sync:read, sync:write, reports:read, reports:write, webhooks:read, webhooks:write, admin (every "
+    "scope of its tenant but platform), platform (shared infrastructure, every tenant)"
 )
 
 
