@@ -7,8 +7,8 @@ import io
 from datetime import datetime
 
 import pytest
-from conftest import csv_rows, object_bytes, run_to_end
 from numbers_report import BASE, expected_row
+from report_support import csv_rows, object_bytes, run_to_end
 
 from conveyor.reports import storage
 

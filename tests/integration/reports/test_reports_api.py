@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from conftest import csv_rows, object_bytes
 from numbers_report import expected_row
+from report_support import csv_rows, object_bytes
 
 
 def _ready(reports_api, stack, body):

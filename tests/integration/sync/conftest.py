@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_support import SYNC_SCOPES
 
 ROOT = Path(__file__).resolve().parents[3]
-SYNC_SCOPES = "sync:read,sync:write,processes:read,processes:write,reminders:read"
 
 
 @pytest.fixture
@@ -94,28 +94,6 @@ def connect(sync_api: Any, crms: Any):
         return created.json()
 
     return make
-
-
-def run_sync(api: Any, stack: Any, connection_id: str, mode: str = "initial") -> dict[str, Any]:
-    """Start a sync, run every job to the end, and return its process (as GET /v1/processes/{id} shows it)."""
-    started = api.post(f"/v1/connections/{connection_id}/sync", {"mode": mode})
-    assert started.status == 202, started.body
-    stack.drain(max_rounds=500)
-    process = api.get(f"/v1/processes/{started.json()['process_id']}").json()
-    api.get(f"/v1/connections/{connection_id}")  # settles the connection (as the sweep would)
-    return process
-
-
-def synced_contacts(tenant: str = "tenant-a") -> dict[str, Any]:
-    from conveyor import notify
-
-    found: dict[str, Any] = {}
-    cursor = None
-    while True:
-        page, cursor = notify.contacts_page(tenant, after=cursor, limit=1000)
-        found.update({c.id: c for c in page})
-        if cursor is None:
-            return found
 
 
 @pytest.fixture

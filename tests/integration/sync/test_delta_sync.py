@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import run_sync, synced_contacts
+from sync_support import run_sync, synced_contacts
 
 BASE = 80
 

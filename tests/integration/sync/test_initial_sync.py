@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import run_sync, synced_contacts
+from sync_support import run_sync, synced_contacts
 
 # The issue's figure is 10,001 people (SYNC_N=10001 runs it); moto makes that minutes per vendor, so the suite runs
 # 201 with the fakes' page limits scaled down, so every vendor's paging is walked past its first page: Zoho past

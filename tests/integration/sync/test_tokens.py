@@ -83,7 +83,7 @@ def test_a_refused_refresh_token_marks_the_connection_reauth_required(stack, crm
 
 
 def test_an_expired_access_token_is_refreshed_and_the_request_repeated(stack, crms, connect, sync_api):
-    from conftest import run_sync
+    from sync_support import run_sync
 
     crms["zoho"].seed(3)
     created = connect("zoho")

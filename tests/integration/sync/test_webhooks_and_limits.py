@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import run_sync, synced_contacts
+from sync_support import run_sync, synced_contacts
 
 from conveyor_local.fake_crm import webhook
 
@@ -145,7 +145,7 @@ def test_a_429_with_retry_after_30_defers_the_page_at_least_30s_without_spending
 
 
 def test_tenants_never_see_each_others_connections_syncs_or_contacts(stack, crms, connect, sync_api, api_as):
-    from conftest import SYNC_SCOPES
+    from sync_support import SYNC_SCOPES
 
     crms["pipedrive"].seed(3)
     connection = connect("pipedrive")

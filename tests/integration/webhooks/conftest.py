@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import WEBHOOK_SCOPES
 
 ROOT = Path(__file__).resolve().parents[3]
-
-WEBHOOK_SCOPES = "webhooks:read,webhooks:write,jobs:read,jobs:write,reminders:read,reminders:write"
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+WEBHOOK_SCOPES = "webhooks:read,webhooks:write,jobs:read,jobs:write,reminders:read,reminders:write"
+
 
 def subscribe(api: Any, url: str, event_types: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     response = api.post("/v1/webhooks", {"url": url, "event_types": event_types or ["contact.*"], **extra})

@@ -3,8 +3,7 @@ through the processes table's stream, signed, once each; its batches' counting s
 
 from __future__ import annotations
 
-from conftest import WEBHOOK_SCOPES
-from support import received, subscribe, touch_contact, verified
+from support import WEBHOOK_SCOPES, received, subscribe, touch_contact, verified
 
 
 def test_a_process_that_runs_to_the_end_announces_its_start_and_its_completion_once(api_as, stack, httpserver):
