@@ -4,8 +4,8 @@ Built on the first request for it (never at cold start: the OpenAPI models cost 
 What it adds to the generated document, and why:
 - (the error answers of every operation, in the one error format, come from the resolver itself:
   `platform.http.errors.document`, beside the error table; Powertools' unused `{"detail"}` schemas are dropped)
-- tags per capability in the capability list's order, health first, each operation's scope, idempotency and
-  description; `security: []` on the public health routes;
+- tags per capability, health first, each operation's scope, idempotency and description; `security: []` on
+  the public routes (health, and a /v1 route that says `openapi_extensions={"x-public": "<how it is verified>"}`);
 - `POST /v1/jobs`'s body as a discriminated union on `type`, one member per registered job type with its
   payload's schema (adding a job type adds its member);
 - each request body's examples (the models' `examples`) as media-type examples, so Swagger UI offers them.
@@ -33,6 +33,12 @@ TAGS = {
     "(platform for other tenants' dead letters).",
     "webhooks": "Outbound webhooks (Standard Webhooks signatures): subscriptions, the event catalogue, the "
     "delivery log, resend, recover. Scopes: webhooks:read, webhooks:write.",
+    "processes": "Long-running work in batches with exact counts, progress, rate and ETA: start, follow, pause, "
+    "resume, cancel, its errors and children. Scopes: processes:read, processes:write.",
+    "sync": "CRM sync (Zoho CRM, Pipedrive, HubSpot): connectors, connections, initial and delta syncs (each a "
+    "process), the CRM's webhooks. Scopes: sync:read, sync:write.",
+    "reports": "CSV and Excel exports streamed to S3 as processes, with progress and a download link. Scopes: "
+    "reports:read, reports:write (and the read scope of the data reported on).",
 }
 IDEMPOTENT_METHODS = {"get", "put", "delete", "head", "options"}
 
@@ -96,9 +102,10 @@ def _scope(route: Any) -> str | None:
 def _describe(path: str, method: str, operation: dict[str, Any], route: Any) -> None:
     operation["tags"] = [_tag(path, route)]
     lines = [operation.get("description") or operation.get("summary") or ""]
-    if not path.startswith("/v1/"):
+    public = operation.pop("x-public", None)  # a /v1 route a third party calls (`openapi_extensions`)
+    if not path.startswith("/v1/") or public:
         operation["security"] = []
-        lines.append("Public: no API key.")
+        lines.append(f"Public: no API key{'; ' + public if public else ''}.")
     else:
         scope = _scope(route)
         if scope:

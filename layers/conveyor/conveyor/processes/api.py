@@ -30,7 +30,22 @@ ProcessState = Literal["pending", "running", "paused", "completed", "completed_w
 
 
 class StartRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "reminders.campaign",
+                    "name": "Closed on Friday",
+                    "params": {
+                        "filter": {"channel": "email"},
+                        "subject": "We are closed on Friday",
+                        "text": "The clinic is closed on Friday 4 December; we open again on Monday.",
+                    },
+                }
+            ]
+        },
+    )
 
     type: str = Field(min_length=1, max_length=100, examples=["reminders.campaign"])
     params: dict[str, Any] = Field(default_factory=dict)

@@ -27,7 +27,21 @@ ReportState = Literal["queued", "running", "paused", "ready", "failed", "cancell
 
 
 class CreateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "jobs",
+                    "format": "csv",
+                    "filters": {"from": "2026-11-01", "to": "2026-12-01", "state": "failed"},
+                    "timezone": "Europe/London",
+                    "bom": True,
+                    "name": "Failed jobs in November",
+                }
+            ]
+        },
+    )
 
     type: str = Field(min_length=1, max_length=100, examples=["jobs"])
     format: Format = Format.CSV
@@ -174,7 +188,7 @@ def get_report(report_id: ReportId) -> ReportView:
     "/reports/<report_id>/download",
     middlewares=[READ],
     summary="Download a ready report: 302 to a presigned URL minted now, valid 10 minutes",
-    responses={302: {"description": "Location: the file"}, 409: {"description": "Not ready, or expired"}},
+    responses={302: {"description": "Location: the file (409 while it is not ready, or once it expired)"}},
 )
 def download_report(report_id: ReportId) -> Response[None]:
     url = service.download_url(principal(router).tenant_id, report_id)

@@ -49,7 +49,21 @@ class Credentials(BaseModel):
 
 
 class ConnectionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "connector": "pipedrive",
+                    "credentials": {"api_token": "0123456789abcdef0123456789abcdef01234567"},
+                    "field_map": {"timezone": "tz"},
+                    "schedule_minutes": 60,
+                    "default_timezone": "Europe/London",
+                    "default_region": "GB",
+                }
+            ]
+        },
+    )
 
     connector: ConnectorName
     credentials: Credentials
@@ -140,7 +154,7 @@ class ConnectionPage(BaseModel):
 
 
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"mode": "initial"}]})
 
     mode: Literal["initial", "delta"] = "delta"
 
@@ -296,6 +310,9 @@ def list_syncs(connection_id: ConnectionId) -> RunPage:
 @router.post(
     "/connections/<connection_id>/webhook",
     summary="A CRM's webhook (no API key: verified with the CRM's own scheme)",
+    openapi_extensions={
+        "x-public": "HubSpot's signature v3, Pipedrive's basic auth or Zoho's notification token verifies it (401)"
+    },
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"model": WebhookAccepted}}},
         401: {"description": "Not verified"},
