@@ -44,6 +44,7 @@ READ, WRITE, ADMIN = requires("jobs:read"), requires("jobs:write"), requires("ad
 REMINDERS_READ = requires("reminders:read")
 PROCESSES_READ, PROCESSES_WRITE = requires("processes:read"), requires("processes:write")
 REPORTS_READ = requires("reports:read")
+WEBHOOKS_READ, WEBHOOKS_WRITE = requires("webhooks:read"), requires("webhooks:write")
 STATES = ("scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled")
 TABS = (*STATES, "dead-letters")
 FINISHED = ("completed", "failed", "cancelled")
@@ -68,6 +69,7 @@ NOTICES = {
     "process-pause": "Paused: batches not started yet wait (no attempt is spent); running ones finish.",
     "process-resume": "Resumed: the waiting batches are queued again.",
     "process-cancel": "Cancelled: no new batch starts; running ones finish and are counted.",
+    "delivery-resent": "Sent again: the delivery is queued now (a new attempt, outside its retry schedule).",
 }
 
 
@@ -560,3 +562,58 @@ def report_download(report_id: str) -> Response:
 
     location = reports_service.download_url(_tenant(), report_id)
     return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")
+
+
+# --- webhooks ---------------------------------------------------------------------------------------------------
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "skipped")
+SUBSCRIPTION_ID = re.compile(r"whk_[0-9A-Z]{26}")  # as the API's path parameters (webhooks.api)
+DELIVERY_ID = re.compile(r"dlv_[0-9A-Z]{26}")
+
+
+def _checked(pattern: re.Pattern[str], text: str, what: str) -> str:
+    if not pattern.fullmatch(text):
+        raise BadRequest(f"not a {what} id")
+    return text
+
+
+@router.get("/webhooks", middlewares=[WEBHOOKS_READ])
+def webhooks() -> Response:
+    """The tenant's subscriptions with their health (the same service the API's GET /v1/webhooks reads)."""
+    from conveyor.webhooks import service as webhooks_service
+
+    return page("webhooks.html", subscriptions=webhooks_service.list_all(_tenant()), now=datetime.now(UTC))
+
+
+@router.get("/webhooks/<subscription_id>", middlewares=[WEBHOOKS_READ])
+def webhook(subscription_id: str) -> Response:
+    """One subscription and its delivery log, newest first, filtered by status, paged by the API's cursor."""
+    from conveyor.webhooks import service as webhooks_service
+
+    tenant, sub_id = _tenant(), _checked(SUBSCRIPTION_ID, subscription_id, "subscription")
+    status = query("status")
+    if status and status not in DELIVERY_STATUSES:
+        raise BadRequest(f"no status {status!r}")
+    found = webhooks_service.get(tenant, sub_id)
+    items, next_cursor = webhooks_service.list_deliveries(
+        tenant, sub_id, status=status or None, event_type=None, limit=PAGE_SIZE, cursor=query("cursor") or None
+    )
+    return page(
+        "webhook.html",
+        notice=_notice(),
+        subscription=found,
+        deliveries=items,
+        next_cursor=next_cursor,
+        shown_status=status,  # not `status`: page() takes that as the HTTP status
+        statuses=DELIVERY_STATUSES,
+        now=datetime.now(UTC),
+    )
+
+
+@router.post("/webhooks/<subscription_id>/deliveries/<delivery_id>/resend", middlewares=[WEBHOOKS_WRITE])
+def webhook_resend(subscription_id: str, delivery_id: str) -> Response:
+    """POST /v1/webhooks/{id}/deliveries/{delivery_id}/resend's use case (webhooks.service.resend)."""
+    from conveyor.webhooks import service as webhooks_service
+
+    sub_id = _checked(SUBSCRIPTION_ID, subscription_id, "subscription")
+    webhooks_service.resend(_tenant(), sub_id, _checked(DELIVERY_ID, delivery_id, "delivery"))
+    return redirect(_with_notice(url(f"/webhooks/{sub_id}"), "delivery-resent"))

@@ -165,6 +165,8 @@ def render(template: str, **values: Any) -> str:
                     "processes:read",
                     "processes:write",
                     "reports:read",
+                    "webhooks:read",
+                    "webhooks:write",
                 )
             },
         )
