@@ -35,9 +35,7 @@ def test_the_delivery_log_shows_what_was_sent_and_resend_sends_it_again(api, sta
     assert sub["secret"] not in listing + detail
 
     # When they resend it (the form's CSRF token), the receiver gets it again, as a manual attempt
-    resent = browser.post(
-        f"/dashboard/webhooks/{sub['id']}/deliveries/{logged['id']}/resend", {"csrf": browser.csrf()}
-    )
+    resent = browser.post(f"/dashboard/webhooks/{sub['id']}/deliveries/{logged['id']}/resend", {"csrf": browser.csrf()})
     assert resent.status == 303 and "notice=delivery-resent" in resent.headers["location"]
     stack.drain()
     assert len(received(httpserver)) == 2
