@@ -31,7 +31,9 @@ def _may_match_the_same_path(one: str, other: str) -> bool:
     """Powertools' `<param>` matches one segment: two rules meet when they have as many segments and each pair is
     the same text or a parameter on either side."""
     a, b = one.strip("/").split("/"), other.strip("/").split("/")
-    return len(a) == len(b) and all(x == y or x.startswith("<") or y.startswith("<") for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x == y or x.startswith("<") or y.startswith("<") for x, y in zip(a, b, strict=False)
+    )
 
 
 @pytest.mark.parametrize("capability", SERVING, ids=lambda c: c.name)
