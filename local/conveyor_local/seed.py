@@ -50,6 +50,9 @@ def seed(stack: Any, *, api_url: str = "http://127.0.0.1:3000", wait_until_due: 
     """Create (or put back) every sample record in the stack's world; returns what was made. `api_url`: the local
     gateway whose webhook inbox the sample subscription posts to. With wait_until_due, returns once the sample
     reminder is due (a second or so), so a scheduler run right after finds it."""
+    from conveyor import capabilities
+
+    capabilities.install()  # as each function's handler does: job types and the event catalogue, composed
     _key()
     _jobs()
     webhook = _webhook(api_url)

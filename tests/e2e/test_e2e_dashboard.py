@@ -134,7 +134,7 @@ def test_signing_in_with_a_key_shows_the_six_queues_and_keeps_only_a_strict_sess
 
 def test_a_wrong_key_is_refused_and_pages_need_a_session(stack: RunningStack, page: Any) -> None:
     page.goto(stack.url + "/dashboard/queues/email")
-    page.wait_for_url(stack.url + "/dashboard/signin")
+    page.wait_for_url(stack.url + "/dashboard/signin?next=%2Fdashboard%2Fqueues%2Femail")  # back there after it
     page.get_by_label("API key").fill("cvk_" + "x" * 52)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("unknown, revoked or expired")
@@ -350,7 +350,7 @@ def test_revoking_the_key_ends_its_session(stack: RunningStack, page: Any) -> No
     revoke_key(stack, key)
 
     page.goto(stack.url + "/dashboard/queues/email")
-    assert page.url == stack.url + "/dashboard/signin"
+    assert page.url == stack.url + "/dashboard/signin?next=%2Fdashboard%2Fqueues%2Femail"
 
 
 # --- processes ---------------------------------------------------------------------------------------------
