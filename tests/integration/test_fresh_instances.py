@@ -160,3 +160,20 @@ def test_a_contacts_new_time_zone_re_plans_their_schedules_in_an_instance_that_n
 
 def test_a_crm_contacts_new_time_zone_re_plans_their_schedules_in_a_fresh_worker() -> None:
     assert _fresh(CRM_CONTACT_MOVES, "WorkerFunction")["timezone"] == "America/New_York"
+
+
+def test_a_fresh_worker_builds_only_the_sqs_parser_model(stack: Any) -> None:
+    """Cold start: Powertools' batch utility is imported before pydantic (worker_handler), so it does not build the
+    DynamoDB, Kinesis and Kafka parser models it would otherwise import for its type hints."""
+    parser = "aws_lambda_powertools.utilities.parser.models."
+    code = (
+        "import sys, worker_handler; "
+        f"built = sorted(m for m in sys.modules if m.startswith({parser!r})); "
+        f"assert built == [{parser + 'sqs'!r}], built"
+    )
+    env = {  # the worker's environment as the template gives it
+        **stack.functions["WorkerFunction"].environment,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": "layers/conveyor:functions/worker",
+    }
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
