@@ -245,4 +245,3 @@ def contact_changed(before: Contact | None, after: Contact) -> None:
             start_date=date.fromisoformat(med.start_date),
             end_date=date.fromisoformat(med.end_date) if med.end_date else None,
         )
-
