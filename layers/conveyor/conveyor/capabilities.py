@@ -1,14 +1,16 @@
-"""The one list of capabilities: each one's router, job type modules and sweeps.
+"""The one list of capabilities: each one's router (and the /v1 path segments it serves), job type modules and
+sweeps.
 
 The API, the worker and the scheduler compose themselves from this list. Adding a capability is one package and
 one `Capability(...)` line here. Everything is named by import path and loaded on first use, so a function only
-imports what it serves (the worker never imports routes, the API never imports job handlers' heavy deps).
+imports what it serves (the worker never imports routes, the API never imports job handlers' heavy deps, and a
+request for /v1/jobs/... never imports the reports capability's routes).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -23,6 +25,9 @@ from conveyor.platform.clock import Deadline
 class Capability:
     name: str
     router: str | None = None  # "module:attribute" of a Powertools Router, mounted under /v1
+    # The first path segments under /v1 its router serves ("jobs": /v1/jobs, /v1/jobs/<id>...): the API mounts the
+    # router on the first request for one of them (a unit test checks them against the router's routes).
+    segments: tuple[str, ...] = ()
     job_modules: tuple[str, ...] = ()  # modules whose @job_type handlers register on import
     sweeps: tuple[str, ...] = ()  # "module:function" run by the one-minute scheduler, in this order
     # "module:function" turning a committed change of this capability's items into domain events
@@ -40,6 +45,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "jobs",
         router="conveyor.jobs.api:router",
+        segments=("jobs",),
         job_modules=("conveyor.email.jobs",),
         sweeps=(
             "conveyor.jobs.sweeps:release_due_jobs",
@@ -51,20 +57,25 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "notify",
         router="conveyor.notify.api:router",
+        segments=("contacts", "notifications"),
         job_modules=("conveyor.notify.jobs",),
         events="conveyor.notify.events:map_change",
     ),
     Capability(
         "reminders",
         router="conveyor.reminders.api:router",
+        segments=("appointments", "medication-schedules", "reminders", "reminder-policy"),
         job_modules=("conveyor.reminders.jobs", "conveyor.reminders.campaign"),
         sweeps=("conveyor.reminders.sweeps:sweep_reminders",),
         events="conveyor.reminders.events:map_change",
     ),
-    Capability("admin", router="conveyor.admin.routes:router"),
+    # Admin's bulk operations on jobs (DELETE /v1/jobs, POST /v1/jobs/retry-failed) share the "jobs" segment: a
+    # request for it mounts both routers, in this list's order.
+    Capability("admin", router="conveyor.admin.routes:router", segments=("queues", "jobs")),
     Capability(
         "webhooks",
         router="conveyor.webhooks.api:router",
+        segments=("webhooks",),
         job_modules=("conveyor.webhooks.jobs",),
         sweeps=("conveyor.webhooks.sweeps:redeliver_overdue",),
         events="conveyor.webhooks.events:map_change",
@@ -72,6 +83,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "processes",
         router="conveyor.processes.api:router",
+        segments=("processes",),
         job_modules=("conveyor.processes.jobs",),
         sweeps=("conveyor.processes.sweeps:sweep_stalled_processes",),
         events="conveyor.processes.events:map_change",
@@ -80,12 +92,14 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "sync",
         router="conveyor.sync.api:router",
+        segments=("connectors", "connections"),
         job_modules=("conveyor.sync.jobs",),
         sweeps=("conveyor.sync.sweeps:run_schedules",),
     ),
     Capability(
         "reports",
         router="conveyor.reports.api:router",
+        segments=("reports", "report-types"),
         job_modules=("conveyor.reports.jobs",),
     ),
     Capability("dashboard", pages=("/dashboard", "conveyor.dashboard.web:handle")),
@@ -101,10 +115,25 @@ def _resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def routers() -> Iterator[Any]:
+def load_router(capability: Capability) -> Any:
+    """The capability's Powertools Router (its module imported on first use)."""
+    if capability.router is None:
+        raise LookupError(f"capability {capability.name!r} serves no /v1 routes")
+    return _resolve_cached(capability.router)
+
+
+def serving(segment: str) -> tuple[Capability, ...]:
+    """The capabilities whose routers serve /v1/<segment>..., in list order (none: no route there, a 404)."""
+    return _by_segment().get(segment, ())
+
+
+@cache
+def _by_segment() -> dict[str, tuple[Capability, ...]]:
+    found: dict[str, tuple[Capability, ...]] = {}
     for capability in CAPABILITIES:
-        if capability.router:
-            yield _resolve(capability.router)
+        for segment in capability.segments:
+            found[segment] = (*found.get(segment, ()), capability)
+    return found
 
 
 @cache

@@ -8,14 +8,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from conveyor.admin import queues
-from conveyor.admin.models import Check, Readiness
 from conveyor.platform.aws import error_code, probe_client
 from conveyor.platform.settings import get_settings
 
 # A key no job can have (job ids are "job_<ULID>"): reading it proves the table answers, and costs 0.5 RCU.
 PROBE_KEY = {"tenant_id": {"S": "__health__"}, "sk": {"S": "job_readiness_probe"}}
+
+
+# The report's models live here, not in admin.models, so the API's cold start does not import the admin routes'
+# models (nor, through them, the jobs routes'). No docstrings: they would become the schemas' descriptions.
+class Check(BaseModel):
+    ok: bool
+    latency_ms: int
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    failing: list[str] = Field(default_factory=list)
+    checks: dict[str, Check]
+    dead_letters: dict[str, int] = Field(default_factory=dict)
 
 
 def readiness() -> Readiness:

@@ -124,16 +124,3 @@ class BulkResult(BaseModel):
     skipped: int = Field(description="Matched, but changed state meanwhile (left as they are).")
     examined: int
     next_cursor: str | None = Field(default=None, description="More may match: call again with this cursor.")
-
-
-class Check(BaseModel):
-    ok: bool
-    latency_ms: int
-    error: str | None = None
-
-
-class Readiness(BaseModel):
-    status: Literal["ready", "unavailable"]
-    failing: list[str] = Field(default_factory=list)
-    checks: dict[str, Check]
-    dead_letters: dict[str, int] = Field(default_factory=dict)

@@ -1,8 +1,15 @@
-"""The API function's resolver: routes from each capability, errors in one format, OpenAPI 3.1 + Swagger UI."""
+"""The API function's resolver: routes from each capability, errors in one format, OpenAPI 3.1 + Swagger UI.
+
+A capability's router (its routes, models, service and their dependencies) is imported and mounted under /v1 by
+the first request for one of its path segments (conveyor/capabilities.py `segments`), so the cold start does not
+grow with the number of capabilities; the OpenAPI document mounts them all.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -14,7 +21,8 @@ from pydantic import BaseModel
 
 from conveyor import capabilities
 from conveyor.admin import health as readiness
-from conveyor.admin.models import Readiness
+from conveyor.admin.health import Readiness
+from conveyor.capabilities import Capability
 from conveyor.platform import correlation
 from conveyor.platform.errors import ConveyorError
 from conveyor.platform.http import body, conditional
@@ -32,8 +40,26 @@ DOCS_PATH = "/v1/docs"
 
 capabilities.install()
 app = Resolver(response_validation_error_http_code=500)
-for router in capabilities.routers():
-    app.include_router(router, prefix="/v1")
+_mounted: set[str] = set()  # the capabilities whose routers `app` has included
+_mounting = threading.Lock()
+
+
+def mount(wanted: Iterable[Capability]) -> None:
+    """Include each capability's router in the resolver under /v1, once per process."""
+    for capability in wanted:
+        if capability.name in _mounted:
+            continue
+        with _mounting:
+            if capability.name not in _mounted:
+                app.include_router(capabilities.load_router(capability), prefix="/v1")
+                _mounted.add(capability.name)
+
+
+def mount_for(path: str) -> None:
+    """Mount the routers that serve `path` (/v1/<segment>...); a segment no capability serves mounts nothing, and
+    the resolver answers 404."""
+    if path.startswith("/v1/"):
+        mount(capabilities.serving(path.split("/", 3)[2]))
 
 
 def _security() -> dict[str, Any]:
@@ -49,6 +75,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (conveyor.api.openapi: Powertools' generated one, made true)."""
     from conveyor.api import openapi as spec
 
+    mount(capability for capability in capabilities.CAPABILITIES if capability.router)
     return spec.document(app, title=TITLE, version=VERSION, security=_security())
 
 
@@ -157,6 +184,7 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if event.get("rawPath") not in PUBLIC_PATHS and not _is_crm_webhook(event):
             caller = authenticate(event)
             app.append_context(principal=caller)
+        mount_for(event.get("rawPath") or "")
     except ConveyorError as exc:
         app.clear_context()
         return http_errors.as_proxy_result(http_errors.from_exception(exc))

@@ -172,6 +172,13 @@ def _load() -> dict[str, JobType]:
     return _TYPES
 
 
+def load_all() -> None:
+    """Import every job module now. Job modules also register their capability's hooks with lower capabilities
+    (notify's `on_behalf_of`, `on_contact_changed`): a capability about to call such hooks loads them first, so a
+    fresh instance that has run no job yet still calls every hook."""
+    _load()
+
+
 def get(name: str) -> JobType | None:
     return _load().get(name)
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from conveyor import email, jobs
-from conveyor.jobs import JobContext
+from conveyor.jobs import JobContext, registry
 from conveyor.notify import repository
 from conveyor.notify.domain import (
     SEND_JOB_TYPE,
@@ -40,7 +40,7 @@ def put_contact(tenant_id: str, contact_id: str, fields: dict[str, Any]) -> tupl
     )
     if not repository.put_contact(contact, replaces=existing):
         raise Conflict("the contact changed while this request was applied; retry")
-    for listener in _LISTENERS:
+    for listener in _listeners():
         listener(existing, contact)
     return contact, existing is None
 
@@ -66,7 +66,7 @@ def sync_contacts(tenant_id: str, items: list[SourcedContact]) -> list[str]:
             outcomes.append(_sync_one(tenant_id, item))
             continue
         existing[item.id] = after
-        for listener in _LISTENERS:
+        for listener in _listeners():
             listener(before, after)
         outcomes.append("deleted" if item.deleted else "updated" if before else "created")
     return outcomes
@@ -79,7 +79,7 @@ def _sync_one(tenant_id: str, item: SourcedContact, attempts: int = 5) -> str:
             return "unchanged"
         after = _sourced(tenant_id, item, before, utcnow())
         if repository.put_contact(after, replaces=before):
-            for listener in _LISTENERS:
+            for listener in _listeners():
                 listener(before, after)
             return "deleted" if item.deleted else "updated" if before else "created"
     raise Conflict(f"contact {item.id!r} kept changing while it was synced; retry")
@@ -114,9 +114,17 @@ _LISTENERS: list[ContactListener] = []
 
 def on_contact_changed(listener: ContactListener) -> None:
     """Let a capability above notify follow contact changes as they are stored (e.g. reminders re-plans a
-    contact's medication doses when their time zone changes). Registered when its service module loads."""
+    contact's medication doses when their time zone changes). Registered by a module in that capability's
+    `job_modules` (conveyor/capabilities.py), which notify loads before telling listeners."""
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
+
+
+def _listeners() -> list[ContactListener]:
+    # An instance that has imported no job module yet (an API instance serving only /v1/contacts) has no listener
+    # registered: load them (once per process) rather than miss a change.
+    registry.load_all()
+    return list(_LISTENERS)
 
 
 def find_contact(tenant_id: str, contact_id: str) -> Contact | None:

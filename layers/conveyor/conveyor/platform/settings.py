@@ -26,7 +26,7 @@ class SettingsError(RuntimeError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 def _json_object(value: object, shape: str) -> object:

@@ -1,6 +1,9 @@
 """A reminder's notification.send job: re-check the reminder against its source, then deliver it once through
 notify. Registered with notify (`on_behalf_of("reminder", ...)`) when the worker loads the job modules, so
-notify runs reminder jobs without importing reminders (the dependency points one way: reminders -> notify)."""
+notify runs reminder jobs without importing reminders (the dependency points one way: reminders -> notify).
+Reminders' other hook, following contact changes (`on_contact_changed`), is registered here too: notify loads the
+job modules before it tells listeners, so every instance (an API instance that served no reminders route, a worker
+running a CRM sync) re-plans a moved contact's doses."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from conveyor.jobs import JobContext
 from conveyor.platform.clock import utcnow
 from conveyor.platform.errors import PermanentError
 from conveyor.platform.observability import count, logger
-from conveyor.reminders import planning, repository
+from conveyor.reminders import planning, repository, service
 from conveyor.reminders.domain import OPEN, Reminder, ReminderState
 
 EARLY_SLACK = timedelta(minutes=1)
@@ -88,3 +91,4 @@ def _not_this_jobs(reminder: Reminder, job: JobContext, now: Any) -> str | None:
 
 
 notify.on_behalf_of("reminder", send_reminder)
+notify.on_contact_changed(service.contact_changed)  # a contact's new time zone re-plans their medication doses

@@ -224,7 +224,7 @@ def put_policy(tenant_id: str, rules: Rules) -> Rules:
 
 
 # --- a contact's changes (notify tells) -----------------------------------------------------------------
-def _contact_changed(before: Contact | None, after: Contact) -> None:
+def contact_changed(before: Contact | None, after: Contact) -> None:
     """A contact's new time zone moves their doses: an 08:00 dose stays 08:00 on the contact's (new) clock.
     Each of their schedules is re-planned as a PUT of the same schedule would (the zone is part of its
     fingerprint): a new revision, the old revision's open reminders cancelled, the next horizon planned.
@@ -245,6 +245,3 @@ def _contact_changed(before: Contact | None, after: Contact) -> None:
             start_date=date.fromisoformat(med.start_date),
             end_date=date.fromisoformat(med.end_date) if med.end_date else None,
         )
-
-
-notify.on_contact_changed(_contact_changed)
