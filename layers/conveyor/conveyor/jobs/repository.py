@@ -19,7 +19,9 @@ Table layout (template.yaml `JobsTable`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -300,6 +302,34 @@ def insert(job: Job, *, idempotency: IdempotencyClaim | None = None, replacing: 
             tx.save(record, condition=model.id.does_not_exist())
 
     return conditional(write)
+
+
+BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem limit
+BATCH_WRITE_ATTEMPTS = 6
+BATCH_BACKOFF_SECONDS = 0.05  # full jitter, doubling: the retries wait ~1.5 s at most in all
+
+
+def insert_many(jobs: Sequence[Job], *, sleep: Callable[[float], None] = time.sleep) -> set[str]:
+    """Store new jobs without an idempotency claim, BATCH_WRITE_LIMIT to a BatchWriteItem (no conditions: a job
+    id is a fresh ULID, nothing can be overwritten); UnprocessedItems are sent again with backoff. Returns the ids
+    of the jobs still unwritten after BATCH_WRITE_ATTEMPTS (throttled): those were not stored at all."""
+    if not jobs:
+        return set()
+    model = _jobs()
+    connection, table = model._get_connection(), model.Meta.table_name  # noqa: SLF001 - PynamoDB's own batch
+    unwritten: set[str] = set()
+    for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
+        pending = [_record(job).serialize() for job in jobs[start : start + BATCH_WRITE_LIMIT]]
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            if attempt:
+                sleep(random.uniform(0, BATCH_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not crypto
+            answer = connection.batch_write_item(put_items=pending) or {}
+            left = answer.get("UnprocessedItems", {}).get(table, [])
+            pending = [entry["PutRequest"]["Item"] for entry in left]
+            if not pending:
+                break
+        unwritten |= {item["sk"]["S"] for item in pending}
+    return unwritten
 
 
 def find_idempotency(tenant_id: str, key: str) -> IdempotencyClaim | None:
