@@ -116,6 +116,28 @@ def _email_jobs(name: str, n: int, *, drain_each: bool) -> dict[str, Any]:
     return _summary(name, n, book, elapsed, states, api_requests=n)
 
 
+def email_batch(n: int, *, keyed: bool = False) -> dict[str, Any]:
+    """n email jobs enqueued 100 to a POST /v1/jobs/batch (each with its own idempotency_key if `keyed`: the
+    claim+job transaction per job; without: BatchWriteItem, 25 to a request), then drained."""
+    name = "email-batch-keyed" if keyed else "email-batch"
+    with _world() as (stack, client):
+        started = time.perf_counter()
+        with ledger.recording() as book:
+            for start in range(0, n, 100):
+                items = [
+                    {"type": "email.send", "payload": EMAIL} | ({"idempotency_key": f"bench-{i}"} if keyed else {})
+                    for i in range(start, min(n, start + 100))
+                ]
+                response = client.request("POST", "/v1/jobs/batch", {"items": items})
+                assert response.status == 200, response.body
+                assert {r["status"] for r in response.json()["items"]} == {"created"}, response.body[:500]
+            _drain(stack)
+        elapsed = time.perf_counter() - started
+        states = _states(stack, _jobs_table(stack))
+    assert states.get("completed") == n, f"not every job completed: {dict(states)}"
+    return _summary(name, n, book, elapsed, states, api_requests=-(-n // 100))
+
+
 # --- per job -----------------------------------------------------------------------------------------------
 def _summary(
     name: str, n: int, book: ledger.Ledger, elapsed: float, states: Counter, *, api_requests: int
@@ -201,6 +223,9 @@ def run(
     results = {}
     log(f"aws requests: {emails} email jobs (burst)")
     results["email-burst"] = email_burst(emails)
+    log(f"aws requests: {emails} email jobs, 100 to a batch request (without and with idempotency keys)")
+    results["email-batch"] = email_batch(emails)
+    results["email-batch-keyed"] = email_batch(emails, keyed=True)
     log(f"aws requests: {trickle} email jobs (one at a time)")
     results["email-trickle"] = email_trickle(trickle)
     from bench import webhooks as webhook_bench

@@ -210,34 +210,81 @@ def test_a_batch_body_over_the_limit_is_a_413(api):
 
 
 def test_racing_batches_with_the_same_keys_make_one_job_per_key(stack, atomic_dynamodb, monkeypatch):
-    # Given two batches with the same ten keyed jobs, whose requests both find each key free before either
-    # stores it (each DynamoDB request atomic, as DynamoDB applies it)
+    # Given two batches of ten keyed jobs sharing five keys (k5..k9), whose requests both find every key free
+    # before either stores its jobs (each DynamoDB request atomic, as DynamoDB applies it)
     caller = Principal("tenant-a", frozenset({"jobs:write"}), "key-1")
-    items = [(NewJob("email.send", {"to": [f"u{i}@example.com"], "template": "welcome"}), f"k{i}") for i in range(10)]
+
+    def batch(keys: range) -> list[tuple[NewJob, str]]:
+        return [(NewJob("email.send", {"to": [f"u{i}@example.com"], "template": "welcome"}), f"k{i}") for i in keys]
+
     both_checked = threading.Barrier(2)
-    insert = repository.insert
+    insert_claimed = repository.insert_claimed
 
-    def insert_after_both_checked(*args: Any, **kwargs: Any) -> bool:
-        both_checked.wait(timeout=30)
-        return insert(*args, **kwargs)
+    def after_both_checked(*args: Any, **kwargs: Any) -> set[str]:
+        both_checked.wait(timeout=60)
+        return insert_claimed(*args, **kwargs)
 
-    monkeypatch.setattr(repository, "insert", insert_after_both_checked)
-    outcomes: list[list[Any]] = []
+    monkeypatch.setattr(repository, "insert_claimed", after_both_checked)
+    outcomes: dict[str, list[Any]] = {}
+
+    def send(name: str, keys: range) -> None:
+        outcomes[name] = service.enqueue_many("tenant-a", batch(keys), caller=caller)
 
     # When both are enqueued at once, on two threads
-    threads = [
-        threading.Thread(target=lambda: outcomes.append(service.enqueue_many("tenant-a", items, caller=caller)))
-        for _ in range(2)
-    ]
+    threads = [threading.Thread(target=send, args=args) for args in (("a", range(10)), ("b", range(5, 15)))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
 
-    # Then each key made exactly one job: one batch created it, the other was answered with that same job
-    assert len(outcomes) == 2
-    for first, second in zip(*outcomes, strict=True):
+    # Then each shared key made exactly one job: one batch created it, the other was answered with that job; the
+    # keys only one batch had were created by it
+    a, b = outcomes["a"], outcomes["b"]
+    for first, second in zip(a[5:], b[:5], strict=True):
         assert sorted([first.created, second.created]) == [False, True]
         assert first.job.id == second.job.id
+    assert all(o.created for o in a[:5] + b[5:])
     stored, _ = service.list_jobs("tenant-a", state=None, job_type=None, limit=100, cursor=None)
-    assert len(stored) == 10
+    assert len(stored) == 15
+
+
+def test_jobs_dynamodb_leaves_unprocessed_are_sent_again_and_the_rest_answered_unavailable(api, monkeypatch):
+    from pynamodb.connection.base import Connection
+
+    # Given DynamoDB leaving one job of each BatchWriteItem unprocessed twice, and one job for good
+    real = Connection.batch_write_item
+    refusals: dict[str, int] = {}
+    waits: list[int] = []
+    monkeypatch.setattr(repository, "_backoff", waits.append)
+
+    def throttled(self: Any, table_name: str, put_items: Any = None, **kwargs: Any) -> Any:
+        items = list(put_items or [])
+        left = []
+        for item in items:
+            to = item["payload"]["S"]
+            limit = 99 if "user7@" in to else 2
+            if ("user3@" in to or "user7@" in to) and refusals.get(to, 0) < limit:
+                refusals[to] = refusals.get(to, 0) + 1
+                left.append(item)
+        answer = (
+            real(self, table_name, put_items=[i for i in items if i not in left], **kwargs)
+            if len(left) < len(items)
+            else {}
+        )
+        return (
+            answer | {"UnprocessedItems": {table_name: [{"PutRequest": {"Item": i}} for i in left]}} if left else answer
+        )
+
+    monkeypatch.setattr(Connection, "batch_write_item", throttled)
+
+    # When a batch of ten is sent
+    results = api.post(BATCH, {"items": _emails(10)}).json()["items"]
+
+    # Then the job refused twice was written on the third try (after backing off), the one refused every time is
+    # answered `unavailable` (not stored: it may be sent again), and the others are created
+    statuses = [r["status"] for r in results]
+    assert statuses == ["created"] * 7 + ["unavailable"] + ["created"] * 2
+    assert results[7]["status_code"] == 503 and results[7]["error"]["code"] == "unavailable"
+    assert waits == [1, 2, 3, 4, 5]
+    stored = {j["payload"]["to"][0] for j in _all_jobs(api)}
+    assert len(stored) == 9 and "user7@example.com" not in stored and "user3@example.com" in stored

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal, get_args
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from conveyor.jobs import domain, service
 from conveyor.platform.clock import Instant
@@ -138,9 +147,6 @@ class BatchItem(EnqueueRequest):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
 
-_EMAIL = {"template": "welcome", "context": {"name": "Ann"}}
-
-
 class EnqueueBatchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -148,10 +154,10 @@ class EnqueueBatchRequest(BaseModel):
             "examples": [
                 {
                     "items": [
-                        {"type": "email.send", "payload": {"to": ["ann@example.com"], **_EMAIL}},
+                        {"type": "email.send", "payload": {"to": ["ann@example.com"], "template": "welcome"}},
                         {
                             "type": "email.send",
-                            "payload": {"to": ["bob@example.com"], **_EMAIL},
+                            "payload": {"to": ["bob@example.com"], "template": "welcome"},
                             "delay_seconds": 60,
                             "idempotency_key": "welcome-bob",
                         },
@@ -174,9 +180,18 @@ BatchStatus = Literal["created", "duplicate", "conflict", "invalid", "unavailabl
 
 
 class BatchError(BaseModel):
+    """The error body POST /v1/jobs answers (`details` only when there are some)."""
+
     code: str
     message: str
     details: Any = None
+
+    @model_serializer(mode="wrap")
+    def _details_when_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        if shown.get("details") is None:
+            shown.pop("details", None)
+        return shown
 
 
 class BatchResult(BaseModel):

@@ -82,33 +82,54 @@ def enqueue_many(
     """Accept up to MAX_BATCH jobs, each (request, its own Idempotency-Key or None), with exactly the single
     enqueue's checks (type, scope, payload, replay): one outcome per item, in order; one bad item fails only itself.
 
-    Items with a key are stored as a single enqueue stores them (the claim and the job in one transaction), one
-    after the other, so a key repeated within the batch or raced by another request makes one job. Items without
-    one need no condition (a job id is a fresh ULID) and are written 25 to a BatchWriteItem; an item DynamoDB
-    still left unprocessed after the retries is an `Unavailable` outcome (not stored: the caller may send it again).
+    Items with a key are stored as a single enqueue stores them (the key's claim and the job in one transaction,
+    many jobs to a transaction): a key another request took meanwhile is answered as the single enqueue answers
+    it (that request's job, or a Conflict), and a key repeated within the batch is checked again once its first
+    item is stored. Items without one need no condition (a job id is a fresh ULID) and are written 25 to a
+    BatchWriteItem; an item DynamoDB still left unprocessed after the retries is an `Unavailable` outcome (not
+    stored: the caller may send it again).
     """
     if len(items) > MAX_BATCH:
         raise InvalidInput(f"at most {MAX_BATCH} jobs per batch")
-    outcomes: list[Enqueued | None] = [None] * len(items)
-    unkeyed: list[tuple[int, Job]] = []
-    for index, (request, idempotency_key) in enumerate(items):
+    outcomes: dict[int, Enqueued] = {}
+    unkeyed: dict[int, Job] = {}
+    keyed: dict[int, _Prepared] = {}
+    again: list[int] = []  # a key an earlier item of this batch holds: checked once that one is stored
+
+    def prepare(index: int, *, first_pass: bool) -> None:
+        request, idempotency_key = items[index]
         try:
             prepared = _prepare(tenant_id, request, idempotency_key, None, None, None, caller)
             if isinstance(prepared, Job):
                 outcomes[index] = Enqueued(prepared, created=False)
             elif prepared.claim is None:
-                unkeyed.append((index, prepared.job))
-            else:
+                unkeyed[index] = prepared.job
+            elif not first_pass:  # stored alone, as the single enqueue stores it
                 outcomes[index] = Enqueued(*_store(prepared))
+            elif any(p.claim and p.claim.key == prepared.claim.key for p in keyed.values()):
+                again.append(index)
+            else:
+                keyed[index] = prepared
         except ConveyorError as exc:
             outcomes[index] = Enqueued(error=exc)
-    unwritten = repository.insert_many([job for _, job in unkeyed])
-    for index, job in unkeyed:
+
+    for index in range(len(items)):
+        prepare(index, first_pass=True)
+    taken = repository.insert_claimed([(p.job, p.claim, p.orphaned) for p in keyed.values() if p.claim])
+    for index, prepared in keyed.items():
+        try:
+            outcomes[index] = Enqueued(*(_lost(prepared) if prepared.job.id in taken else (prepared.job, True)))
+        except ConveyorError as exc:
+            outcomes[index] = Enqueued(error=exc)
+    for index in again:  # its key's first item is stored now: this one replays it (or conflicts with it)
+        prepare(index, first_pass=False)
+    unwritten = repository.insert_many(list(unkeyed.values()))
+    for index, job in unkeyed.items():
         if job.id in unwritten:
             outcomes[index] = Enqueued(error=Unavailable("DynamoDB throttled this job's write; send it again"))
         else:
             outcomes[index] = Enqueued(job, created=True)
-    return [outcome for outcome in outcomes if outcome is not None]
+    return [outcomes[index] for index in range(len(items))]
 
 
 @dataclass(frozen=True)
@@ -178,17 +199,22 @@ def _prepare(
 
 
 def _store(prepared: _Prepared) -> tuple[Job, bool]:
-    """Store a prepared job (with its claim, both or neither); (job, True), or the winner's job when a concurrent
+    """Store a prepared job (with its claim, both or neither): (job, True), or as `_lost` when a concurrent
     request with the same key took the claim first."""
-    job, claim = prepared.job, prepared.claim
-    if not repository.insert(job, idempotency=claim, replacing=prepared.orphaned):
-        assert claim is not None  # noqa: S101 - only a claim's condition can fail
-        # Lost a race with a concurrent request carrying the same key: answer with the winner's job.
-        existing, _ = _replay(job.tenant_id, claim.key, claim.fingerprint)
-        if existing is None:
-            raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
-        return existing, False
-    return job, True
+    if not repository.insert(prepared.job, idempotency=prepared.claim, replacing=prepared.orphaned):
+        return _lost(prepared)
+    return prepared.job, True
+
+
+def _lost(prepared: _Prepared) -> tuple[Job, bool]:
+    """A concurrent request with the same key took the claim first: answer with the winner's job (Conflict if
+    it asked for another job, or its job is not stored yet)."""
+    claim = prepared.claim
+    assert claim is not None  # noqa: S101 - only a claim's condition can fail
+    existing, _ = _replay(prepared.job.tenant_id, claim.key, claim.fingerprint)
+    if existing is None:
+        raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
+    return existing, False
 
 
 def _validated_payload(kind: registry.JobType, payload: dict[str, Any]) -> dict[str, Any]:
