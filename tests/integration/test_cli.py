@@ -93,7 +93,10 @@ def _through_the_gateway(stack, calls: list[str]):
 
 
 def _emails(count: int) -> list[dict]:
-    return [email_job(payload={"to": [f"u{i}@example.com"], "template": "welcome"}) for i in range(count)]
+    return [
+        email_job(payload={"to": [f"u{i}@example.com"], "template": "welcome", "context": {"name": "U"}})
+        for i in range(count)
+    ]
 
 
 def test_the_client_enqueues_250_jobs_in_three_batch_requests_answered_in_order(stack, new_key, sent_emails):
@@ -121,7 +124,7 @@ def test_the_client_keeps_each_batch_body_under_the_apis_limit(stack, new_key):
     from conveyor.client import Client
 
     calls: list[str] = []
-    big = [email_job(payload={"to": ["a@example.com"], "template": "welcome", "context": {"x": "y" * 20_000}})] * 30
+    big = [email_job(payload={"to": ["a@example.com"], "template": "welcome", "context": {"name": "y" * 20_000}})] * 30
     with Client("http://conveyor.test", new_key(), transport=_through_the_gateway(stack, calls)) as client:
         results = client.enqueue_many(big)
     assert len(calls) > 1 and {r["status"] for r in results} == {"created"} and len(results) == 30

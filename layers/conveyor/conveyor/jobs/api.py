@@ -9,16 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    StrictInt,
-    ValidationError,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from conveyor.jobs import domain, service
 from conveyor.platform.clock import Instant
@@ -180,18 +171,11 @@ BatchStatus = Literal["created", "duplicate", "conflict", "invalid", "unavailabl
 
 
 class BatchError(BaseModel):
-    """The error body POST /v1/jobs answers (`details` only when there are some)."""
+    """The error POST /v1/jobs answers for the item alone (`details` null where it has none)."""
 
     code: str
     message: str
     details: Any = None
-
-    @model_serializer(mode="wrap")
-    def _details_when_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        shown: dict[str, Any] = handler(self)
-        if shown.get("details") is None:
-            shown.pop("details", None)
-        return shown
 
 
 class BatchResult(BaseModel):

@@ -4,7 +4,7 @@ tenants. Other capabilities enqueue through here (via conveyor.jobs), never by w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,7 +99,9 @@ def enqueue_many(
     def prepare(index: int, *, first_pass: bool) -> None:
         request, idempotency_key = items[index]
         try:
-            prepared = _prepare(tenant_id, request, idempotency_key, None, None, None, caller)
+            prepared = _prepare(
+                tenant_id, request, idempotency_key, None, None, None, caller, claims if first_pass else None
+            )
             if isinstance(prepared, Job):
                 outcomes[index] = Enqueued(prepared, created=False)
             elif prepared.claim is None:
@@ -113,6 +115,8 @@ def enqueue_many(
         except ConveyorError as exc:
             outcomes[index] = Enqueued(error=exc)
 
+    # Nothing is written before every item is prepared: the keys' claims can be read at once, as each would be.
+    claims = repository.find_idempotencies(tenant_id, [_idempotency_item(key) for _, key in items if key])
     for index in range(len(items)):
         prepare(index, first_pass=True)
     taken = repository.insert_claimed([(p.job, p.claim, p.orphaned) for p in keyed.values() if p.claim])
@@ -149,6 +153,7 @@ def _prepare(
     process_id: str | None,
     batch_key: str | None,
     caller: Principal | None,
+    claims: Mapping[str, IdempotencyClaim] | None = None,
 ) -> Job | _Prepared:
     """The checks of an enqueue (type, scope, payload, queue, replay), and the job to store: the earlier job when
     the Idempotency-Key already made one with this request (Conflict when with another)."""
@@ -163,7 +168,7 @@ def _prepare(
     if idempotency_key is not None:
         key = _idempotency_item(idempotency_key)
         fingerprint = request.fingerprint()
-        existing, orphaned = _replay(tenant_id, key, fingerprint)
+        existing, orphaned = _replay(tenant_id, key, fingerprint, claims)
         if existing is not None:
             return existing
 
@@ -233,10 +238,13 @@ def _validated_payload(kind: registry.JobType, payload: dict[str, Any]) -> dict[
     return dumped
 
 
-def _replay(tenant_id: str, key: str, fingerprint: str) -> tuple[Job | None, str | None]:
+def _replay(
+    tenant_id: str, key: str, fingerprint: str, claims: Mapping[str, IdempotencyClaim] | None = None
+) -> tuple[Job | None, str | None]:
     """(the job this key already made, None), or (None, its job id) when the claim outlived its job (the job
-    was deleted or aged out): such a claim holds nothing, and the new request may take it over."""
-    claim = repository.find_idempotency(tenant_id, key)
+    was deleted or aged out): such a claim holds nothing, and the new request may take it over. `claims`: the
+    live claims already read for a batch (its keys read at once), else the key's is read now."""
+    claim = claims.get(key) if claims is not None else repository.find_idempotency(tenant_id, key)
     if claim is None:
         return None, None
     job = repository.get(tenant_id, claim.job_id, consistent=True)
