@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,47 @@ def _jobs_enqueue(args: argparse.Namespace) -> None:
             idempotency_key=args.idempotency_key,
         )
     _emit(args, job, lambda: print(f"{job['id']}  {job['type']}  {job['state']} on queue {job['queue']}"))
+
+
+def _job_lines(source: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """The jobs of a JSON Lines file (`-`: stdin), one object a line, blank lines skipped, and their line
+    numbers; all read and checked before anything is sent."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as exc:
+        raise CliError(f"{source}: {exc.strerror}") from None
+    jobs, numbers = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{source} line {number} is not JSON ({exc.msg})") from None
+        if not isinstance(job, dict):
+            raise CliError(f"{source} line {number} must be a JSON object (a job)")
+        jobs.append(job)
+        numbers.append(number)
+    if not jobs:
+        raise CliError(f"{source} holds no jobs")
+    return jobs, numbers
+
+
+def _jobs_enqueue_many(args: argparse.Namespace) -> int:
+    jobs, numbers = _job_lines(args.file)
+    with _client(args) as api:
+        results = api.enqueue_many(jobs)
+
+    def human() -> None:  # each job's line number in the file, what became of it, its job id or the error
+        for r in results:
+            job, error = r.get("job") or {}, r.get("error") or {}
+            what = job.get("id") or f"{error.get('code')}: {error.get('message')}"
+            print(f"{numbers[r['index']]}  {r['status']}  {what}")
+
+    _emit(args, {"items": results}, human)
+    counts = Counter(r["status"] for r in results)
+    print(", ".join(f"{n} {status}" for status, n in counts.items()), file=sys.stderr)
+    return 0 if set(counts) <= {"created", "duplicate"} else 1
 
 
 def _jobs_get(args: argparse.Namespace) -> None:
@@ -388,7 +430,7 @@ def _keys_options() -> argparse.ArgumentParser:
 
 def _jobs_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     jobs = commands.add_parser("jobs", help="enqueue, inspect, watch, cancel and retry jobs").add_subparsers(
-        dest="action", required=True, metavar="{enqueue,get,list,watch,cancel,retry,run-now}"
+        dest="action", required=True, metavar="{enqueue,enqueue-many,get,list,watch,cancel,retry,run-now}"
     )
     enqueue = jobs.add_parser(
         "enqueue", parents=[common], help="enqueue a job: conveyor jobs enqueue email.send --payload '{...}'"
@@ -400,6 +442,16 @@ def _jobs_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     enqueue.add_argument("--max-attempts", type=int)
     enqueue.add_argument("--idempotency-key", help="a repeat with the same key returns the first job")
     enqueue.set_defaults(run=_jobs_enqueue)
+    many = jobs.add_parser(
+        "enqueue-many",
+        parents=[common],
+        help="enqueue the jobs of a JSON Lines file, 100 to a request (exit 1 if any was not accepted)",
+    )
+    many.add_argument(
+        "file",
+        help='one job a line, as POST /v1/jobs takes it plus an optional "idempotency_key" ("-": stdin)',
+    )
+    many.set_defaults(run=_jobs_enqueue_many)
     get = jobs.add_parser("get", parents=[common], help="one job")
     get.add_argument("id")
     get.set_defaults(run=_jobs_get)

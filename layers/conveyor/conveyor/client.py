@@ -7,6 +7,7 @@ cursored lists, retries on 429/503 (honouring Retry-After), errors raised as typ
         welcome = {"to": ["ann@example.com"], "template": "welcome", "context": {"name": "Ann"}}
         job = conveyor.enqueue("email.send", welcome)
         print(conveyor.wait(job["id"], timeout=60)["state"])  # completed
+        results = conveyor.enqueue_many({"type": "email.send", "payload": welcome} for _ in range(500))
 
 Responses are the API's JSON (see /v1/openapi.json for each shape) as plain dicts and lists.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ import httpx
 STATE_FILE = Path(".local/stack.json")  # written by `make run` (conveyor-local)
 DEFAULT_URL = "http://127.0.0.1:3000"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+BATCH_MAX = 100  # jobs per POST /v1/jobs/batch
+BATCH_MAX_BYTES = 250 * 1024  # the API takes bodies up to 256 KB
 Json = dict[str, Any]
 
 
@@ -194,6 +197,23 @@ class Client:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         return dict(self.request("POST", "/v1/jobs", body=body, headers=headers))
 
+    def enqueue_many(self, jobs: Iterable[Json], *, chunk: int = BATCH_MAX) -> list[Json]:
+        """Enqueue many jobs through POST /v1/jobs/batch, `chunk` (at most 100) to a request and each request's
+        body under the API's 256 KB: one result per job, in order ({"index", "status": created | duplicate |
+        conflict | invalid | unavailable, "status_code", "job" or "error"}; `index` counts across all `jobs`).
+
+        Each job is what `enqueue` sends ({"type", "payload", "run_at"?, "delay_seconds"?, "max_attempts"?}) plus
+        an optional "idempotency_key". An error answer for a whole request (401, 413, a 503 after the retries)
+        raises; the requests before it were stored, so give keys to jobs you may send again."""
+        if not 1 <= chunk <= BATCH_MAX:
+            raise ValueError(f"chunk must be 1..{BATCH_MAX}")
+        results: list[Json] = []
+        for batch in _batches(jobs, chunk, BATCH_MAX_BYTES):
+            offset = len(results)
+            answer = self.request("POST", "/v1/jobs/batch", body={"items": batch})
+            results += [{**item, "index": offset + int(item["index"])} for item in answer["items"]]
+        return results
+
     def get_job(self, job_id: str) -> Json:
         return dict(self.request("GET", f"/v1/jobs/{_segment(job_id)}"))
 
@@ -292,6 +312,22 @@ class Client:
     def iter_deliveries(self, subscription_id: str, *, status: str | None = None) -> Iterator[Json]:
         """A subscription's delivery log, newest first, page after page."""
         return self._pages(f"/v1/webhooks/{_segment(subscription_id)}/deliveries", {"status": status, "limit": 100})
+
+
+def _batches(jobs: Iterable[Json], most: int, max_bytes: int) -> Iterator[list[Json]]:
+    """Runs of at most `most` jobs whose batch body stays under `max_bytes` (a job too big alone goes alone: the
+    API then answers 413 for it)."""
+    batch: list[Json] = []
+    size = len(b'{"items": []}')
+    for job in jobs:
+        job_size = len(json.dumps(job).encode()) + 2  # with its ", " separator
+        if batch and (len(batch) == most or size + job_size > max_bytes):
+            yield batch
+            batch, size = [], len(b'{"items": []}')
+        batch.append(job)
+        size += job_size
+    if batch:
+        yield batch
 
 
 def _segment(value: str) -> str:

@@ -6,6 +6,7 @@ What it adds to the generated document, and why:
   `platform.http.errors.document`, beside the error table; Powertools' unused `{"detail"}` schemas are dropped)
 - tags per capability, health first, each operation's scope, idempotency and description; `security: []` on
   the public routes (health, and a /v1 route that says `openapi_extensions={"x-public": "<how it is verified>"}`);
+  a route's own idempotency sentence where it has one (`openapi_extensions={"x-idempotency": "..."}`);
 - `POST /v1/jobs`'s body as a discriminated union on `type`, one member per registered job type with its
   payload's schema (adding a job type adds its member);
 - each request body's examples (the models' `examples`) as media-type examples, so Swagger UI offers them.
@@ -112,7 +113,10 @@ def _describe(path: str, method: str, operation: dict[str, Any], route: Any) -> 
             operation["x-required-scope"] = scope
             lines.append(f"Scope: `{scope}`." if scope == "admin" else f"Scope: `{scope}` (or `admin`).")
     params = {p.get("name") for p in operation.get("parameters", [])}
-    if "idempotency-key" in params:
+    idempotency = operation.pop("x-idempotency", None)  # a route's own rule (`openapi_extensions`): a batch's items
+    if idempotency:
+        lines.append(idempotency)
+    elif "idempotency-key" in params:
         lines.append(
             "Idempotency: send an `Idempotency-Key` header; a repeat with the same key and body answers 200 with "
             "the first result instead of doing it again (a different body under that key: 409)."

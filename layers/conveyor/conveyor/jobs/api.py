@@ -9,10 +9,12 @@ from typing import Annotated, Any, Literal, get_args
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from conveyor.jobs import domain, service
 from conveyor.platform.clock import Instant
+from conveyor.platform.errors import Conflict, Unavailable
+from conveyor.platform.http import errors as http_errors
 from conveyor.platform.http.security import principal, requires
 
 JobState = Literal["scheduled", "queued", "active", "retrying", "completed", "failed", "cancelled"]
@@ -128,6 +130,125 @@ def accepted(job: domain.Job, created: bool) -> Response[Job]:
 def enqueue(request: EnqueueRequest, idempotency_key: IdempotencyKey = None) -> Response[Job]:
     caller = principal(router)
     return accepted(*service.enqueue(caller.tenant_id, request.as_new_job(), idempotency_key, caller=caller))
+
+
+class BatchItem(EnqueueRequest):
+    """One job of a batch: what POST /v1/jobs takes, and the Idempotency-Key it would have had as a header."""
+
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class EnqueueBatchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"type": "email.send", "payload": {"to": ["ann@example.com"], "template": "welcome"}},
+                        {
+                            "type": "email.send",
+                            "payload": {"to": ["bob@example.com"], "template": "welcome"},
+                            "delay_seconds": 60,
+                            "idempotency_key": "welcome-bob",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=service.MAX_BATCH,
+        description="Up to 100 jobs, each what POST /v1/jobs takes (an `EnqueueRequest`) plus an optional "
+        "`idempotency_key`. Each is checked on its own: an invalid one is an `invalid` result, never the batch's "
+        "failure.",
+    )
+
+
+BatchStatus = Literal["created", "duplicate", "conflict", "invalid", "unavailable"]
+
+
+class BatchError(BaseModel):
+    """The error POST /v1/jobs answers for the item alone (`details` null where it has none)."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class BatchResult(BaseModel):
+    index: int = Field(ge=0, description="The item's position in the request.")
+    status: BatchStatus = Field(
+        description="`created`: a new job. `duplicate`: an earlier job made with this idempotency_key and the same "
+        "job (that job). `conflict`: the key was used with another job, or that request is still in progress. "
+        "`invalid`: refused (unknown type, payload, schedule, scope...). `unavailable`: not stored (throttled): "
+        "send it again."
+    )
+    status_code: int = Field(description="What POST /v1/jobs would have answered for this item alone.")
+    job: Job | None = None
+    error: BatchError | None = Field(default=None, description="As POST /v1/jobs's error for this item alone.")
+
+
+class BatchResults(BaseModel):
+    items: list[BatchResult] = Field(description="One result per item, in the request's order.")
+
+
+def _parsed(item: dict[str, Any]) -> tuple[BatchItem | None, tuple[int, dict[str, Any]] | None]:
+    try:
+        return BatchItem.model_validate(item), None
+    except ValidationError as exc:
+        problems = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_input=False)]
+        return None, http_errors.described_validation(problems)
+
+
+def _result(index: int, outcome: domain.Enqueued) -> BatchResult:
+    if outcome.error is not None:
+        code, error = http_errors.described(outcome.error)
+        status: BatchStatus = "invalid"
+        if isinstance(outcome.error, Conflict):
+            status = "conflict"
+        elif isinstance(outcome.error, Unavailable):
+            status = "unavailable"
+        return BatchResult(index=index, status=status, status_code=code, error=BatchError(**error))
+    assert outcome.job is not None  # noqa: S101 - an outcome is a job or an error
+    created = outcome.created
+    return BatchResult(
+        index=index,
+        status="created" if created else "duplicate",
+        status_code=202 if created else 200,
+        job=Job.of(outcome.job),
+    )
+
+
+@router.post(
+    "/jobs/batch",
+    middlewares=[WRITE],
+    summary="Enqueue up to 100 jobs",
+    description="Each item is enqueued as POST /v1/jobs would enqueue it alone (its type's scope, payload, "
+    "schedule and idempotency rules), and answered in `items`, in order: the answer is 200 whatever each item's "
+    "result (read each `status`; 207 Multi-Status is WebDAV's XML, not JSON). 422 only when the batch itself is "
+    "malformed (no items, more than 100, not objects), 413 when the body is over 256 KB.",
+    openapi_extensions={
+        "x-idempotency": "Idempotency: per item. Give an item an `idempotency_key`: a repeat with the same key and "
+        "job is a `duplicate` result holding the first job (the same key with another job: `conflict`), whichever "
+        "batch or single request used the key first. Items without one are enqueued again by a repeat."
+    },
+)
+def enqueue_batch(request: EnqueueBatchRequest) -> BatchResults:
+    caller = principal(router)
+    parsed = [_parsed(item) for item in request.items]
+    valid = [(item.as_new_job(), item.idempotency_key) for item, _ in parsed if item is not None]
+    outcomes = iter(service.enqueue_many(caller.tenant_id, valid, caller=caller))
+    results = []
+    for index, (_, problem) in enumerate(parsed):
+        if problem is not None:
+            code, error = problem
+            results.append(BatchResult(index=index, status="invalid", status_code=code, error=BatchError(**error)))
+        else:
+            results.append(_result(index, next(outcomes)))
+    return BatchResults(items=results)
 
 
 @router.get("/jobs", middlewares=[READ], summary="List jobs, newest first")

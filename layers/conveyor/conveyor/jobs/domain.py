@@ -17,6 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from conveyor.platform.errors import ConveyorError
+
 T = TypeVar("T")
 
 JOB_PREFIX = "job_"
@@ -155,6 +157,16 @@ class NewJob:
             "max_attempts": self.max_attempts,
         }
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """One item of a batch enqueue: the job (`created` or an earlier one its Idempotency-Key made), or the error
+    the single enqueue would have raised for it."""
+
+    job: Job | None = None
+    created: bool = False
+    error: ConveyorError | None = None
 
 
 @dataclass(frozen=True)

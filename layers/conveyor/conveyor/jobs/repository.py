@@ -19,7 +19,9 @@ Table layout (template.yaml `JobsTable`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -275,31 +277,109 @@ def insert(job: Job, *, idempotency: IdempotencyClaim | None = None, replacing: 
     A claim is free when absent, expired, or (`replacing`) still pointing at that job id, which the caller found
     gone: a deleted job's key may be used again at once, and two such requests still race on the condition.
     """
-    model = _jobs()
-    record = _record(job)
     if idempotency is None:
-        record.save(condition=model.id.does_not_exist())
+        model = _jobs()
+        _record(job).save(condition=model.id.does_not_exist())
         return True
+    return not insert_claimed([(job, idempotency, replacing)])
+
+
+TRANSACT_JOBS = 50  # a job and its claim are two actions; DynamoDB takes at most 100 in a transaction
+
+
+def insert_claimed(entries: Sequence[tuple[Job, IdempotencyClaim, str | None]]) -> set[str]:
+    """Store new jobs each with its idempotency claim (and the job id it may replace, as `insert`): a job and its
+    claim both or neither, TRANSACT_JOBS to a transaction. Returns the ids of the jobs whose key was taken (not
+    stored); the others are. A transaction that a taken claim cancels is sent again without that job. The keys
+    must differ (a transaction cannot write one item twice)."""
+    taken: set[str] = set()
+    for start in range(0, len(entries), TRANSACT_JOBS):
+        pending = list(entries[start : start + TRANSACT_JOBS])
+        while pending:
+            refused = _transact(pending)
+            if not refused:
+                break
+            taken |= {pending[i][0].id for i in refused}
+            pending = [entry for i, entry in enumerate(pending) if i not in refused]
+    return taken
+
+
+def _transact(entries: Sequence[tuple[Job, IdempotencyClaim, str | None]]) -> set[int]:
+    """One transaction of (claim, job) pairs: the positions whose claim condition failed (nothing was written),
+    or an empty set (everything was)."""
+    from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
-    claims = _idempotency()
-    claim = claims(
-        idempotency.tenant_id,
-        idempotency.key,
-        job_id=idempotency.job_id,
-        fingerprint=idempotency.fingerprint,
-        expires_at=idempotency.expires_at,
-    )
-    claim_free = claims.key.does_not_exist() | (claims.expires_at <= int(utcnow().timestamp()))
-    if replacing is not None:
-        claim_free |= claims.job_id == replacing
+    model, claims = _jobs(), _idempotency()
+    now = int(utcnow().timestamp())
+    try:
+        with TransactWrite(connection=model._get_connection().connection) as tx:  # noqa: SLF001
+            for job, idempotency, replacing in entries:
+                claim = claims(
+                    idempotency.tenant_id,
+                    idempotency.key,
+                    job_id=idempotency.job_id,
+                    fingerprint=idempotency.fingerprint,
+                    expires_at=idempotency.expires_at,
+                )
+                claim_free = claims.key.does_not_exist() | (claims.expires_at <= now)
+                if replacing is not None:
+                    claim_free |= claims.job_id == replacing
+                tx.save(claim, condition=claim_free)
+                tx.save(_record(job), condition=model.id.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        refused = {i // 2 for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
+        if not refused:
+            raise
+        return refused
+    return set()
 
-    def write() -> None:
-        with TransactWrite(connection=model._get_connection().connection) as tx:
-            tx.save(claim, condition=claim_free)
-            tx.save(record, condition=model.id.does_not_exist())
 
-    return conditional(write)
+BATCH_WRITE_LIMIT = 25  # DynamoDB's BatchWriteItem limit
+BATCH_WRITE_ATTEMPTS = 6
+BATCH_BACKOFF_SECONDS = 0.05  # full jitter, doubling: the retries wait ~1.5 s at most in all
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, BATCH_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+def insert_many(jobs: Sequence[Job]) -> set[str]:
+    """Store new jobs without an idempotency claim, BATCH_WRITE_LIMIT to a BatchWriteItem (no conditions: a job
+    id is a fresh ULID, nothing can be overwritten); UnprocessedItems are sent again with backoff. Returns the ids
+    of the jobs still unwritten after BATCH_WRITE_ATTEMPTS (throttled): those were not stored at all."""
+    if not jobs:
+        return set()
+    model = _jobs()
+    connection, table = model._get_connection(), model.Meta.table_name  # noqa: SLF001 - PynamoDB's own batch
+    unwritten: set[str] = set()
+    for start in range(0, len(jobs), BATCH_WRITE_LIMIT):
+        pending = [_record(job).serialize() for job in jobs[start : start + BATCH_WRITE_LIMIT]]
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            if attempt:
+                _backoff(attempt)
+            answer = connection.batch_write_item(put_items=pending) or {}
+            left = answer.get("UnprocessedItems", {}).get(table, [])
+            pending = [entry["PutRequest"]["Item"] for entry in left]
+            if not pending:
+                break
+        unwritten |= {item["sk"]["S"] for item in pending}
+    return unwritten
+
+
+def find_idempotencies(tenant_id: str, keys: Sequence[str]) -> dict[str, IdempotencyClaim]:
+    """The live claims among `keys` (hashed, as `find_idempotency` takes them) by BatchGetItem, 100 to a request:
+    what `find_idempotency` answers for each, read at once."""
+    if not keys:
+        return {}
+    now = utcnow()
+    records = _idempotency().batch_get([(tenant_id, key) for key in dict.fromkeys(keys)])
+    return {
+        r.key: IdempotencyClaim(tenant_id, r.key, r.job_id, r.fingerprint, int(r.expires_at))
+        for r in records
+        if not is_expired(r.expires_at, now)
+    }
 
 
 def find_idempotency(tenant_id: str, key: str) -> IdempotencyClaim | None:

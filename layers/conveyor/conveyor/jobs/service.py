@@ -4,7 +4,8 @@ tenants. Other capabilities enqueue through here (via conveyor.jobs), never by w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from conveyor.jobs.domain import (
     JOB_PREFIX,
     MAX_DELAY_SECONDS,
     BulkOutcome,
+    Enqueued,
     IdempotencyClaim,
     Job,
     JobBrief,
@@ -28,7 +30,16 @@ from conveyor.platform import correlation
 from conveyor.platform.auth.keys import Principal
 from conveyor.platform.clock import utcnow
 from conveyor.platform.dynamo import decode_cursor, encode_cursor, expires_at, stored_size
-from conveyor.platform.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound, PayloadTooLarge
+from conveyor.platform.errors import (
+    Conflict,
+    ConveyorError,
+    Forbidden,
+    InvalidInput,
+    InvalidState,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
 from conveyor.platform.ids import new_id
 from conveyor.platform.settings import get_settings
 
@@ -56,6 +67,96 @@ def enqueue(
     them never delays ad-hoc ones. `process_id` / `batch_key` (domain code only) make it a job of a process
     (see registry.ProcessPort).
     """
+    prepared = _prepare(tenant_id, request, idempotency_key, queue, process_id, batch_key, caller)
+    if isinstance(prepared, Job):
+        return prepared, False
+    return _store(prepared)
+
+
+MAX_BATCH = 100
+
+
+def enqueue_many(
+    tenant_id: str, items: Sequence[tuple[NewJob, str | None]], *, caller: Principal | None = None
+) -> list[Enqueued]:
+    """Accept up to MAX_BATCH jobs, each (request, its own Idempotency-Key or None), with exactly the single
+    enqueue's checks (type, scope, payload, replay): one outcome per item, in order; one bad item fails only itself.
+
+    Items with a key are stored as a single enqueue stores them (the key's claim and the job in one transaction,
+    many jobs to a transaction): a key another request took meanwhile is answered as the single enqueue answers
+    it (that request's job, or a Conflict), and a key repeated within the batch is checked again once its first
+    item is stored. Items without one need no condition (a job id is a fresh ULID) and are written 25 to a
+    BatchWriteItem; an item DynamoDB still left unprocessed after the retries is an `Unavailable` outcome (not
+    stored: the caller may send it again).
+    """
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} jobs per batch")
+    outcomes: dict[int, Enqueued] = {}
+    unkeyed: dict[int, Job] = {}
+    keyed: dict[int, _Prepared] = {}
+    again: list[int] = []  # a key an earlier item of this batch holds: checked once that one is stored
+
+    def prepare(index: int, *, first_pass: bool) -> None:
+        request, idempotency_key = items[index]
+        try:
+            prepared = _prepare(
+                tenant_id, request, idempotency_key, None, None, None, caller, claims if first_pass else None
+            )
+            if isinstance(prepared, Job):
+                outcomes[index] = Enqueued(prepared, created=False)
+            elif prepared.claim is None:
+                unkeyed[index] = prepared.job
+            elif not first_pass:  # stored alone, as the single enqueue stores it
+                outcomes[index] = Enqueued(*_store(prepared))
+            elif any(p.claim and p.claim.key == prepared.claim.key for p in keyed.values()):
+                again.append(index)
+            else:
+                keyed[index] = prepared
+        except ConveyorError as exc:
+            outcomes[index] = Enqueued(error=exc)
+
+    # Nothing is written before every item is prepared: the keys' claims can be read at once, as each would be.
+    claims = repository.find_idempotencies(tenant_id, [_idempotency_item(key) for _, key in items if key])
+    for index in range(len(items)):
+        prepare(index, first_pass=True)
+    taken = repository.insert_claimed([(p.job, p.claim, p.orphaned) for p in keyed.values() if p.claim])
+    for index, prepared in keyed.items():
+        try:
+            outcomes[index] = Enqueued(*(_lost(prepared) if prepared.job.id in taken else (prepared.job, True)))
+        except ConveyorError as exc:
+            outcomes[index] = Enqueued(error=exc)
+    for index in again:  # its key's first item is stored now: this one replays it (or conflicts with it)
+        prepare(index, first_pass=False)
+    unwritten = repository.insert_many(list(unkeyed.values()))
+    for index, job in unkeyed.items():
+        if job.id in unwritten:
+            outcomes[index] = Enqueued(error=Unavailable("DynamoDB throttled this job's write; send it again"))
+        else:
+            outcomes[index] = Enqueued(job, created=True)
+    return [outcomes[index] for index in range(len(items))]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A new job that passed every check, with the Idempotency-Key claim to store beside it (if any)."""
+
+    job: Job
+    claim: IdempotencyClaim | None = None
+    orphaned: str | None = None  # the job id of a claim whose job no longer exists (deleted, aged out)
+
+
+def _prepare(
+    tenant_id: str,
+    request: NewJob,
+    idempotency_key: str | None,
+    queue: str | None,
+    process_id: str | None,
+    batch_key: str | None,
+    caller: Principal | None,
+    claims: Mapping[str, IdempotencyClaim] | None = None,
+) -> Job | _Prepared:
+    """The checks of an enqueue (type, scope, payload, queue, replay), and the job to store: the earlier job when
+    the Idempotency-Key already made one with this request (Conflict when with another)."""
     kind = registry.require(request.type)
     _require_scope(caller, kind.scopes.write, kind.name)
     payload = _validated_payload(kind, request.payload)
@@ -63,13 +164,13 @@ def enqueue(
     get_settings().queue_url(queue)  # a job type whose queue is not deployed is a deployment bug: fail loudly
 
     key = fingerprint = ""
-    orphaned: str | None = None  # the job id of a claim whose job no longer exists (deleted, aged out)
+    orphaned: str | None = None
     if idempotency_key is not None:
         key = _idempotency_item(idempotency_key)
         fingerprint = request.fingerprint()
-        existing, orphaned = _replay(tenant_id, key, fingerprint)
+        existing, orphaned = _replay(tenant_id, key, fingerprint, claims)
         if existing is not None:
-            return existing, False
+            return existing
 
     now = utcnow()
     run_at = request.run_at or (now + timedelta(seconds=request.delay_seconds) if request.delay_seconds else None)
@@ -96,16 +197,29 @@ def enqueue(
         correlation_id=correlation.current(),
         timeline=(TimelineEvent(state, now),),
     )
-    claim = None
-    if idempotency_key is not None:
-        claim = IdempotencyClaim(tenant_id, key, job.id, fingerprint, expires_at(now, IDEMPOTENCY_WINDOW))
-    if not repository.insert(job, idempotency=claim, replacing=orphaned):
-        # Lost a race with a concurrent request carrying the same key: answer with the winner's job.
-        existing, _ = _replay(tenant_id, key, fingerprint)
-        if existing is None:
-            raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
-        return existing, False
-    return job, True
+    if idempotency_key is None:
+        return _Prepared(job)
+    claim = IdempotencyClaim(tenant_id, key, job.id, fingerprint, expires_at(now, IDEMPOTENCY_WINDOW))
+    return _Prepared(job, claim, orphaned)
+
+
+def _store(prepared: _Prepared) -> tuple[Job, bool]:
+    """Store a prepared job (with its claim, both or neither): (job, True), or as `_lost` when a concurrent
+    request with the same key took the claim first."""
+    if not repository.insert(prepared.job, idempotency=prepared.claim, replacing=prepared.orphaned):
+        return _lost(prepared)
+    return prepared.job, True
+
+
+def _lost(prepared: _Prepared) -> tuple[Job, bool]:
+    """A concurrent request with the same key took the claim first: answer with the winner's job (Conflict if
+    it asked for another job, or its job is not stored yet)."""
+    claim = prepared.claim
+    assert claim is not None  # noqa: S101 - only a claim's condition can fail
+    existing, _ = _replay(prepared.job.tenant_id, claim.key, claim.fingerprint)
+    if existing is None:
+        raise Conflict("a request with this Idempotency-Key is in progress; retry shortly")
+    return existing, False
 
 
 def _validated_payload(kind: registry.JobType, payload: dict[str, Any]) -> dict[str, Any]:
@@ -124,10 +238,13 @@ def _validated_payload(kind: registry.JobType, payload: dict[str, Any]) -> dict[
     return dumped
 
 
-def _replay(tenant_id: str, key: str, fingerprint: str) -> tuple[Job | None, str | None]:
+def _replay(
+    tenant_id: str, key: str, fingerprint: str, claims: Mapping[str, IdempotencyClaim] | None = None
+) -> tuple[Job | None, str | None]:
     """(the job this key already made, None), or (None, its job id) when the claim outlived its job (the job
-    was deleted or aged out): such a claim holds nothing, and the new request may take it over."""
-    claim = repository.find_idempotency(tenant_id, key)
+    was deleted or aged out): such a claim holds nothing, and the new request may take it over. `claims`: the
+    live claims already read for a batch (its keys read at once), else the key's is read now."""
+    claim = claims.get(key) if claims is not None else repository.find_idempotency(tenant_id, key)
     if claim is None:
         return None, None
     job = repository.get(tenant_id, claim.job_id, consistent=True)

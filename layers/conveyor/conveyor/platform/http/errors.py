@@ -23,12 +23,18 @@ STATUS: dict[type[errors.ConveyorError], int] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
+    return error
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"error": error}, default=str)
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": error_body(code, message, details)}, default=str),
     )
 
 
@@ -36,19 +42,32 @@ def status_for(exc: errors.ConveyorError) -> int:
     return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
 
 
-def from_exception(exc: errors.ConveyorError) -> Response:
+def described(exc: errors.ConveyorError) -> tuple[int, dict[str, Any]]:
+    """(status, error) exactly as `from_exception` answers them: for an error that is part of an answer (a
+    batch's item) rather than the whole of it."""
     details = exc.details
     if isinstance(exc, errors.InvalidInput) and exc.fields:
         # Every use case's input is the request body: its field problems are located there, as pydantic's are.
         details = [{**problem, "loc": ["body", *problem["loc"]]} for problem in exc.fields]
-    return error_response(status_for(exc), exc.code, exc.message, details)
+    return status_for(exc), error_body(exc.code, exc.message, details)
+
+
+def described_validation(problems: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """(status, error) exactly as `from_validation` answers them."""
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return 400, error_body("malformed_json", "the request body is not valid JSON")
+    details = [{"loc": list(p.get("loc", ())), "msg": p.get("msg", ""), "type": p.get("type", "")} for p in problems]
+    return 422, error_body("validation_error", "the request has invalid fields", details)
+
+
+def from_exception(exc: errors.ConveyorError) -> Response:
+    status, error = described(exc)
+    return error_response(status, **error)
 
 
 def from_validation(problems: list[dict[str, Any]]) -> Response:
-    if any(p.get("type") == "json_invalid" for p in problems):
-        return error_response(400, "malformed_json", "the request body is not valid JSON")
-    details = [{"loc": list(p.get("loc", ())), "msg": p.get("msg", ""), "type": p.get("type", "")} for p in problems]
-    return error_response(422, "validation_error", "the request has invalid fields", details)
+    status, error = described_validation(problems)
+    return error_response(status, **error)
 
 
 def as_proxy_result(response: Response) -> dict[str, Any]:
