@@ -86,7 +86,13 @@ def _jobs() -> None:
 
     now = datetime.now(UTC)
     first = now - timedelta(minutes=1)
-    common = {"tenant_id": TENANT, "type": "email.send", "queue": "email", "max_attempts": 3, "attempts": 1}
+    common: dict[str, Any] = {
+        "tenant_id": TENANT,
+        "type": "email.send",
+        "queue": "email",
+        "max_attempts": 3,
+        "attempts": 1,
+    }
     _put_job(
         Job(
             id=SAMPLE_JOB_ID,

@@ -86,8 +86,9 @@ def test_the_banner_link_signs_the_demo_key_in_once(stack: RunningStack, page: A
     # When a newcomer opens it
     page.goto(link)
 
-    # Then they are on the overview, signed in as the demo tenant
-    page.wait_for_url(stack.url + "/dashboard")
+    # Then they are on the overview, signed in as the demo tenant (the stack's first page: its imports, on a busy
+    # machine, may take longer than the default 10 s)
+    page.wait_for_url(stack.url + "/dashboard", timeout=30_000)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator("header.top")).to_contain_text("demo")
     # and the link does not work a second time, in another browser
