@@ -80,3 +80,21 @@ def test_enqueue_sends_the_job_and_its_idempotency_key():
         "body": {"type": "email.send", "payload": {"to": ["a@example.com"]}, "delay_seconds": 5},
         "key": "k1",
     }
+
+
+def test_enqueue_many_sends_at_most_100_jobs_and_256_kb_a_request_and_numbers_results_across_them():
+    sizes: list[tuple[int, int]] = []
+
+    def handler(request):
+        items = json.loads(request.content)["items"]
+        sizes.append((len(items), len(request.content)))
+        return httpx.Response(200, json={"items": [{"index": i, "status": "created"} for i in range(len(items))]})
+
+    small = [{"type": "email.send", "payload": {"to": ["a@example.com"]}}] * 250
+    big = [{"type": "email.send", "payload": {"text": "é" * 30_000}}] * 20
+    results = client(handler).enqueue_many(small + big)
+
+    assert [n for n, _ in sizes[:2]] == [100, 100] and all(n <= 100 for n, _ in sizes)
+    assert sum(n for n, _ in sizes) == 270 and all(size <= 256 * 1024 for _, size in sizes)
+    assert len(sizes) >= 2 + 20 * 60_000 // (256 * 1024)  # the big ones (60 KB each as UTF-8) split too
+    assert [r["index"] for r in results] == list(range(270))
