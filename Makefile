@@ -73,7 +73,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix-only --select I $(CODE)
 
 ## ruff's rules, the formatting (checked, not applied), the layering contract ([tool.importlinter]) and checkov.
-lint: $(STAMP) checkov
+# `validate` too: cfn-lint finds what CloudFormation would refuse at deploy time (e.g. a circular dependency).
+lint: $(STAMP) checkov validate
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/lint-imports

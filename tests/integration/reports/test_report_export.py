@@ -181,14 +181,17 @@ def test_an_xlsx_report_opens_with_openpyxl_with_its_header_and_typed_dates_and_
 
 
 def test_the_ready_email_links_to_the_download_route_never_a_presigned_url(reports_api, stack, sent_emails):
-    report_id = _request(
-        reports_api, {"type": "test.numbers", "filters": {"count": 10}, "notify_email": "ops@example.com"}
-    )
+    # Given a report requested through the API's own address (no PublicApiUrl: the template's default)
+    body = {"type": "test.numbers", "filters": {"count": 10}, "notify_email": "ops@example.com"}
+    created = reports_api.post("/v1/reports", body, headers={"host": "abc123.execute-api.eu-west-1.amazonaws.com"})
+    assert created.status == 202, created.body
+    report_id = created.json()["id"]
     stack.drain()
 
+    # Then its email links to the dashboard's download route at that address
     [email] = [m for m in sent_emails() if "ops@example.com" in m.destinations.get("ToAddresses", [])]
     body = str(email.body)
-    assert f"/dashboard/reports/{report_id}/download" in body
+    assert f"https://abc123.execute-api.eu-west-1.amazonaws.com/dashboard/reports/{report_id}/download" in body
     assert "X-Amz-Signature" not in body and "Signature=" not in body
     assert _report(reports_api, report_id)["state"] == "ready"
 

@@ -136,13 +136,13 @@ class ReportsStorage(_Section):
 
 
 class ReportDelivery(_Section):
-    # The public base URL the "report ready" email links to (the API's download route), else the execute-api URL.
+    # The public base URL the "report ready" email links to (a custom domain); else the URL the report was
+    # requested through (conveyor.reports.service.download_link).
     public_api_url: str | None = Field(default=None, alias="PUBLIC_API_URL")
-    http_api_url: str | None = Field(default=None, alias="HTTP_API_URL")
     # A copy of each finished report lands in this directory (the local stack's .local/reports/; never deployed).
     reports_local_copy_dir: str | None = Field(default=None, alias="REPORTS_LOCAL_COPY_DIR")
 
-    @field_validator("public_api_url", "http_api_url", "reports_local_copy_dir", mode="before")
+    @field_validator("public_api_url", "reports_local_copy_dir", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return value or None

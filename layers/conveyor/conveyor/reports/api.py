@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from conveyor.platform.dynamo import decode_cursor, encode_cursor
+from conveyor.platform.http.resolver import origin
 from conveyor.platform.http.security import principal, requires
 from conveyor.reports import service
 from conveyor.reports.domain import Format, ReportType
@@ -154,7 +155,8 @@ class ReportTypePage(BaseModel):
     },
 )
 def create_report(request: CreateRequest) -> Response[ReportView]:
-    report, created = service.create(principal(router), service.NewReport(**request.model_dump()))
+    new = service.NewReport(**request.model_dump(), origin=origin(router.current_event.raw_event))
+    report, created = service.create(principal(router), new)
     return Response(
         status_code=202 if created else 200,
         content_type=content_types.APPLICATION_JSON,

@@ -133,6 +133,7 @@ class Report:
     expires_at: datetime | None = None
     estimated_rows: int | None = None
     scopes: frozenset[str] = frozenset()  # the creator's: the data a report holds is what its creator could read
+    origin: str | None = None  # `scheme://host` the report was requested through: its emailed link's base
 
     @property
     def filename(self) -> str:

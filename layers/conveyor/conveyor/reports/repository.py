@@ -43,6 +43,7 @@ class ReportRecord(_Item):
     process_id = UnicodeAttribute(null=True)
     notify_email = UnicodeAttribute(null=True)
     name = UnicodeAttribute(null=True)
+    origin = UnicodeAttribute(null=True)
     object_key = UnicodeAttribute(null=True)
     rows = NumberAttribute(null=True)
     size_bytes = NumberAttribute(null=True)
@@ -85,6 +86,7 @@ def _domain(r: ReportRecord) -> Report:
         expires_at=r.file_expires_at,
         estimated_rows=int(r.estimated_rows) if r.estimated_rows is not None else None,
         scopes=frozenset(s for s in (r.scopes or "").split(",") if s),
+        origin=r.origin,
     )
 
 
@@ -110,6 +112,7 @@ def insert(report: Report, fingerprint: str) -> str | None:
         notify_email=report.notify_email,
         name=report.name,
         scopes=",".join(sorted(report.scopes)),
+        origin=report.origin,
         expires_at=now + RECORD_DAYS * 86400,
     )
     claim = dedupe(

@@ -45,6 +45,7 @@ class NewReport:
     bom: bool = False
     notify_email: str | None = None
     name: str | None = None
+    origin: str | None = None  # the request's `scheme://host` (platform.http.resolver.origin)
 
 
 def bucket() -> str:
@@ -98,6 +99,7 @@ def create(caller: Principal, request: NewReport) -> tuple[Report, bool]:
         notify_email=request.notify_email,
         name=request.name,
         scopes=caller.scopes,
+        origin=request.origin,
     )
     existing = repository.insert(report, fingerprint(caller.tenant_id, canonical))
     created = existing is None
@@ -255,9 +257,9 @@ def _local_copy(report: Report, key: str, directory: Path) -> None:
 
 def download_link(report: Report) -> str:
     """The link the ready email carries: the dashboard's download route, which signs the user in if needed and
-    mints a fresh presigned URL on every click (an emailed presigned URL would die with the signer's session)."""
-    settings = get_settings()
-    base = (settings.public_api_url or settings.http_api_url or "").rstrip("/")
+    mints a fresh presigned URL on every click (an emailed presigned URL would die with the signer's session).
+    Its base: PublicApiUrl (a custom domain) if set, else the URL the report was requested through."""
+    base = (get_settings().public_api_url or report.origin or "").rstrip("/")
     return f"{base}/dashboard/reports/{report.id}/download"
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from conveyor.connectors import REGISTRY, connector_class
 from conveyor.platform.clock import zone
+from conveyor.platform.http.resolver import origin
 from conveyor.platform.http.security import principal, requires
 from conveyor.sync import service
 from conveyor.sync.domain import Connection, SyncMode, SyncRun
@@ -323,9 +324,7 @@ def receive_webhook(connection_id: ConnectionId) -> Response[WebhookAccepted]:
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    domain = (event.get("requestContext") or {}).get("domainName")
-    path = event.get("rawPath") or ""
     query = event.get("rawQueryString")
-    url = service.webhook_url(headers, path + (f"?{query}" if query else ""), domain)
+    url = origin(event.raw_event) + (event.get("rawPath") or "") + (f"?{query}" if query else "")  # what HubSpot signs
     accepted = service.receive_webhook(connection_id, "POST", url, headers, body)
     return _json(WebhookAccepted(accepted=accepted), 202)

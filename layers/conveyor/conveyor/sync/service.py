@@ -294,9 +294,3 @@ def receive_webhook(connection_id: str, method: str, url: str, headers: dict[str
         count("CrmWebhookChanges", connection.connector, len(seen))
     return len(seen)
 
-
-def webhook_url(event_headers: dict[str, str], raw_path: str, domain: str | None) -> str:
-    """The URL the CRM called (what HubSpot signs): scheme and host as the caller saw them."""
-    host = event_headers.get("host") or domain or "localhost"
-    proto = (event_headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
-    return f"{proto}://{host}{raw_path}"

@@ -41,3 +41,12 @@ def check_path(event: dict[str, Any]) -> None:
         unquote(event.get("rawPath") or "", errors="strict")
     except UnicodeDecodeError:
         raise body.InvalidEncoding("the request path is not UTF-8 once percent-decoded") from None
+
+
+def origin(event: dict[str, Any]) -> str:
+    """`scheme://host` as the caller saw this request (its Host header, else API Gateway's domain name): the base
+    of URLs the API hands out or checks (a CRM's signed webhook URL, a report's emailed link)."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    host = headers.get("host") or (event.get("requestContext") or {}).get("domainName") or "localhost"
+    proto = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
+    return f"{proto}://{host}"
