@@ -259,36 +259,10 @@ class OutboundClient:
         )
 
     def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Answer:
-        """One POST, no retries, no redirects. Raises OutboundError (dns/connect/tls/timeout/blocked)."""
-        import httpx
-
-        _checked_form(url, self.policy)  # the addresses are vetted by the connection itself
-        started = time.monotonic()
-        deadline = started + TOTAL_TIMEOUT_SECONDS
-        try:
-            with self._client.stream("POST", url, content=content, headers=headers) as response:
-                excerpt = bytearray()
-                for chunk in response.iter_raw():
-                    excerpt += chunk
-                    if len(excerpt) >= EXCERPT_BYTES:
-                        break
-                    if time.monotonic() > deadline:
-                        raise OutboundError("timeout", f"no complete answer within {TOTAL_TIMEOUT_SECONDS:.0f}s")
-                return Answer(
-                    response.status_code,
-                    {k.lower(): v for k, v in response.headers.items()},
-                    bytes(excerpt[:EXCERPT_BYTES]),
-                    int((time.monotonic() - started) * 1000),
-                )
-        except OutboundError:
-            raise
-        except httpx.TimeoutException as exc:
-            raise OutboundError("timeout", f"{type(exc).__name__}: {exc}") from exc
-        except httpx.ConnectError as exc:
-            kind = "tls" if _is_tls(exc) else "connect"
-            raise OutboundError(kind, str(exc) or type(exc).__name__) from exc
-        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise OutboundError("connect", f"{type(exc).__name__}: {exc}") from exc
+        """One POST, no retries, no redirects; only the first EXCERPT_BYTES of the answer are read (as sent: no
+        decompression). Raises OutboundError (dns/connect/tls/timeout/blocked)."""
+        status, answer_headers, body, ms = self._exchange("POST", url, content, headers, EXCERPT_BYTES, excerpt=True)
+        return Answer(status, answer_headers, body, ms)
 
     def request(
         self,
@@ -305,22 +279,37 @@ class OutboundClient:
         import httpx
 
         url_with_query = str(httpx.URL(url, params=params)) if params else url
-        _checked_form(url_with_query, self.policy)
+        status, answer_headers, body, ms = self._exchange(
+            method, url_with_query, content, headers or {}, limit_bytes, excerpt=False
+        )
+        return Reply(status, answer_headers, body, ms)
+
+    def _exchange(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str], limit: int, *, excerpt: bool
+    ) -> tuple[int, dict[str, str], bytes, int]:
+        """(status, lower-cased headers, body, elapsed ms) of one request, every failure as an OutboundError; the
+        body is cut at `limit` (excerpt) or refused past it ("too_large"), and the whole exchange is bounded by
+        TOTAL_TIMEOUT_SECONDS. The addresses are vetted by the connection itself (the network backend)."""
+        import httpx
+
+        _checked_form(url, self.policy)
         started = time.monotonic()
         deadline = started + TOTAL_TIMEOUT_SECONDS
         try:
-            with self._client.stream(method, url_with_query, content=content, headers=headers or {}) as response:
+            with self._client.stream(method, url, content=content, headers=headers) as response:
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw() if excerpt else response.iter_bytes():
                     body += chunk
-                    if len(body) > limit_bytes:
-                        raise OutboundError("too_large", f"the answer is over {limit_bytes} bytes")
+                    if excerpt and len(body) >= limit:
+                        break
+                    if len(body) > limit:
+                        raise OutboundError("too_large", f"the answer is over {limit} bytes")
                     if time.monotonic() > deadline:
                         raise OutboundError("timeout", f"no complete answer within {TOTAL_TIMEOUT_SECONDS:.0f}s")
-                return Reply(
+                return (
                     response.status_code,
                     {k.lower(): v for k, v in response.headers.items()},
-                    bytes(body),
+                    bytes(body[:limit]),
                     int((time.monotonic() - started) * 1000),
                 )
         except OutboundError:

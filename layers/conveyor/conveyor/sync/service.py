@@ -293,4 +293,3 @@ def receive_webhook(connection_id: str, method: str, url: str, headers: dict[str
     if seen:
         count("CrmWebhookChanges", connection.connector, len(seen))
     return len(seen)
-
