@@ -288,25 +288,9 @@ class Settings(
             return super().__getattr__(name)  # pydantic's own lookup (private attributes)
 
 
-SECTIONS: tuple[type[_Section], ...] = (
-    Observability,
-    JobsTable,
-    Queues,
-    ApiKeysTable,
-    RemindersTable,
-    EmailSender,
-    CacheTable,
-    WorkerControl,
-    WebhooksTable,
-    WebhookSecrets,
-    Outbound,
-    EventTables,
-    DashboardSessions,
-    ProcessesTable,
-    SyncTable,
-    CrmCredentials,
-    ReportsStorage,
-    ReportDelivery,
+# Every section, as Settings lists them (one list to keep).
+SECTIONS: tuple[type[_Section], ...] = tuple(
+    base for base in Settings.__mro__[1:] if issubclass(base, _Section) and base is not _Section
 )
 M = TypeVar("M", bound=BaseModel)
 
