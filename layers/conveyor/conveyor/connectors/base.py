@@ -126,6 +126,15 @@ class Config:
     default_region: str = "US"  # for national-format phone numbers
     field_map: Mapping[str, str] = field(default_factory=dict)  # Conveyor field -> CRM field (overrides)
 
+    def fields(self, defaults: Mapping[str, str]) -> dict[str, str]:
+        """Conveyor field -> CRM field: the connector's defaults, overridden by the connection's field_map."""
+        return {**defaults, **self.field_map}
+
+
+def requested(fields: Mapping[str, str], delta_field: str) -> str:
+    """The CRM fields to ask for (comma-separated, sorted): the mapped ones and the one deltas are read by."""
+    return ",".join(sorted({*fields.values(), delta_field}))
+
 
 class Connector(Protocol):
     """One CRM. Class attributes declare how it pages and what it allows; methods are thin over `Http`."""

@@ -42,6 +42,7 @@ from conveyor.connectors.base import (
     full_name,
     gone,
     parse_time,
+    requested,
     retry_after_header,
     same,
 )
@@ -78,19 +79,9 @@ class HubSpot:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.fields = {
-            "first": "firstname",
-            "last": "lastname",
-            "email": "email",
-            "phone": "phone",
-            "mobile": "mobilephone",
-            "timezone": "hs_timezone",
-            **dict(config.field_map),
-        }
-
-    @property
-    def _properties(self) -> str:
-        return ",".join(sorted({*self.fields.values(), "lastmodifieddate"}))
+        defaults = {"first": "firstname", "last": "lastname", "email": "email", "phone": "phone"}
+        self.fields = config.fields({**defaults, "mobile": "mobilephone", "timezone": "hs_timezone"})
+        self._properties = requested(self.fields, self.delta_field)
 
     # --- reading ---------------------------------------------------------------------------------------------
     def list_page(self, http: Http, cursor: str | None, since: datetime | None, page_size: int) -> Page:

@@ -38,6 +38,7 @@ from conveyor.connectors.base import (
     gone,
     iana_zone,
     parse_time,
+    requested,
     retry_after_header,
     same,
 )
@@ -59,18 +60,9 @@ class Zoho:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.fields = {
-            "first": "First_Name",
-            "last": "Last_Name",
-            "email": "Email",
-            "phone": "Phone",
-            "mobile": "Mobile",
-            **dict(config.field_map),
-        }
-
-    @property
-    def _fields(self) -> str:
-        return ",".join(sorted({*self.fields.values(), "Modified_Time"}))
+        defaults = {"first": "First_Name", "last": "Last_Name", "email": "Email", "phone": "Phone"}
+        self.fields = config.fields({**defaults, "mobile": "Mobile"})
+        self._fields = requested(self.fields, self.delta_field)
 
     # --- reading ---------------------------------------------------------------------------------------------
     def list_page(self, http: Http, cursor: str | None, since: datetime | None, page_size: int) -> Page:
