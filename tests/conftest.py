@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,22 @@ def aws_calls(stack: Any):
         client(service).meta.events.unregister(
             f"provide-client-params.{client(service).meta.service_model.service_name}", record
         )
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> threading.Lock:
+    """Each DynamoDB request applied atomically, as DynamoDB does (moto does not lock between threads). A
+    read-modify-write between two requests still interleaves with other threads, so lost updates still show."""
+    from botocore.client import BaseClient
+
+    lock = threading.Lock()
+    original = BaseClient._make_api_call
+
+    def atomic(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "dynamodb":
+            with lock:
+                return original(self, operation, params)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", atomic)
+    return lock

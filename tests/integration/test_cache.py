@@ -48,20 +48,6 @@ class _NeverEarly(random.Random):
         return 1.0 - 1e-12
 
 
-@pytest.fixture
-def atomic_dynamodb(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each DynamoDB request applied atomically, as DynamoDB does (moto does not lock between threads)."""
-    dynamodb = client("dynamodb")
-    one_request_at_a_time = threading.Lock()
-    make_call = dynamodb._make_api_call
-
-    def atomic(operation: str, params: dict[str, Any]) -> Any:
-        with one_request_at_a_time:
-            return make_call(operation, params)
-
-    monkeypatch.setattr(dynamodb, "_make_api_call", atomic)
-
-
 class Counting:
     """A compute function that counts its calls and takes a while, like a fan-out of SQS calls."""
 

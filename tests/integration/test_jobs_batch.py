@@ -36,24 +36,6 @@ def _all_jobs(api: Any) -> list[dict[str, Any]]:
             return jobs
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> threading.Lock:
-    """Each DynamoDB request applied atomically, as DynamoDB does (moto does not lock between threads)."""
-    from botocore.client import BaseClient
-
-    lock = threading.Lock()
-    original = BaseClient._make_api_call
-
-    def atomic(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            with lock:
-                return original(self, operation, params)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", atomic)
-    return lock
-
-
 def test_a_hundred_jobs_are_created_in_order_and_each_runs_once(api, stack, sent_emails):
     # Given 100 email jobs, each to its own address, and a warm API function (Lambda's init is not its timeout)
     items = _emails(100)

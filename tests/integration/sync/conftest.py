@@ -94,23 +94,3 @@ def connect(sync_api: Any, crms: Any):
         return created.json()
 
     return make
-
-
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Each DynamoDB request applied atomically, as DynamoDB does (moto does not lock between threads)."""
-    import threading
-
-    from botocore.client import BaseClient
-
-    lock = threading.Lock()
-    original = BaseClient._make_api_call
-
-    def atomic(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        if self.meta.service_model.service_name == "dynamodb":
-            with lock:
-                return original(self, operation, params)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", atomic)
-    return lock
