@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast, get_args
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -18,6 +18,7 @@ from conveyor.notify import domain, service
 from conveyor.notify.domain import ID_PATTERN
 from conveyor.notify.jobs import NotificationContent
 from conveyor.platform.clock import zone
+from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 
 Channel = Literal["email", "sms", "in_app"]
@@ -196,10 +197,6 @@ ContactId = Annotated[str, Path(pattern=ID_PATTERN)]
 NotificationId = Annotated[str, Path(pattern=r"^ntf_[0-9A-Z]{26}$")]
 
 
-def _json(body: BaseModel, status: int) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
 def _tenant() -> str:
     return principal(router).tenant_id
 
@@ -215,7 +212,7 @@ def _tenant() -> str:
 )
 def put_contact(contact_id: ContactId, body: ContactIn) -> Response[Contact]:
     contact, created = service.put_contact(_tenant(), contact_id, body.as_fields())
-    return _json(Contact.of(contact), 201 if created else 200)
+    return json_response(Contact.of(contact), 201 if created else 200)
 
 
 @router.get("/contacts/<contact_id>", middlewares=[READ], summary="Get a contact")
@@ -259,4 +256,4 @@ def send_notification(
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=255)] = None,
 ) -> Response[JobResponse]:
     job, created = service.send(_tenant(), body.model_dump(mode="json", exclude_unset=True), idempotency_key)
-    return _json(JobResponse.of(job), 202 if created else 200)
+    return json_response(JobResponse.of(job), 202 if created else 200)

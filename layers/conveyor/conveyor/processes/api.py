@@ -13,12 +13,13 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from conveyor.platform.errors import BadRequest
+from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 from conveyor.processes import repository, service
 from conveyor.processes.domain import MAX_COUNTER_SHARDS, ChildPolicy, ErrorSample, Process, Progress
@@ -200,10 +201,6 @@ def _after(cursor: str | None) -> str | None:
     return value
 
 
-def _json(view: BaseModel, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=view, headers=headers)
-
-
 @router.post(
     "/processes",
     middlewares=[WRITE],
@@ -219,7 +216,7 @@ def start_process(
 ) -> Response[ProcessView]:
     spec = service.StartSpec(**request.model_dump())
     process, created = service.start(principal(router).tenant_id, spec, idempotency_key)
-    return _json(ProcessView.of(process), 202 if created else 200)
+    return json_response(ProcessView.of(process), 202 if created else 200)
 
 
 @router.get("/processes", middlewares=[READ], summary="List processes, newest first")
@@ -252,7 +249,7 @@ def get_process(
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers, body=None)
-    return _json(view, 200, headers)
+    return json_response(view, 200, headers)
 
 
 @router.get("/processes/<process_id>/errors", middlewares=[READ], summary="The newest error samples of a process")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic import (
 from conveyor import email, notify
 from conveyor.notify.api import Channel, LocalTime, no_repeats
 from conveyor.platform.clock import Instant, iso_8601, zone
+from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import domain, service
 from conveyor.reminders.domain import DEFAULT_LEAD_TIMES, DEFAULT_TEMPLATES
@@ -306,12 +307,8 @@ AppointmentId = Annotated[str, Path(pattern=notify.ID_PATTERN)]
 ScheduleId = Annotated[str, Path(pattern=notify.ID_PATTERN)]
 
 
-def _json(body: BaseModel, status: int) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
 def _upserted(body: BaseModel, created: bool) -> Response:
-    return _json(body, 201 if created else 200)
+    return json_response(body, 201 if created else 200)
 
 
 def _tenant() -> str:

@@ -7,14 +7,14 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.connectors import REGISTRY, connector_class
 from conveyor.platform.clock import zone
-from conveyor.platform.http.resolver import origin
+from conveyor.platform.http.resolver import json_response, origin
 from conveyor.platform.http.security import principal, requires
 from conveyor.sync import service
 from conveyor.sync.domain import Connection, SyncMode, SyncRun
@@ -213,10 +213,6 @@ class WebhookAccepted(BaseModel):
     accepted: int = Field(description="Records whose change was enqueued (coalesced per record)")
 
 
-def _json(body: BaseModel, status: int) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
-
-
 def _tenant() -> str:
     return principal(router).tenant_id
 
@@ -264,7 +260,7 @@ def create_connection(body: ConnectionIn) -> Response[Created]:
         default_region=body.default_region,
     )
     view = ConnectionView.of(connection)
-    return _json(Created(**view.model_dump(), webhook_secret=secret), 201)
+    return json_response(Created(**view.model_dump(), webhook_secret=secret), 201)
 
 
 @router.get("/connections", middlewares=[READ], summary="The tenant's CRM connections")
@@ -300,7 +296,7 @@ def start_sync(connection_id: ConnectionId, body: SyncRequest | None = None) -> 
     started = SyncStarted(
         process_id=process_id, connection_id=connection_id, mode=mode.value, process_url=f"/v1/processes/{process_id}"
     )
-    return _json(started, 202)
+    return json_response(started, 202)
 
 
 @router.get("/connections/<connection_id>/syncs", middlewares=[READ], summary="A connection's syncs, newest first")
@@ -327,4 +323,4 @@ def receive_webhook(connection_id: ConnectionId) -> Response[WebhookAccepted]:
     query = event.get("rawQueryString")
     url = origin(event.raw_event) + (event.get("rawPath") or "") + (f"?{query}" if query else "")  # what HubSpot signs
     accepted = service.receive_webhook(connection_id, "POST", url, headers, body)
-    return _json(WebhookAccepted(accepted=accepted), 202)
+    return json_response(WebhookAccepted(accepted=accepted), 202)

@@ -6,7 +6,7 @@ from re import Match
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from conveyor.platform.http import body, errors
 
@@ -50,3 +50,8 @@ def origin(event: dict[str, Any]) -> str:
     host = headers.get("host") or (event.get("requestContext") or {}).get("domainName") or "localhost"
     proto = (headers.get("x-forwarded-proto") or "https").split(",")[0].strip()
     return f"{proto}://{host}"
+
+
+def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer with a status other than the route's default 200 (201, 202...): `body` a pydantic model."""
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
