@@ -56,6 +56,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     p.add_argument(
+        "--timeout-scale",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="count an invocation as timed out past its Timeout x N (a loaded machine; the e2e tests use 3)",
+    )
+    p.add_argument(
         "--fake-crm",
         type=int,
         nargs="?",
@@ -108,6 +115,7 @@ def options_from(args: argparse.Namespace) -> Options:
         show_metrics=args.metrics,
         access_log=args.access_log,
         fake_crm=args.fake_crm,
+        timeout_scale=args.timeout_scale,
     )
 
 

@@ -43,6 +43,7 @@ class Options:
     demo_scopes: tuple[str, ...] = ("jobs:read", "jobs:write", "admin")
     poll_wait_seconds: int = 1  # SQS long poll per receive: also how fast an idle poller notices a stop
     fake_crm: int | None = None  # serve fake Zoho / Pipedrive / HubSpot APIs with this many people each
+    timeout_scale: float = 1.0  # a function's Timeout x this before an invocation counts as timed out
 
     @property
     def state(self) -> Path:
@@ -124,7 +125,9 @@ class LocalStack:
             "ReportsLocalCopyDir": str(options.state / "reports"),
             **options.parameters,
         }
-        self.stack = Stack(options.template, parameters=parameters, region=options.region).provision()
+        self.stack = Stack(
+            options.template, parameters=parameters, region=options.region, timeout_scale=options.timeout_scale
+        ).provision()
         return endpoint
 
     def start(self) -> Ready:

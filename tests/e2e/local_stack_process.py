@@ -143,6 +143,8 @@ def start_stack(template: Path, state_dir: Path, *extra: str) -> RunningStack:
         str(state_dir),
         "--access-log",
         "all",
+        "--timeout-scale",
+        "3",  # the suite loads 2 cores with stacks, browsers and workers: waits, not slowness, pass the Timeout
         *extra,
     ]
     with log_path.open("wb") as log:
