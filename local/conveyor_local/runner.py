@@ -227,44 +227,16 @@ class LocalStack:
         return env_json.container_endpoint(host, parts.port or (443 if parts.scheme == "https" else 80))
 
     def _start_emulator(self) -> str:
-        from moto.server import ThreadedMotoServer
+        from conveyor_local.emulator import Emulator
 
         host, port = self.options.emulator_host, self.options.emulator_port
         if port and not _port_free(host, port):
             log.warning("port %d is busy; the emulator takes a free port instead (see the banner)", port)
             port = 0
-        errors: list[BaseException] = []
-
-        class Emulator(ThreadedMotoServer):
-            def _server_entry(self) -> None:
-                # As moto's, but a port that cannot be bound is reported (moto's start() would wait forever) and
-                # a stop is noticed within 0.1 s.
-                from moto.moto_server.werkzeug_app import (
-                    DomainDispatcherApplication,
-                    MotoRequestHandler,
-                    create_backend_app,
-                )
-                from werkzeug.serving import make_server
-
-                try:
-                    self._server = make_server(
-                        self._ip_address,
-                        self._port,
-                        DomainDispatcherApplication(create_backend_app),
-                        True,
-                        request_handler=MotoRequestHandler,
-                    )
-                except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
-                    errors.append(exc)
-                    self._server_ready_event.set()
-                    return
-                self._server_ready_event.set()
-                self._server.serve_forever(poll_interval=0.1)
-
-        self._emulator = Emulator(ip_address=host, port=port, verbose=False)
+        self._emulator = Emulator(host, port)
         self._emulator.start()
-        if errors:
-            raise RuntimeError(f"the embedded emulator could not start on {host}:{port}: {errors[0]}")
+        if self._emulator.errors:
+            raise RuntimeError(f"the embedded emulator could not start on {host}:{port}: {self._emulator.errors[0]}")
         bound_host, bound_port = self._emulator.get_host_and_port()
         from conveyor_local.env_json import is_wildcard
 
@@ -328,7 +300,9 @@ class LocalStack:
         from conveyor_local.event_sources import SqsSource
 
         is_queue = isinstance(source, SqsSource)
+        writes = self._emulator.writes if self._emulator is not None else None
         while not self.stopping.is_set():
+            seen = writes.count if writes is not None else 0
             try:
                 delivered = self.stack.pump(source, self.options.poll_wait_seconds if is_queue else 0, self.stopping)
             except Exception:  # noqa: BLE001 - an emulator hiccup must not kill the poller; say it and go on
@@ -337,8 +311,14 @@ class LocalStack:
                 log.exception("poller %s failed; retrying in 2 s", source.name)
                 self.stopping.wait(2)
                 continue
-            if not delivered and not is_queue:
-                self.stopping.wait(0.25)  # streams have no long poll; Lambda reads a shard 4 times a second
+            if delivered or is_queue:
+                continue
+            # Streams have no long poll. The embedded emulator says when a table was written (read again at once;
+            # else once a second); an external one is read 4 times a second, as Lambda reads a shard.
+            if writes is not None:
+                writes.wait(seen, 1.0)
+            else:
+                self.stopping.wait(0.25)
 
     def _fire_on_time(self, schedule: Any) -> None:
         fast = self.options.fast_schedules

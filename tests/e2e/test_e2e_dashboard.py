@@ -40,7 +40,7 @@ QUEUES = ("email", "notifications", "reminders", "reports", "sync", "webhooks")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(ROOT / "template.yaml", tmp_path_factory.mktemp("dashboard"), "--fast-schedules", "1")
+    running = start_stack(ROOT / "template.yaml", tmp_path_factory.mktemp("dashboard"))
     # The API function imports the dashboard on its first page (Jinja2, templates): warm, as a sandbox that has
     # served a page is. On a loaded 2-core machine that first import can pass the function's 10 s Timeout, which
     # the local stack enforces, and the first test's page would be a timeout instead of what it checks.

@@ -1,0 +1,93 @@
+"""The embedded emulator (what `make run` serves AWS from) tells the stream pollers when a table was written, so they
+read at once after a write instead of on a timer, and reads do not wake them."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    from conveyor_local.emulator import Emulator
+
+    server = Emulator("127.0.0.1", 0)
+    server.start()
+    assert not server.errors
+    yield server
+    server.stop()
+
+
+def dynamodb(server: Any) -> tuple[Any, str]:
+    """A client of the emulator and a new table with a stream (moto's state outlives one server)."""
+    host, port = server.get_host_and_port()
+    table = f"t-{uuid.uuid4().hex}"
+    client = boto3.client("dynamodb", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    return client, table
+
+
+def test_every_kind_of_table_write_is_counted_and_reads_are_not(emulator: Any) -> None:
+    client, t = dynamodb(emulator)
+    before = emulator.writes.count
+    client.put_item(TableName=t, Item={"pk": {"S": "a"}})
+    client.update_item(
+        TableName=t,
+        Key={"pk": {"S": "a"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )
+    client.batch_write_item(RequestItems={t: [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]})
+    client.transact_write_items(TransactItems=[{"Put": {"TableName": t, "Item": {"pk": {"S": "c"}}}}])
+    client.delete_item(TableName=t, Key={"pk": {"S": "a"}})
+    assert emulator.writes.count == before + 5
+
+    client.get_item(TableName=t, Key={"pk": {"S": "b"}})
+    client.scan(TableName=t)
+    assert emulator.writes.count == before + 5
+
+
+def test_a_waiting_poller_wakes_on_a_write_made_by_another_thread_and_not_before(emulator: Any) -> None:
+    # Given a poller waiting (with a long timeout) for a write after the count it last saw
+    client, t = dynamodb(emulator)
+    seen = emulator.writes.count
+    woke = threading.Event()
+    counts: list[int] = []
+
+    def poller() -> None:
+        counts.append(emulator.writes.wait(seen, timeout=60))
+        woke.set()
+
+    thread = threading.Thread(target=poller)
+    thread.start()
+    # When only reads happen, it keeps waiting
+    client.get_item(TableName=t, Key={"pk": {"S": "x"}})
+    assert not woke.wait(0.5)
+    # When another thread writes, it wakes with the new count, long before its timeout
+    client.put_item(TableName=t, Item={"pk": {"S": "x"}})
+    assert woke.wait(10)
+    thread.join()
+    assert counts == [seen + 1]
+
+
+def test_a_write_made_between_a_read_and_the_wait_is_not_missed(emulator: Any) -> None:
+    client, t = dynamodb(emulator)
+    seen = emulator.writes.count  # what the poller saw before its read
+    client.put_item(TableName=t, Item={"pk": {"S": "y"}})  # a write while it was reading
+    counts: list[int] = []
+    waiter = threading.Thread(target=lambda: counts.append(emulator.writes.wait(seen, timeout=60)))
+    waiter.start()
+    waiter.join(10)
+    assert not waiter.is_alive()  # answered at once, not after its 60 s
+    assert counts == [seen + 1]
