@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from factories import email_job
 
-SCOPES = "admin,jobs:read,jobs:write,reminders:read,reminders:write"
+SCOPES = "admin,jobs:read,jobs:write,reminders:read,reminders:write,processes:read,reports:read"
 FIRST, LAST = "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"
 
 
@@ -19,7 +19,13 @@ def admin(api_as):
 @pytest.mark.parametrize("cursor", ["é", "日本", "\u00ff" * 10, "a" * 199 + "é", "%FF"])
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/jobs"), ("DELETE", "/v1/jobs?state=completed&before=2030-01-01T00:00:00Z"), ("GET", "/v1/reminders")],
+    [
+        ("GET", "/v1/jobs"),
+        ("DELETE", "/v1/jobs?state=completed&before=2030-01-01T00:00:00Z"),
+        ("GET", "/v1/reminders"),
+        ("GET", "/v1/processes"),
+        ("GET", "/v1/reports"),
+    ],
 )
 def test_a_cursor_that_is_not_ours_is_400_on_every_cursored_list(admin, method, path, cursor):
     from urllib.parse import quote

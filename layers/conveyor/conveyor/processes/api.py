@@ -7,8 +7,6 @@ not the wall clock), so an idle poller really gets 304s.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -18,7 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from conveyor.platform.errors import BadRequest
+from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 from conveyor.processes import repository, service
@@ -186,19 +184,13 @@ class ChildPage(BaseModel):
 
 
 def _cursor(last: str | None) -> str | None:
-    return base64.urlsafe_b64encode(last.encode()).decode().rstrip("=") if last else None
+    return encode_cursor(id=last) if last else None
 
 
 def _after(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        value = ""
-    if not value.startswith(repository.PREFIX):
-        raise BadRequest("invalid cursor")
-    return value
+    """The last process id of a page (the platform's one codec: garbage, non-ASCII -> InvalidCursor, a 400)."""
+    fields = decode_cursor(cursor, {"id": repository.PREFIX})
+    return fields["id"] if fields else None
 
 
 @router.post(
