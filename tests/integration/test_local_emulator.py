@@ -91,3 +91,39 @@ def test_a_write_made_between_a_read_and_the_wait_is_not_missed(emulator: Any) -
     waiter.join(10)
     assert not waiter.is_alive()  # answered at once, not after its 60 s
     assert counts == [seen + 1]
+
+
+def test_transactions_beside_other_threads_writes_never_fail_as_moto_alone_does(emulator: Any) -> None:
+    # Given a table with some items, and threads that write it while others run transactions on it (a transaction
+    # in moto deep-copies the table; alone it fails when another thread adds an item meanwhile)
+    client, t = dynamodb(emulator)
+    for i in range(300):
+        client.put_item(TableName=t, Item={"pk": {"S": f"seed-{i}"}, "pad": {"S": "x" * 200}})
+    errors: list[BaseException] = []
+
+    def transactions(n: int) -> None:
+        for i in range(25):
+            try:
+                client.transact_write_items(
+                    TransactItems=[{"Put": {"TableName": t, "Item": {"pk": {"S": f"tx-{n}-{i}"}}}}]
+                )
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+    def writes(n: int) -> None:
+        for i in range(100):
+            try:
+                client.put_item(TableName=t, Item={"pk": {"S": f"put-{n}-{i}"}})
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=transactions, args=(n,)) for n in range(3)]
+    threads += [threading.Thread(target=writes, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every request succeeded, and every item is there
+    assert errors == []
+    assert client.scan(TableName=t, Select="COUNT")["Count"] == 300 + 3 * 25 + 3 * 100
