@@ -44,6 +44,17 @@ def test_every_error_status_of_every_operation_has_the_one_error_schema(document
                 assert shapes[0]["required"] == ["error"], (method, path, status)
 
 
+def test_every_success_is_documented_with_its_body_and_answers_without_one_have_none(document):
+    for path, method, operation in _operations(document):
+        successes = {s: r for s, r in operation["responses"].items() if s[0] in "23"}
+        assert successes, (method, path)  # at least one 2xx or 3xx besides the errors and 304
+        for status, response in successes.items():
+            bodiless = status == "204" or status[0] == "3"
+            assert ("content" in response) != bodiless, (method, path, status)
+    process = document["paths"]["/v1/processes/{process_id}"]["get"]["responses"]["200"]
+    assert process["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ProcessView"}
+
+
 def test_each_job_type_has_its_payload_schema_in_a_union_on_type(document):
     from conveyor.jobs import registry
 

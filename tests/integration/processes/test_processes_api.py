@@ -57,6 +57,9 @@ def test_bad_starts_are_4xx_and_lists_filter_and_page(processes_api, stack):
     assert [p["id"] for p in page["items"] + rest["items"]] == ids[::-1]
     assert {p["id"] for p in pending} == set(ids)
     assert processes_api.get("/v1/processes?cursor=bogus").status == 400
+    for percent in (True, "5"):  # a number, as documented: never a boolean or a string read as one
+        body = {"type": "test.fanout", "params": {}, "tolerated_failure_percent": percent}
+        assert processes_api.post("/v1/processes", body).status == 422
     assert processes_api.get("/v1/processes/prc_nothing").status == 404
 
 

@@ -75,6 +75,7 @@ def test_filters_time_zone_and_scopes_are_validated(reports_api, api_as, stack):
     bad_zone = reports_api.post("/v1/reports", {"type": "jobs", "timezone": "Mars/Olympus"})
     unknown_type = reports_api.post("/v1/reports", {"type": "nope"})
     backwards = reports_api.post("/v1/reports", {"type": "jobs", "filters": {"from": "2026-02-01", "to": "2026-01-01"}})
+    numeric_bom = reports_api.post("/v1/reports", {"type": "jobs", "bom": 0})  # a boolean, as documented
 
     assert bad_filter.status == 422 and bad_filter.json()["error"]["details"][0]["loc"][:3] == [
         "body",
@@ -85,6 +86,7 @@ def test_filters_time_zone_and_scopes_are_validated(reports_api, api_as, stack):
     assert bad_zone.status == 422 and "IANA" in bad_zone.json()["error"]["message"]
     assert unknown_type.status == 422
     assert backwards.status == 422
+    assert numeric_bom.status == 422
 
     # a key with reports:write but not the data's own read scope cannot export it
     reports_only = api_as("tenant-a", "reports:read,reports:write")

@@ -128,3 +128,15 @@ def test_a_deliveries_cursor_that_is_not_ours_is_400(api, cursor):
     # Then it is a 400 naming the cursor, never a 500
     assert response.status == 400, response.body
     assert "cursor" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("since", [0, "0", False])
+def test_a_recovery_job_takes_its_since_only_as_an_iso_date_time(api, since):
+    # Given a subscription, and a recovery enqueued as a job whose `since` is a number (pydantic alone would read
+    # it as seconds since 1970 and replay every delivery the retention kept)
+    subscription = subscribe(api, "http://127.0.0.1:9/h")
+    body = {"type": "webhook.recover", "payload": {"subscription_id": subscription["id"], "since": since}}
+    # Then it is refused as the documented date-time format says
+    response = api.post("/v1/jobs", body)
+    assert response.status == 422, response.body
+    assert response.json()["error"]["details"][0]["loc"][-1] == "since"

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from conveyor.platform.dynamo import decode_cursor, encode_cursor
 from conveyor.platform.http.resolver import origin
@@ -48,7 +48,7 @@ class CreateRequest(BaseModel):
     format: Format = Format.CSV
     filters: dict[str, Any] = Field(default_factory=dict, examples=[{"from": "2026-11-01", "to": "2026-12-01"}])
     timezone: str = Field(default="UTC", min_length=1, max_length=64, examples=["Europe/London"])
-    bom: bool = Field(default=False, description="CSV only: start with a UTF-8 byte order mark (for Excel)")
+    bom: StrictBool = Field(default=False, description="CSV only: start with a UTF-8 byte order mark (for Excel)")
     notify_email: EmailStr | None = Field(default=None, description="Sent a 'report ready' email with a link")
     name: str | None = Field(default=None, max_length=200)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
+from conveyor.platform.clock import Instant
 from conveyor.webhooks import service
 from conveyor.webhooks.domain import Trigger
 
@@ -33,7 +34,7 @@ class RecoverPayload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subscription_id: str = Field(min_length=1, max_length=64)
-    since: AwareDatetime
+    since: Instant
     after: str | None = Field(default=None, max_length=64)
 
 

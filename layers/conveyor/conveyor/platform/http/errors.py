@@ -118,7 +118,7 @@ def _error_response(status: int) -> dict[str, Any]:
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """Give every operation of an OpenAPI document the error answers the edge and this table can give it: all
     of them 400/401/403/404/422/429/500/503, writes 409, those with a body 413; a GET may answer 304
-    (conditional requests); a 204 has no body. Changes `schema` in place and returns it."""
+    (conditional requests); a 204 or a 3xx has no body. Changes `schema` in place and returns it."""
     for operations in schema.get("paths", {}).values():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -133,6 +133,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 responses[str(status)] = _error_response(status)
             if method == "get":
                 responses.setdefault("304", {"description": "Not modified (the ETag sent in If-None-Match)"})
-            if "204" in responses:
-                responses["204"].pop("content", None)
+            for status, response in responses.items():
+                if status == "204" or status.startswith("3"):  # no body: No Content, redirects, Not Modified
+                    response.pop("content", None)
     return schema
