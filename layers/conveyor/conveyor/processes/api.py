@@ -1,8 +1,8 @@
 """/v1/processes routes and their request/response models: parse -> one service call -> shape the response.
 
-GET /v1/processes/{id} carries a strong ETag of its body; `If-None-Match` with it answers 304 while nothing
-changed. The body depends only on the stored process (rate and ETA are computed as of the last counter change,
-not the wall clock), so an idle poller really gets 304s.
+GET /v1/processes/{id} carries a strong ETag of its body (platform.http.conditional, as every GET); `If-None-Match`
+with it answers 304 while nothing changed. The body depends only on the stored process (rate and ETA are computed as
+of the last counter change, not the wall clock), so an idle poller really gets 304s.
 """
 
 from __future__ import annotations
