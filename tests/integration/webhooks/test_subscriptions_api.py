@@ -140,3 +140,13 @@ def test_a_recovery_job_takes_its_since_only_as_an_iso_date_time(api, since):
     response = api.post("/v1/jobs", body)
     assert response.status == 422, response.body
     assert response.json()["error"]["details"][0]["loc"][-1] == "since"
+
+
+def test_a_delivery_job_takes_its_attempt_count_only_as_an_integer(api):
+    # Given a delivery enqueued as a job whose expected attempt count is a boolean (pydantic alone reads false as 0)
+    subscription = subscribe(api, "http://127.0.0.1:9/h")
+    payload = {"subscription_id": subscription["id"], "delivery_id": "dlv_x", "expected_attempts": False}
+    # Then it is refused, as the documented integer type says
+    response = api.post("/v1/jobs", {"type": "webhook.deliver", "payload": {**payload, "trigger": "scheduled"}})
+    assert response.status == 422, response.body
+    assert response.json()["error"]["details"][0]["loc"][-1] == "expected_attempts"

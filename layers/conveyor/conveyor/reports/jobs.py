@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from conveyor.jobs.registry import Continue, JobContext, RetryPolicy, Scopes, job_type
 from conveyor.platform.errors import PermanentError
@@ -49,7 +49,7 @@ class DriverPayload(BaseModel):
 
 
 class PartPayload(BaseModel):
-    part: int = Field(ge=0, le=storage.MAX_PARTS)  # 0: the XLSX batch
+    part: StrictInt = Field(ge=0, le=storage.MAX_PARTS)  # 0: the XLSX batch
     cursor: str | None = Field(default=None, max_length=8192)
 
 

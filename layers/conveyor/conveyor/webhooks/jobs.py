@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from conveyor.jobs.registry import JobContext, RetryPolicy, job_type
 from conveyor.platform.clock import Instant
@@ -26,7 +26,7 @@ class DeliverPayload(BaseModel):
 
     subscription_id: str = Field(min_length=1, max_length=64)
     delivery_id: str = Field(min_length=1, max_length=64)
-    expected_attempts: int = Field(ge=0)
+    expected_attempts: StrictInt = Field(ge=0)
     trigger: Trigger = Trigger.SCHEDULED
 
 
