@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from conveyor_local import moto_fixes
 from conveyor_local.event_sources import SqsSource, StreamSource
 from conveyor_local.gateway import Gateway
 from conveyor_local.lambdas import invoke, load_handler
@@ -62,6 +63,7 @@ class Stack:
         return found
 
     def provision(self) -> Stack:
+        moto_fixes.install()  # for moto in this process (mock_aws, the embedded emulator); harmless otherwise
         self.template.provision(self.client)
         self._register_mappings()
         self.functions: dict[str, FunctionSpec] = self.template.functions()

@@ -16,7 +16,7 @@ def test_every_table_and_queue_of_the_template_exists_with_its_settings(stack: A
     assert sorted(tables) == sorted(stack.template.physical[name] for name in declared)
 
     jobs = stack.client("dynamodb").describe_table(TableName=stack.template.physical["JobsTable"])["Table"]
-    assert [i["IndexName"] for i in jobs["GlobalSecondaryIndexes"]] == ["due-index", "lease-index"]
+    assert [i["IndexName"] for i in jobs["GlobalSecondaryIndexes"]] == ["due-index"]
     assert jobs["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
     email = stack.client("sqs").get_queue_attributes(

@@ -93,7 +93,7 @@ def test_a_backlog_of_due_jobs_leaves_time_for_the_other_sweeps_and_drains_over_
 
         # Then the same run also swept the reminder and the stalled job, and released part of the backlog
         assert first["sweep_reminders"] == 1
-        assert first["recover_stalled_jobs"] == 1
+        assert first["recover_lost_jobs"] == 1
         assert 0 < first["release_due_jobs"] < BACKLOG
 
         # And successive runs, each within the function's time, release the rest, each job once

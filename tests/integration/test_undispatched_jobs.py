@@ -59,7 +59,7 @@ def test_a_job_whose_dispatch_failed_for_good_is_sent_again_by_the_scheduler_and
     assert sum("sent again" in (e["note"] or "") for e in job["timeline"]) == 1
     assert len(sent_emails()) == 1
     # And a job a worker took is never sent again
-    assert scheduler.run(now + timedelta(hours=10))["redispatch_undelivered_jobs"] == 0
+    assert scheduler.run(now + timedelta(hours=10))["recover_lost_jobs"] == 0
     stack.drain()
     assert len(sent_emails()) == 1
 
@@ -69,6 +69,6 @@ def test_a_job_a_worker_took_leaves_the_dispatch_watch(api, stack):
     job_id = api.post("/v1/jobs", email_job()).json()["id"]
     stack.drain()
     # When the scheduler runs long after it was due, Then it is not sent again
-    assert scheduler.run(scheduler.utcnow() + timedelta(hours=1))["redispatch_undelivered_jobs"] == 0
+    assert scheduler.run(scheduler.utcnow() + timedelta(hours=1))["recover_lost_jobs"] == 0
     job = api.get(f"/v1/jobs/{job_id}").json()
     assert not any("sent again" in (e["note"] or "") for e in job["timeline"])

@@ -1,5 +1,5 @@
 """template.yaml carries the operations wiring: alarms to a topic, retention parameters, public health routes,
-least-privilege pause/resume, the lease index the stalled-job sweep queries."""
+least-privilege pause/resume, the one due index the scheduler's job sweeps query."""
 
 from __future__ import annotations
 
@@ -90,13 +90,15 @@ def test_the_api_may_only_pause_the_workers_own_mappings():
     assert env["WORKER_FUNCTION"] == {"Ref": "WorkerFunction"}
 
 
-def test_the_lease_index_is_sparse_and_keys_only():
+def test_the_jobs_table_has_one_sparse_keys_only_index_for_the_sweeps():
+    # Delayed jobs and the watch over queued and active jobs share it: no index costs a write when a job is claimed
     table = RESOURCES["JobsTable"]["Properties"]
-    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "lease-index"]
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["lease_shard", "lease_until"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "due-index"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["due_shard", "due_at"]
     assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     scheduler = RESOURCES["SchedulerFunction"]["Properties"]["Policies"][0]["Statement"][0]["Resource"]
-    assert {"Fn::Sub": "${JobsTable.Arn}/index/lease-index"} in scheduler
+    assert scheduler == [{"Fn::Sub": "${JobsTable.Arn}/index/due-index"}]
 
 
 def test_the_sentry_dsn_can_come_from_ssm_or_secrets_manager_read_only_when_named():

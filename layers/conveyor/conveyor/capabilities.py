@@ -49,8 +49,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         job_modules=("conveyor.email.jobs",),
         sweeps=(
             "conveyor.jobs.sweeps:release_due_jobs",
-            "conveyor.jobs.sweeps:redispatch_undelivered_jobs",
-            "conveyor.jobs.sweeps:recover_stalled_jobs",
+            "conveyor.jobs.sweeps:recover_lost_jobs",
         ),
         events="conveyor.jobs.events:map_change",
     ),

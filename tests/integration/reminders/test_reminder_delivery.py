@@ -160,7 +160,7 @@ def test_a_sweep_that_failed_after_creating_the_job_reuses_it_next_time(
     # When the next run finds the reminder still pending
     assert sweep(DAY_BEFORE + timedelta(minutes=1))["sweep_reminders"] == 1
 
-    # Then it picked up the same job (idempotency key per reminder): one job, one email
+    # Then it picked up the same job (its id is derived from the firing): one job, one email
     assert len(notification_jobs(stack)) == 1
     assert len(outbox.emails) == 1
 

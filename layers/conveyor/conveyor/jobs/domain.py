@@ -27,6 +27,11 @@ MAX_DELAY_SECONDS = 900  # SQS DelaySeconds ceiling; jobs due later wait as `sch
 # (its dispatch may have failed past the stream's retries); later checks back off, doubling up to a cap.
 DISPATCH_GRACE_SECONDS = 900
 DISPATCH_CHECK_CAP_SECONDS = 6 * 3600
+# A worker's lease is its remaining invocation time + a margin. A worker that crashed or timed out leaves its
+# message invisible for the queue's VisibilityTimeout (360 s in template.yaml); when it comes back, the worker
+# re-claims the job itself. The sweep waits longer than that after a lease ends, so it only acts on jobs whose
+# message is gone (moved to the DLQ, deleted) and never races the normal path.
+STALL_GRACE_SECONDS = 600
 TIMELINE_KEEP = 20  # a job's timeline keeps its first and its last this many entries (and counts the rest)
 
 
@@ -111,7 +116,7 @@ class IdempotencyClaim:
 
 
 class JobKey(NamedTuple):
-    """A job found in a sparse index, with the index value (due_at, lease_until) its transition is conditional on."""
+    """A job found in the due index, with the due_at its transition is conditional on."""
 
     tenant_id: str
     job_id: str

@@ -5,15 +5,15 @@ Table layout (template.yaml `JobsTable`):
   pk tenant_id, sk "job_<ULID>"     one job; ULIDs sort by creation, so a tenant's jobs list newest-first by key
   pk tenant_id, sk "idem#<sha256>"  an Idempotency-Key claim pointing at a job (expires after 48 h)
   GSI due-index (due_shard, due_at) sparse, KEYS_ONLY: `scheduled` jobs (shards "0".."7", due_at = release
-                                    time) and `queued` ones (shards "q0".."q7", due_at = when to check that a
-                                    worker took it: DISPATCH_GRACE_SECONDS after it was due to be sent). Entering
-                                    `queued` sets them, the claim and cancel remove them: no extra write
-                                    requests, one index write unit each way
-  GSI lease-index (lease_shard, lease_until) sparse, KEYS_ONLY: only `active` jobs carry both; the stalled-job
-                                    sweep finds leases that ran out without a scan. The claim sets them and
-                                    every way out of `active` removes them: no extra write requests, but the
-                                    index costs one write unit when a job is claimed and one when it leaves
-                                    `active` (a KEYS_ONLY entry is far below 1 KB)
+                                    time), and the watch over jobs on their way through a worker (shards
+                                    "q0".."q7"): entering `queued` sets it (due_at: DISPATCH_GRACE_SECONDS after
+                                    the job was due to be sent), the claim keeps it (or sets it, due after the
+                                    lease plus STALL_GRACE_SECONDS, for a job claimed from `retrying`), the
+                                    attempt's settlement and cancel remove it. The sweep that finds it due
+                                    sends a queued job again, recovers an active one whose lease ended long ago,
+                                    or looks again after the lease of one still running. No extra write
+                                    requests, and one index write unit when the job is queued and one when it
+                                    settles (a KEYS_ONLY entry is far below 1 KB); `lease_until` is not indexed
   expires_at                        TTL attribute: finished jobs age out (retention), reads hide them before that
 """
 
@@ -34,7 +34,6 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from conveyor.jobs import domain
@@ -76,15 +75,6 @@ class _TimelineEntry(MapAttribute):
     note = UnicodeAttribute(null=True)
 
 
-class _LeaseIndex(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "lease-index"
-        projection = KeysOnlyProjection()
-
-    lease_shard = UnicodeAttribute(hash_key=True)
-    lease_until = NumberAttribute(range_key=True)
-
-
 class _JobRecord(Model):
     class Meta:
         table_name = None  # bound from settings by _jobs()
@@ -108,7 +98,6 @@ class _JobRecord(Model):
     finished_at = UTCDateTimeAttribute(null=True)
     first_deferred_at = UTCDateTimeAttribute(null=True)
     lease_until = NumberAttribute(null=True)
-    lease_shard = UnicodeAttribute(null=True)
     timeline = ListAttribute(of=_TimelineEntry, default=list)
     timeline_dropped = NumberAttribute(null=True)  # entries left out between the first and last TIMELINE_KEEP
     redispatches = NumberAttribute(null=True)  # times the dispatch sweep sent it again
@@ -123,7 +112,6 @@ class _JobRecord(Model):
     continues = NumberAttribute(null=True)
 
     due_index = DueIndex()
-    lease_index = _LeaseIndex()
 
 
 class _IdempotencyRecord(Model):
@@ -253,9 +241,14 @@ def _dispatch_shard(job_id: str) -> str:
 
 
 def _watched(model: type[_JobRecord], job_id: str, now: datetime, delay: int | None = None) -> list[Any]:
-    """The actions that put a job entering `queued` in the dispatch watch (see the table layout)."""
+    """The actions that put a job entering `queued` in the watch (see the table layout)."""
     at = int(now.timestamp()) + (domain.DISPATCH_GRACE_SECONDS if delay is None else delay)
     return [model.due_shard.set(_dispatch_shard(job_id)), model.due_at.set(at)]
+
+
+def _unwatched(model: type[_JobRecord]) -> list[Any]:
+    """The actions that take a job leaving a worker out of the watch, its lease released."""
+    return [model.lease_until.remove(), model.due_shard.remove(), model.due_at.remove()]
 
 
 def _update(tenant_id: str, job_id: str, actions: list[Any], condition: Any) -> Job | None:
@@ -272,15 +265,15 @@ def _retention(now: datetime, days: int) -> int:
 
 # --- create and read ---------------------------------------------------------------------------------
 def insert(job: Job, *, idempotency: IdempotencyClaim | None = None, replacing: str | None = None) -> bool:
-    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken.
+    """Store a new job; with an idempotency claim, both or neither (one transaction). False if the key is taken,
+    or a job with this id exists (an id derived from what the job is for, see service.enqueue).
 
     A claim is free when absent, expired, or (`replacing`) still pointing at that job id, which the caller found
     gone: a deleted job's key may be used again at once, and two such requests still race on the condition.
     """
     if idempotency is None:
         model = _jobs()
-        _record(job).save(condition=model.id.does_not_exist())
-        return True
+        return conditional(lambda: _record(job).save(condition=model.id.does_not_exist()))
     return not insert_claimed([(job, idempotency, replacing)])
 
 
@@ -463,6 +456,7 @@ def claim(tenant_id: str, job_id: str, *, lease_seconds: int) -> Job | None:
     """
     model = _jobs()
     now = utcnow()
+    lease_until = int(now.timestamp()) + lease_seconds
     runnable = model.state.is_in(*RUNNABLE) | (
         (model.state == JobState.ACTIVE) & (model.lease_until < int(now.timestamp()))
     )
@@ -474,10 +468,10 @@ def claim(tenant_id: str, job_id: str, *, lease_seconds: int) -> Job | None:
             model.attempts.add(1),
             model.started_at.set(now),
             model.updated_at.set(now),
-            model.lease_until.set(int(now.timestamp()) + lease_seconds),
-            model.lease_shard.set(shard_for(job_id)),
-            model.due_shard.remove(),  # out of the dispatch watch: a worker has it
-            model.due_at.remove(),
+            model.lease_until.set(lease_until),
+            # The watch entry stays as it is (no index write); a job claimed from `retrying` gets one
+            model.due_shard.set(model.due_shard | _dispatch_shard(job_id)),
+            model.due_at.set(model.due_at | (lease_until + domain.STALL_GRACE_SECONDS)),
             _appended(model, _entry(JobState.ACTIVE, now)),
         ],
         model.id.exists() & runnable,
@@ -497,10 +491,11 @@ def set_progress(job: Job, percent: int) -> bool:
 
 
 def _leave_active(job: Job, state: str, now: datetime, note: str | None, *actions: Any) -> bool:
-    """The one shape of every settlement of an attempt (active -> `state`): the lease released, the change
-    recorded in the timeline, `actions` applied, all only while this attempt still owns the job."""
+    """The one shape of every settlement of an attempt (active -> `state`): the lease released and the job out
+    of the watch, the change recorded in the timeline, `actions` applied, all only while this attempt still owns
+    the job."""
     model = _jobs()
-    released = [model.updated_at.set(now), model.lease_until.remove(), model.lease_shard.remove()]
+    released = [model.updated_at.set(now), *_unwatched(model)]
     recorded = _recorded(job, _entry(state, now, note))
     return (
         _update(job.tenant_id, job.id, [model.state.set(state), *actions, *released, *recorded], _owned(job))
@@ -577,7 +572,7 @@ def continue_later(job: Job, state: Any) -> bool:
                 model.run_at.remove(),
                 model.updated_at.set(now),
                 model.lease_until.remove(),
-                model.lease_shard.remove(),
+                *_watched(model, job.id, now),
                 *_recorded(job, _entry(JobState.QUEUED, now, note)),
             ],
             _owned(job),
@@ -678,46 +673,46 @@ def run_early(job: Job) -> Job | None:
     return _update(job.tenant_id, job.id, actions, model.state == JobState.SCHEDULED)
 
 
-# --- queued jobs no worker took (their dispatch failed) --------------------------------------------------
-def undispatched_keys(now: datetime) -> Iterator[JobKey]:
-    """Every queued job whose dispatch check is due by `now` (with that check's due_at), across all shards."""
+# --- the watch: queued jobs no worker took, active ones whose worker stopped ------------------------------
+def watched_keys(now: datetime) -> Iterator[JobKey]:
+    """Every job in the watch whose check is due by `now` (with that check's due_at), across all shards."""
     index = _jobs().due_index
     until = int(now.timestamp())
     for item in across_shards(lambda shard: index.query("q" + shard, DueIndex.due_at <= until)):
         yield JobKey(item.tenant_id, item.id, int(item.due_at))
 
 
-def redispatch(tenant_id: str, job_id: str, due_at: int) -> Job | None:
+def redispatch(job: Job, due_at: int) -> Job | None:
     """queued (no worker took it) -> queued again with `redispatches` + 1, which makes the stream carry it to the
     dispatcher once more; the next check backs off (doubling, capped). Conditional on the check seen in the
     index, so overlapping sweeps send it once; None if a worker claimed it (or anything else moved it)."""
     model = _jobs()
     now = utcnow()
-    current = get(tenant_id, job_id, consistent=True)
-    if current is None or current.state != JobState.QUEUED:
-        return None
-    delay = min(domain.DISPATCH_CHECK_CAP_SECONDS, domain.DISPATCH_GRACE_SECONDS * 2 ** (current.redispatches + 1))
+    delay = min(domain.DISPATCH_CHECK_CAP_SECONDS, domain.DISPATCH_GRACE_SECONDS * 2 ** (job.redispatches + 1))
     note = f"no worker took it {domain.DISPATCH_GRACE_SECONDS // 60} min after it was due: sent again"
     return _update(
-        tenant_id,
-        job_id,
+        job.tenant_id,
+        job.id,
         [
             model.redispatches.add(1),
             model.updated_at.set(now),
-            *_watched(model, job_id, now, delay),
+            *_watched(model, job.id, now, delay),
             _appended(model, _entry(JobState.QUEUED, now, note)),
         ],
         (model.state == JobState.QUEUED) & (model.due_at == due_at),
     )
 
 
-# --- stalled jobs ------------------------------------------------------------------------------------
-def stalled_keys(lease_ended_before: datetime) -> Iterator[JobKey]:
-    """Every active job whose lease ended before the given instant (with its lease_until)."""
-    index = _jobs().lease_index
-    before = int(lease_ended_before.timestamp())
-    for item in across_shards(lambda shard: index.query(shard, _LeaseIndex.lease_until < before)):
-        yield JobKey(item.tenant_id, item.id, int(item.lease_until))
+def watch_lease(job: Job, due_at: int) -> bool:
+    """An active job whose worker still holds its lease: looked at again STALL_GRACE_SECONDS after the lease ends
+    (only jobs still running when their first check comes pay this write). Conditional on the check and the lease
+    seen, so a job that settled or was claimed again meanwhile is left alone."""
+    model = _jobs()
+    if job.lease_until is None:
+        return False
+    condition = (model.state == JobState.ACTIVE) & (model.due_at == due_at) & (model.lease_until == job.lease_until)
+    actions = [model.due_at.set(job.lease_until + domain.STALL_GRACE_SECONDS)]
+    return _update(job.tenant_id, job.id, actions, condition) is not None
 
 
 def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None:
@@ -725,7 +720,7 @@ def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None
 
     The stalled attempt stays spent (the claim counted it). `queued` goes through the outbox: the dispatcher
     sends a fresh message, because the job's own message is gone (in the DLQ, or deleted). Both updates are
-    conditional on the lease seen in the index, so a worker that re-claimed the job meanwhile always wins.
+    conditional on the lease seen, so a worker that re-claimed the job meanwhile always wins.
     Returns the job as updated, or None if it was no longer stalled.
     """
     model = _jobs()
@@ -734,18 +729,14 @@ def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None
     ended = datetime.fromtimestamp(lease_until, UTC)
     note = f"stalled: the worker gave no word before its lease ended at {ended:%H:%M:%S}"
     error = {"type": "Stalled", "message": "the worker stopped (timeout or crash) without recording an outcome"}
-    leave_active = [
-        model.error.set(error),
-        model.updated_at.set(now),
-        model.lease_until.remove(),
-        model.lease_shard.remove(),
-    ]
     again = _update(
         tenant_id,
         job_id,
         [
             model.state.set(JobState.QUEUED),
-            *leave_active,
+            model.error.set(error),
+            model.updated_at.set(now),
+            model.lease_until.remove(),
             *_watched(model, job_id, now),
             _appended(model, _entry(JobState.QUEUED, now, note + "; sent again")),
         ],
@@ -758,7 +749,9 @@ def recover_stalled(tenant_id: str, job_id: str, lease_until: int) -> Job | None
         job_id,
         [
             model.state.set(JobState.FAILED),
-            *leave_active,
+            model.error.set(error),
+            model.updated_at.set(now),
+            *_unwatched(model),
             model.finished_at.set(now),
             model.expires_at.set(_retention(now, get_settings().failed_retention_days)),
             _appended(model, _entry(JobState.FAILED, now, note + "; that was the last attempt")),

@@ -40,7 +40,7 @@ from conveyor.platform.errors import (
     PayloadTooLarge,
     Unavailable,
 )
-from conveyor.platform.ids import new_id
+from conveyor.platform.ids import derived_ulid, new_id
 from conveyor.platform.settings import get_settings
 
 IDEMPOTENCY_WINDOW = timedelta(hours=48)  # promised: at least 24 h
@@ -58,6 +58,7 @@ def enqueue(
     process_id: str | None = None,
     batch_key: str | None = None,
     caller: Principal | None = None,
+    job_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Accept a job. Returns (job, created); a repeated Idempotency-Key returns the first job, created=False.
 
@@ -65,12 +66,23 @@ def enqueue(
     enqueues on its own behalf passes none. `queue` (domain code only, never the public API) puts the job on
     another family's queue than its type's default, e.g. reminder notifications on `reminders` so a burst of
     them never delays ad-hoc ones. `process_id` / `batch_key` (domain code only) make it a job of a process
-    (see registry.ProcessPort).
+    (see registry.ProcessPort). `job_id` (domain code only, instead of an Idempotency-Key; from `derived_job_id`)
+    is the id of the one job for what it names: the job is stored only if no job has that id, and a repeat returns
+    the first, created=False. One conditional put, where a key costs a transaction with its claim.
     """
-    prepared = _prepare(tenant_id, request, idempotency_key, queue, process_id, batch_key, caller)
+    if job_id is not None and idempotency_key is not None:
+        raise ValueError("give an idempotency key or a derived job id, not both")
+    prepared = _prepare(tenant_id, request, idempotency_key, queue, process_id, batch_key, caller, job_id=job_id)
     if isinstance(prepared, Job):
         return prepared, False
+    if job_id is not None:
+        return _store_once(prepared.job)
     return _store(prepared)
+
+
+def derived_job_id(seed: str, at: datetime) -> str:
+    """The job id of the one job for `seed` (e.g. a reminder's firing), sorting at `at` among the tenant's jobs."""
+    return JOB_PREFIX + derived_ulid(seed, int(at.timestamp() * 1000))
 
 
 MAX_BATCH = 100
@@ -154,6 +166,8 @@ def _prepare(
     batch_key: str | None,
     caller: Principal | None,
     claims: Mapping[str, IdempotencyClaim] | None = None,
+    *,
+    job_id: str | None = None,
 ) -> Job | _Prepared:
     """The checks of an enqueue (type, scope, payload, queue, replay), and the job to store: the earlier job when
     the Idempotency-Key already made one with this request (Conflict when with another)."""
@@ -182,7 +196,7 @@ def _prepare(
     state = JobState.SCHEDULED if far else JobState.QUEUED
     job = Job(
         tenant_id=tenant_id,
-        id=new_id("job"),
+        id=job_id or new_id("job"),
         type=kind.name,
         queue=queue,
         state=state,
@@ -209,6 +223,16 @@ def _store(prepared: _Prepared) -> tuple[Job, bool]:
     if not repository.insert(prepared.job, idempotency=prepared.claim, replacing=prepared.orphaned):
         return _lost(prepared)
     return prepared.job, True
+
+
+def _store_once(job: Job) -> tuple[Job, bool]:
+    """Store a job whose id is derived (see enqueue): (job, True), or (the job that already has the id, False)."""
+    if repository.insert(job):
+        return job, True
+    existing = repository.get(job.tenant_id, job.id, consistent=True, include_expired=True)
+    if existing is None:  # deleted between the put and the read
+        raise Conflict("the job for this request was deleted a moment ago; retry shortly")
+    return existing, False
 
 
 def _lost(prepared: _Prepared) -> tuple[Job, bool]:

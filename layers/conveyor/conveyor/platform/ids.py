@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 
@@ -12,6 +13,13 @@ def ulid(now_ms: int | None = None) -> str:
     """26 chars: 48-bit millisecond timestamp + 80 random bits, Crockford base32, lexicographically sortable."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = (ms << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def derived_ulid(seed: str, ms: int) -> str:
+    """A ULID that is the same every time for the same `seed` and millisecond: what a caller that must create
+    something once (the job of one reminder's firing) uses as its key, so a repeat finds it instead of a second."""
+    value = (max(0, ms) << 80) | int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 

@@ -461,7 +461,7 @@ def check_queued_later(reminder: Reminder, due_at: int, now: datetime) -> bool:
 
 def requeue_pending(reminder: Reminder, due_at: int, note: str, now: datetime) -> bool:
     """queued -> pending, due now: its job finished without sending it (nothing was delivered), so the sweep
-    fires it again, with a new job (the idempotency key includes the due time)."""
+    fires it again, with a new job (its id is derived from the due time too)."""
     model = _table(_ReminderRecord)
     actions = [
         model.state.set(ReminderState.PENDING),

@@ -6,15 +6,15 @@ Everything due in the reminders table's sparse due index is handled:
            the `reminders` queue, then `queued`.
   med#...  a medication schedule whose planned horizon must roll forward (the next doses get their reminders).
 
-Exactly once, without locks: the job is created through the jobs engine with an idempotency key derived from
-the reminder's key, so sweeps that overlap, or one that dies half-way and runs again, all get the same job;
+Exactly once, without locks: the job is created through the jobs engine with a job id derived from the
+reminder's key and due time, so sweeps that overlap, or one that dies half-way and runs again, all get the same job;
 the pending -> queued write is conditional, so one sweep wins it. After an outage the first sweep catches up
 on everything due (stale appointment reminders expire instead of going out late).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from conveyor import jobs, notify
 from conveyor.platform.clock import Deadline
@@ -74,14 +74,14 @@ def fire(reminder: Reminder | None, due_at: int, now: datetime) -> str:
         return "deferred"
 
     request = jobs.NewJob(JOB_TYPE, payload={"contact_id": reminder.contact_id, "reminder_id": reminder.id})
+    # One job per firing of the reminder (its key and the due time this sweep saw), its id derived from them:
+    # overlapping sweeps of the same firing share it; a firing after a deferral (quiet hours) or a follow-up
+    # gets its own. One conditional put, not an idempotency claim's transaction.
+    job_id = jobs.derived_job_id(f"reminder:{reminder.key}:{due_at}", datetime.fromtimestamp(due_at, UTC))
     try:
-        # One job per firing of the reminder (its key and the due time this sweep saw): overlapping sweeps of
-        # the same firing share it; a firing after a deferral (quiet hours) or a follow-up gets its own.
-        job, _ = jobs.enqueue(
-            reminder.tenant_id, request, idempotency_key=f"conveyor:reminder:{reminder.key}:{due_at}", queue=QUEUE
-        )
+        job, _ = jobs.enqueue(reminder.tenant_id, request, queue=QUEUE, job_id=job_id)
     except Conflict:
-        return "skipped"  # a concurrent sweep holds the key this instant; the next run finds its job
+        return "skipped"  # its job was deleted this instant; the next run looks again
     if not repository.mark_queued(reminder, job.id, due_at, now):
         return "skipped"  # the same job, already recorded by the sweep that won
     count("RemindersQueued", JOB_TYPE)

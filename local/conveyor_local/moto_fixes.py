@@ -1,0 +1,84 @@
+"""What the local stack changes in moto's own behaviour (moto is pinned in pyproject.toml; each fix says why).
+
+- TransactWriteItems keeps a rollback copy of the tables it writes, but moto 5.2.5 deep-copies a table once per
+  *action* (`original_table_state[name] = copy.deepcopy(table)` in a loop over the items), and a table's copy
+  includes every stream record it ever wrote. A 100-action transaction on a table holding a few thousand jobs
+  took longer than ApiFunction's 10 s timeout (`make bench`'s keyed batch enqueue), and every process batch's
+  ledger transaction grew slower as the stack ran. Here each table is copied once per transaction: the copies
+  moto made were identical (all are taken before the first action applies), so the rollback is unchanged.
+- A queue's depth (its visible, in-flight and delayed messages) is counted by reading the clock once per message
+  and per count, and moto counts it for every message sent (`queue.attributes` builds every attribute to look
+  up ContentBasedDeduplication) and every receive. With 2,000 messages queued that was 60% of the stack's CPU
+  under a burst (py-spy, `make bench ARGS=throughput`). Here each count reads the clock once: same answers
+  (a message is visible once the clock is past `visible_at`, delayed while it is before `delayed_until`).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+from typing import Any
+
+import moto.dynamodb.models as dynamodb_models
+from moto.core.utils import unix_time_millis
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue
+
+_transaction = threading.local()  # the copies made by the transaction running on this thread
+
+
+class _CopyEachTableOnce:
+    """Stands in for the `copy` module inside moto.dynamodb.models: within a transaction, a table copied before
+    is not copied again."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        copies = getattr(_transaction, "copies", None)
+        if copies is None or not isinstance(value, Table):
+            return copy.deepcopy(value, memo)
+        if id(value) not in copies:
+            copies[id(value)] = copy.deepcopy(value, memo)
+        return copies[id(value)]
+
+
+def _visible_now(queue: Queue) -> list[Any]:
+    now = unix_time_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _in_flight(queue: Queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def _delayed(queue: Queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def install() -> None:
+    """Idempotent: the fixes are applied once per process."""
+    if getattr(DynamoDBBackend.transact_write_items, "_copies_each_table_once", False):
+        return
+    Queue.messages = property(_visible_now)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages = property(lambda queue: len(_visible_now(queue)))  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_not_visible = property(_in_flight)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages_delayed = property(_delayed)  # type: ignore[assignment,method-assign]
+    original = DynamoDBBackend.transact_write_items
+
+    @functools.wraps(original)
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        _transaction.copies = {}
+        try:
+            return original(self, transact_items)
+        finally:
+            _transaction.copies = None
+
+    transact_write_items._copies_each_table_once = True  # type: ignore[attr-defined]
+    dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
