@@ -28,7 +28,8 @@ PRICES = {
 LAMBDA_PLATFORM_LOG_BYTES = 350  # START, END and REPORT lines Lambda writes per invocation
 XRAY_SAMPLED = 0.05  # the default sampling rule past its 1 request/s reservoir (Tracing: Active)
 RETENTION_DAYS = 7  # completed jobs' TTL (COMPLETED_RETENTION_DAYS default)
-BUDGET = 2.50
+# Core list price per 1M (API Gateway + Lambda + DynamoDB + SQS), issue 19's budgets for the scenarios that have one
+BUDGETS = {"email-burst": 3.50, "email-batch": 2.25, "reminders": 5.00}
 
 
 def memory_gb() -> float:
@@ -77,6 +78,5 @@ def cost_per_million(figures: dict[str, Any]) -> dict[str, Any]:
         "excluded": {k: round(v, 2) for k, v in excluded.items()},
         "core": round(core, 3),
         "total": round(total, 3),
-        "budget": BUDGET,
         "lambda_gb_seconds_per_job": round(gb_seconds, 6),
     }

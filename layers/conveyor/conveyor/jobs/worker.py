@@ -33,7 +33,15 @@ from conveyor.jobs.domain import Job, JobState
 from conveyor.platform import correlation
 from conveyor.platform.aws import client
 from conveyor.platform.clock import utcnow
-from conveyor.platform.observability import count, logger, report_exception, report_job_failure, scrub_text, timing
+from conveyor.platform.observability import (
+    count,
+    logger,
+    metrics_batched,
+    report_exception,
+    report_job_failure,
+    scrub_text,
+    timing,
+)
 from conveyor.platform.settings import get_settings
 
 LEASE_MARGIN_SECONDS = 30  # a claim outlives the invocation by this much before another delivery may take over
@@ -69,7 +77,10 @@ class RetryScheduled(Exception):  # noqa: N818 - a signal to the batch processor
 
 
 def handle_batch(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=process_record, processor=_processor, context=context)
+    with metrics_batched():  # one EMF document per job type for the whole batch
+        return process_partial_response(
+            event=event, record_handler=process_record, processor=_processor, context=context
+        )
 
 
 def process_record(record: SqsRecordModel, lambda_context: Any = None) -> None:
