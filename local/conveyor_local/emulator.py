@@ -9,6 +9,7 @@
   TransactWriteItems (which deep-copies the tables it touches) beside another thread's write failed with
   "dictionary changed size during iteration", a 500 (seen under `make fuzz`). DynamoDB and DynamoDB Streams
   requests take one lock; they never block inside moto, unlike SQS's long polls, which do not take it.
+- What moto itself gets wrong for a stack is fixed in conveyor_local.moto_fixes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+
+from conveyor_local import moto_fixes
 
 _DYNAMODB = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")  # X-Amz-Target prefixes
 # The DynamoDB operations that can add a stream record
@@ -74,6 +77,7 @@ class Emulator(ThreadedMotoServer):
     within 0.1 s, and table writes are counted in `writes`."""
 
     def __init__(self, host: str, port: int) -> None:
+        moto_fixes.install()  # moto runs in this process
         super().__init__(ip_address=host, port=port, verbose=False)
         self.writes = TableWrites()
         self.errors: list[BaseException] = []

@@ -204,9 +204,12 @@ class StreamSource:
     def poll(self, client: Client, wait_seconds: int = 0, stop: threading.Event | None = None) -> dict[str, Any] | None:
         if not _enabled(client, self.mapping_id):
             return None
-        if not self._pending:
-            matches = _matcher(self.filters)
-            self._pending = [r for r in self._read(client) if matches(r)]
+        matches = _matcher(self.filters)
+        while not self._pending:  # read on past records the filters drop, as Lambda does: they are not the end
+            records = self._read(client)
+            if not records:
+                break
+            self._pending = [r for r in records if matches(r)]
         return {"Records": self._pending[: self._limit or self.batch_size]} if self._pending else None
 
     def _read(self, client: Client) -> list[dict[str, Any]]:

@@ -6,6 +6,12 @@
   took longer than ApiFunction's 10 s timeout (`make bench`'s keyed batch enqueue), and every process batch's
   ledger transaction grew slower as the stack ran. Here each table is copied once per transaction: the copies
   moto made were identical (all are taken before the first action applies), so the rollback is unchanged.
+- A cancelled TransactWriteItems rolls back by putting the copy in the table's place, with a stream shard of its
+  own: every shard iterator the stream pollers hold still reads the old shard, which never gets another record.
+  The stack's dispatcher then never saw the jobs written after the first cancelled transaction (the jobs table's
+  idempotency claims cancel one whenever two requests race; `make bench`'s webhook part lost a third of its
+  deliveries that way). Here the table object stays and takes the copy's state, and its own shard takes the
+  copy's records (those from before the transaction: a cancelled one writes none, as on DynamoDB).
 - A queue's depth (its visible, in-flight and delayed messages) is counted by reading the clock once per message
   and per count, and moto counts it for every message sent (`queue.attributes` builds every attribute to look
   up ContentBasedDeduplication) and every receive. With 2,000 messages queued that was 60% of the stack's CPU
@@ -61,6 +67,16 @@ def _delayed(queue: Queue) -> int:
     return sum(1 for m in queue._messages if now < m.delayed_until)
 
 
+def _roll_back(table: Table, saved: Table) -> None:
+    """`table` as `saved` (its copy from before the transaction), keeping the objects others hold: the table and
+    its stream shard (the pollers' shard iterators read that shard)."""
+    shard = table.stream_shard
+    table.__dict__.update(saved.__dict__)
+    if shard is not None and saved.stream_shard is not None:
+        shard.items = saved.stream_shard.items
+        table.stream_shard = shard
+
+
 def install() -> None:
     """Idempotent: the fixes are applied once per process."""
     if getattr(DynamoDBBackend.transact_write_items, "_copies_each_table_once", False):
@@ -73,11 +89,17 @@ def install() -> None:
 
     @functools.wraps(original)
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        tables = dict(self.tables)
         _transaction.copies = {}
         try:
             return original(self, transact_items)
         finally:
             _transaction.copies = None
+            for name, table in tables.items():
+                copy_in_its_place = self.tables.get(name)
+                if copy_in_its_place is not None and copy_in_its_place is not table:  # rolled back
+                    _roll_back(table, copy_in_its_place)
+                    self.tables[name] = table
 
     transact_write_items._copies_each_table_once = True  # type: ignore[attr-defined]
     dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[assignment]

@@ -127,3 +127,36 @@ def test_transactions_beside_other_threads_writes_never_fail_as_moto_alone_does(
     # Then every request succeeded, and every item is there
     assert errors == []
     assert client.scan(TableName=t, Select="COUNT")["Count"] == 300 + 3 * 25 + 3 * 100
+
+
+def test_a_cancelled_transaction_leaves_the_stream_whole(emulator: Any) -> None:
+    # Given a stream poller's shard iterator (as the dispatcher's mapping holds one)
+    client, t = dynamodb(emulator)
+    host, port = emulator.get_host_and_port()
+    streams = boto3.client("dynamodbstreams", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
+    arn = client.describe_table(TableName=t)["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    client.put_item(TableName=t, Item={"pk": {"S": "a"}})
+
+    # When a transaction is cancelled by its condition after its first action applied (two requests racing on
+    # one idempotency claim), and a write follows
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": t, "Item": {"pk": {"S": "b"}}}},
+                {
+                    "Put": {
+                        "TableName": t,
+                        "Item": {"pk": {"S": "a"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    client.put_item(TableName=t, Item={"pk": {"S": "c"}})
+
+    # Then the poller reads every write that happened, and nothing of the cancelled transaction
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "c"]
+    assert "Item" not in client.get_item(TableName=t, Key={"pk": {"S": "b"}})

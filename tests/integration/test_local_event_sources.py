@@ -34,6 +34,32 @@ def test_the_dispatcher_is_only_given_stream_records_its_filter_matches(stack: A
     assert [r["dynamodb"]["NewImage"]["state"]["S"] for r in event["Records"]] == ["queued"]
 
 
+def test_a_stream_read_whose_records_the_filter_drops_reads_on_to_the_next_match(stack: Any, api: Any) -> None:
+    # Given three jobs that ran (nine stream records), then a new job, queued
+    for _ in range(3):
+        api.post("/v1/jobs", {"type": "email.send", "payload": {"to": ["a@example.com"], "subject": "s", "text": "t"}})
+    stack.drain()
+    declared = next(s for s in stack.sources if isinstance(s, StreamSource))
+    source = StreamSource(declared.function_id, declared.stream_arn, batch_size=2, filters=declared.filters)
+    assert len(source.poll(stack.client)["Records"]) == 2
+    source.settle(stack.client, {"Records": source._pending[:2]}, None, False)  # the first two queued records
+    late = api.post(
+        "/v1/jobs", {"type": "email.send", "payload": {"to": ["b@example.com"], "subject": "s", "text": "t"}}
+    )
+
+    # When the source polls on, past reads of two records each that its filter drops (claims, completions)
+    event = source.poll(stack.client)
+
+    # Then it delivers the next queued records at once, up to the new job's, instead of reporting an idle stream
+    assert event is not None
+    ids = [r["dynamodb"]["NewImage"]["sk"]["S"] for r in event["Records"]]
+    while late.json()["id"] not in ids:
+        source.settle(stack.client, event, None, False)
+        event = source.poll(stack.client)
+        assert event is not None, "the stream was reported idle before its last queued record"
+        ids = [r["dynamodb"]["NewImage"]["sk"]["S"] for r in event["Records"]]
+
+
 def test_a_batching_window_gathers_messages_that_arrive_within_it(stack: Any) -> None:
     source, url = sqs_source(stack, "windowed", batch_size=5, window_seconds=2)
     sqs = stack.client("sqs")
