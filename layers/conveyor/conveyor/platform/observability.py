@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from conveyor.platform.settings import Observability
@@ -90,16 +90,17 @@ def metrics_batched() -> Iterator[None]:
 
 
 def _metric(name: str, unit: MetricUnit, value: float, job_type: str) -> None:
+    """One EMF document per job type, written now, or when the `metrics_batched` block around this ends."""
     documents = _batch.get()
-    if documents is None:
-        with single_metric(name=name, unit=unit, value=value) as metric:
-            metric.add_dimension(name="job_type", value=job_type)
-        return
-    document = documents.get(job_type)
+    document = documents.get(job_type) if documents is not None else None
     if document is None:
-        document = documents[job_type] = AmazonCloudWatchEMFProvider()
+        document = AmazonCloudWatchEMFProvider()
         document.add_dimension(name="job_type", value=job_type)
+        if documents is not None:
+            documents[job_type] = document
     document.add_metric(name=name, unit=unit, value=value)
+    if documents is None:
+        document.flush_metrics()
 
 
 # --- Sentry ------------------------------------------------------------------------------------------
