@@ -112,5 +112,6 @@ def enqueue(stack: RunningStack, job: dict[str, Any], *, key: str | None = None,
         method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key or stack.key}", **headers},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # 30 s, API Gateway's own limit: a fresh stack's first POST imports the jobs routes, slow on a loaded machine.
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return json.loads(response.read())

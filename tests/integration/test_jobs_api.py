@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from factories import email_job
 
+from conveyor.platform import dynamo
+
 
 def test_enqueued_email_is_sent_and_the_job_completes_with_the_ses_message_id(api, stack, sent_emails):
     # Given an email job accepted by the API
@@ -183,6 +185,26 @@ def test_list_is_newest_first_with_cursor_pagination_and_filters(api, stack):
     assert api.get("/v1/jobs?state=bogus").status == 422
     assert api.get("/v1/jobs?cursor=garbage").status == 400
     assert api.get("/v1/jobs?limit=1000").status == 422
+
+
+def test_a_filter_that_matches_few_jobs_reads_a_bounded_page_and_its_cursor_walks_on(api, monkeypatch):
+    # Given one scheduled job under twelve newer queued ones, and listings that read at most 5 jobs a request
+    scheduled = api.post("/v1/jobs", email_job(delay_seconds=3600)).json()["id"]
+    for _ in range(12):
+        api.post("/v1/jobs", email_job())
+    monkeypatch.setattr(dynamo, "MAX_EXAMINED", 5)
+
+    # When the scheduled jobs are listed, page after page
+    pages, cursor = [], ""
+    while cursor is not None:
+        page = api.get(f"/v1/jobs?state=scheduled&limit=10{cursor and f'&cursor={cursor}'}").json()
+        pages.append([job["id"] for job in page["items"]])
+        cursor = page["next_cursor"]
+
+    # Then two requests read five queued jobs each and answered an empty page with a cursor; the third found it
+    assert pages == [[], [], [scheduled]]
+    # And an unfiltered listing still fills its page
+    assert len(api.get("/v1/jobs?limit=4").json()["items"]) == 4
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conveyor.platform import dynamo
+
 APPOINTMENT = "2099-06-10T10:00:00+01:00"
 
 
@@ -170,6 +172,34 @@ def test_reminders_list_by_time_window_and_state_with_pages(rapi: Any, contact: 
     assert rapi.get("/v1/reminders?cursor=garbage").status == 400
     assert rapi.get("/v1/reminders?from=yesterday").status == 422
     assert rapi.get("/v1/reminders?state=lost").status == 422
+
+
+def test_a_state_filter_over_many_reminders_reads_bounded_pages_by_send_time(
+    rapi: Any, contact: Any, appointment: Any, monkeypatch: Any
+) -> None:
+    # Given three appointments (two reminders each), one of them cancelled, and listings that read 3 a request
+    contact("c1")
+    for name, day in (("a1", "10"), ("a2", "12"), ("a3", "14")):
+        appointment(name, f"2099-06-{day}T10:00:00+01:00")
+    appointment("a1", "2099-06-10T10:00:00+01:00", status="cancelled")
+    monkeypatch.setattr(dynamo, "MAX_EXAMINED", 3)
+
+    # When the pending ones are listed, page after page (the cursor carries the time index's key)
+    pages, cursor = [], ""
+    while cursor is not None:
+        page = rapi.get(f"/v1/reminders?state=pending&limit=10{cursor and f'&cursor={cursor}'}").json()
+        pages.append([(r["appointment_id"], r["remind_at"]) for r in page["items"]])
+        cursor = page["next_cursor"]
+
+    # Then every pending reminder came once, in send-time order, never more than 3 read per request
+    assert [item for page in pages for item in page] == [
+        ("a2", "2099-06-11T09:00:00Z"),
+        ("a2", "2099-06-12T07:00:00Z"),
+        ("a3", "2099-06-13T09:00:00Z"),
+        ("a3", "2099-06-14T07:00:00Z"),
+    ]
+    # And the first request, having read both cancelled ones and one pending, answered that one with a cursor
+    assert pages[0] == [("a2", "2099-06-11T09:00:00Z")]
 
 
 # --- ad-hoc notifications ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from conveyor.jobs import domain, service
 from conveyor.platform.clock import Instant
+from conveyor.platform.dynamo import NEXT_CURSOR_DOC
 from conveyor.platform.errors import Conflict, Unavailable
 from conveyor.platform.http import errors as http_errors
 from conveyor.platform.http.security import principal, requires
@@ -104,7 +105,7 @@ class Job(BaseModel):
 
 class JobPage(BaseModel):
     items: list[Job]
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR_DOC)
 
 
 router = Router()

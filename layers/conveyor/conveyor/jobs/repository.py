@@ -61,6 +61,7 @@ from conveyor.platform.dynamo import (
     conditional,
     due,
     expires_at,
+    filtered_page,
     is_expired,
     shard_for,
     start_key,
@@ -415,8 +416,9 @@ def query(
     oldest_first: bool = False,
     exclude_types: list[str] | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A tenant's jobs newest first (or oldest first). Filters apply within the tenant's partition; the creation
-    range is a key range (job ids are ULIDs), not a filter; `after` is the last id seen."""
+    """A tenant's jobs newest first (or oldest first). Filters apply within the tenant's partition, a bounded
+    number of items read per call (`filtered_page`); the creation range is a key range (job ids are ULIDs), not a
+    filter; `after` is the last id seen."""
     model = _jobs()
     condition = _live(model)
     if state:
@@ -438,13 +440,11 @@ def query(
         key_condition,
         filter_condition=condition,
         scan_index_forward=oldest_first,
-        limit=limit,
         page_size=max(limit, 100),
         last_evaluated_key=start_key(tenant_id, after) if after else None,
     )
-    items = [_job(r) for r in results]
-    last = results.last_evaluated_key
-    return items, (last["sk"]["S"] if last else None)
+    records, last = filtered_page(results, model, limit=limit)
+    return [_job(r) for r in records], (last["sk"]["S"] if last else None)
 
 
 # --- transitions -------------------------------------------------------------------------------------

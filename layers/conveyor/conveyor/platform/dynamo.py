@@ -8,6 +8,7 @@
   its shard and due time only while it waits), read shard by shard so no partition ever gets hot.
 - `expires_at` / `is_expired`: TTL arithmetic (DynamoDB deletes up to ~48 h late, so reads check expiry).
 - `encode_cursor` / `decode_cursor`: the one opaque page cursor; anything else is `InvalidCursor`.
+- `filtered_page`: one page of a filtered listing, bounded in items read whatever the filter matches.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, U
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from conveyor.platform.errors import InvalidCursor
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
 
+MAX_EXAMINED = 1_000  # items one listing request reads at most (~80 RCU), whatever its filters match
+# What a filtered listing's `next_cursor` means, for the API document.
+NEXT_CURSOR_DOC = (
+    "Pass as `cursor` to get the next page; absent on the last. A filtered page can hold fewer than `limit` "
+    f"items, even none, while this is set: one request reads at most {MAX_EXAMINED:,} items, whatever matches."
+)
 SHARDS = 8  # sparse indexes are spread over a few partitions so large schedules never make one hot
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -144,6 +152,25 @@ def is_expired(expires: int | float | None, now: datetime) -> bool:
 def start_key(tenant_id: str, sk: str, **extra: dict[str, str]) -> dict[str, Any]:
     """A query's ExclusiveStartKey for a (tenant_id, sk) table, plus index key attributes if any."""
     return {"tenant_id": {"S": tenant_id}, "sk": {"S": sk}, **extra}
+
+
+def filtered_page(results: ResultIterator[M], model: type[M], *, limit: int) -> tuple[list[M], dict[str, Any] | None]:
+    """Up to `limit` items of a filtered query (give it a `page_size`, not a `limit`), and the key to go on from
+    (None: nothing more). At most MAX_EXAMINED items are read (DynamoDB's Limit counts items before the filter):
+    a filter that matches few of a large partition's items costs a bounded request, not a timeout, and its page
+    comes back short, even empty, with a key to continue (DynamoDB's own Query contract)."""
+    pages = results.page_iter
+    page_size = pages.page_size or MAX_EXAMINED
+    items: list[M] = []
+    while True:
+        pages.page_size = min(page_size, MAX_EXAMINED - pages.total_scanned_count)
+        raw_items = next(pages).get("Items", [])
+        for index, raw in enumerate(raw_items):
+            items.append(model.from_raw_data(raw))
+            if len(items) == limit and index < len(raw_items) - 1:
+                return items, {name: raw[name] for name in pages.key_names}  # resume after the last one kept
+        if len(items) == limit or pages.last_evaluated_key is None or pages.total_scanned_count >= MAX_EXAMINED:
+            return items, pages.last_evaluated_key
 
 
 def encode_cursor(**fields: str) -> str:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from conveyor.platform.dynamo import decode_cursor, encode_cursor
+from conveyor.platform.dynamo import NEXT_CURSOR_DOC, decode_cursor, encode_cursor
 from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 from conveyor.processes import repository, service
@@ -156,7 +156,7 @@ def _round(value: float | None) -> float | None:
 
 class ProcessPage(BaseModel):
     items: list[ProcessView]
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR_DOC)
 
 
 class ErrorView(BaseModel):

@@ -37,7 +37,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from conveyor.platform.clock import utcnow
-from conveyor.platform.dynamo import CompactJSONAttribute, bind
+from conveyor.platform.dynamo import CompactJSONAttribute, bind, filtered_page
 from conveyor.platform.ids import ulid
 from conveyor.platform.settings import SettingsError, get_settings
 from conveyor.processes.domain import (
@@ -429,13 +429,11 @@ def query(
         model.sk.startswith(PREFIX),
         filter_condition=condition,
         scan_index_forward=False,
-        limit=limit,
         page_size=max(limit, 100),
         last_evaluated_key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": after}} if after else None,
     )
-    items = [_domain(r) for r in results]
-    last = results.last_evaluated_key
-    return items, (last["sk"]["S"] if last else None)
+    records, last = filtered_page(results, model, limit=limit)
+    return [_domain(r) for r in records], (last["sk"]["S"] if last else None)
 
 
 # --- state transitions ---------------------------------------------------------------------------------------

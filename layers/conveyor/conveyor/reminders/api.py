@@ -26,6 +26,7 @@ from pydantic import (
 from conveyor import email, notify
 from conveyor.notify.api import Channel, LocalTime, no_repeats
 from conveyor.platform.clock import Instant, iso_8601, zone
+from conveyor.platform.dynamo import NEXT_CURSOR_DOC
 from conveyor.platform.http.resolver import json_response
 from conveyor.platform.http.security import principal, requires
 from conveyor.reminders import domain, service
@@ -298,7 +299,7 @@ class Reminder(BaseModel):
 
 class ReminderPage(BaseModel):
     items: list[Reminder]
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` to get the next page.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR_DOC)
 
 
 router = Router()

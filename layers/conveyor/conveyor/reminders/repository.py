@@ -38,6 +38,7 @@ from conveyor.platform.dynamo import (
     conditional,
     due,
     expires_at,
+    filtered_page,
     get_or_none,
     save_if,
     shard_for,
@@ -522,13 +523,11 @@ def reminders_between(
         tenant_id,
         model.remind_at.between(int(start.timestamp()), int(end.timestamp())),
         filter_condition=(model.state == state) if state else None,
-        limit=limit,
         page_size=max(limit, 100),
         last_evaluated_key=start_key,
     )
-    items = [_reminder(r) for r in results]
-    last = results.last_evaluated_key
-    return items, ((last["sk"]["S"], int(last["remind_at"]["N"])) if last else None)
+    records, last = filtered_page(results, model, limit=limit)
+    return [_reminder(r) for r in records], ((last["sk"]["S"], int(last["remind_at"]["N"])) if last else None)
 
 
 def last_reminder_revision(tenant_id: str, prefix: str) -> int:
