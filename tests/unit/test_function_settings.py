@@ -33,6 +33,8 @@ def _model_of(props: dict) -> type:
 
 # Read by every function, set by the SAM CLI in its local containers (never by the template).
 FROM_THE_RUNTIME = {"AWS_SAM_LOCAL"}
+# Read by the libraries themselves (Powertools' logger and metrics, pydantic's plugin loader), not by our settings.
+FOR_LIBRARIES = ("POWERTOOLS_", "PYDANTIC_")
 
 
 def _variables(model: type) -> set[str]:
@@ -43,12 +45,12 @@ def _variables(model: type) -> set[str]:
 def test_a_function_is_given_exactly_what_its_settings_model_reads(function):
     props = FUNCTIONS[function]
     given = GLOBAL_ENV | set((props.get("Environment") or {}).get("Variables", {}))
-    assert {v for v in given if not v.startswith("POWERTOOLS_")} == _variables(_model_of(props))
+    assert {v for v in given if not v.startswith(FOR_LIBRARIES)} == _variables(_model_of(props))
 
 
 def test_globals_hold_only_what_every_function_reads():
     shared = set.intersection(*(_variables(_model_of(p)) for p in FUNCTIONS.values()))
-    assert {v for v in GLOBAL_ENV if not v.startswith("POWERTOOLS_")} == shared
+    assert {v for v in GLOBAL_ENV if not v.startswith(FOR_LIBRARIES)} == shared
 
 
 def test_no_function_gets_every_table():
