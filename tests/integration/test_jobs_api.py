@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from factories import email_job
+from pynamodb.pagination import PageIterator
 
 from conveyor.platform import dynamo
 
@@ -205,6 +206,23 @@ def test_a_filter_that_matches_few_jobs_reads_a_bounded_page_and_its_cursor_walk
     assert pages == [[], [], [scheduled]]
     # And an unfiltered listing still fills its page
     assert len(api.get("/v1/jobs?limit=4").json()["items"]) == 4
+
+
+def test_a_filter_that_matched_nothing_on_its_first_page_reads_the_rest_of_its_budget_at_once(api, monkeypatch):
+    # Given one scheduled job under 300 newer queued ones
+    scheduled = api.post("/v1/jobs", email_job(delay_seconds=3600)).json()["id"]
+    for _ in range(3):
+        assert api.post("/v1/jobs/batch", {"items": [email_job()] * 100}).status == 200
+    reads: list[int | None] = []
+    read = PageIterator.__next__
+    monkeypatch.setattr(PageIterator, "__next__", lambda pages: reads.append(pages.page_size) or read(pages))
+
+    # When the scheduled jobs are listed
+    page = api.get("/v1/jobs?state=scheduled").json()
+
+    # Then one request found it in two reads: a first page, then the rest of the 1,000-item budget, not 100 by 100
+    assert [job["id"] for job in page["items"]] == [scheduled] and page["next_cursor"] is None
+    assert reads == [100, 900]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
@@ -171,6 +172,10 @@ def filtered_page(results: ResultIterator[M], model: type[M], *, limit: int) -> 
                 return items, {name: raw[name] for name in pages.key_names}  # resume after the last one kept
         if len(items) == limit or pages.last_evaluated_key is None or pages.total_scanned_count >= MAX_EXAMINED:
             return items, pages.last_evaluated_key
+        # Size the next read by how well the filter matched so far: a sparse one reads the rest of the budget in
+        # one request instead of page after page (the first line of the loop caps it at the budget).
+        read_per_match = pages.total_scanned_count / len(items) if items else MAX_EXAMINED
+        page_size = max(page_size, math.ceil((limit - len(items)) * read_per_match))
 
 
 def encode_cursor(**fields: str) -> str:
