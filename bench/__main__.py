@@ -1,6 +1,6 @@
 """`make bench` / `python -m bench [part ...] [--quick]`: run the benchmarks, write bench/results.md and the chart.
 
-Parts: coldstart, awscalls, api, throughput, cache, processes, sync, reports (default: all). Each runs in its own interpreter, so one part's
+Parts: coldstart, awscalls, api, throughput, cache, processes, sync, reports, batching (default: all). Each runs in its own interpreter, so one part's
 imports, moto state and caches never colour another's figures. Figures of parts not run this time are kept
 from bench/results.json, with the date they were measured.
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bench.world import ROOT, say
 
-PARTS = ("coldstart", "awscalls", "api", "throughput", "cache", "processes", "sync", "reports")
+PARTS = ("coldstart", "awscalls", "api", "throughput", "cache", "processes", "sync", "reports", "batching")
 RESULTS = ROOT / "bench" / "results.json"
 
 

@@ -62,6 +62,13 @@ def run(part: str, quick: bool) -> dict:
         from bench import reports
 
         return reports.run(rows=20_000 if quick else 100_000, memory_rows=100_000 if quick else 1_000_000)
+    if part == "batching":
+        from bench import ledger
+
+        ledger.install()  # before any botocore session exists
+        from bench import batching
+
+        return batching.run(jobs=20 if quick else 60)
     raise SystemExit(f"unknown part {part!r}")
 
 

@@ -142,7 +142,51 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "yes" if memory["within"] else "NO",
             )
         )
+    windows = _windows(results.get("batching") or {})
+    if len(windows) > 1:
+        (off, first), (on, last) = windows[0], windows[-1]
+        rows.append(
+            (
+                f"Trickle batching: an email job every {results['batching']['interval_s']} s, dispatcher window "
+                f"{off} s -> {on} s: list price per 1M jobs (core); dispatch wait p95",
+                f"{_money(first['cost']['core'])} -> {_money(last['cost']['core'])}; "
+                f"{first['dispatch_wait_s']['p95']} s -> {last['dispatch_wait_s']['p95']} s",
+                "-",
+                "n/a",
+            )
+        )
     return rows
+
+
+def _windows(batching: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The measured windows of the batching part, shortest first."""
+    found = [v for v in batching.values() if isinstance(v, dict) and "window_s" in v]
+    return sorted(((v["window_s"], v) for v in found), key=lambda pair: pair[0])
+
+
+def _batching(batching: dict[str, Any]) -> str:
+    rows = [
+        (
+            f"{window} s",
+            str(s["lambda"].get("DispatcherFunction", {}).get("per_job", 0)),
+            str(s["lambda"].get("WorkerFunction", {}).get("per_job", 0)),
+            str(s["sqs"]["ours_per_job"]),
+            str(s["sqs"]["esm_billed_per_job"]),
+            _money(s["cost"]["core"]),
+            f"{s['dispatch_wait_s']['p50']} s / {s['dispatch_wait_s']['p95']} s / {s['dispatch_wait_s']['max']} s",
+        )
+        for window, s in _windows(batching)
+    ]
+    header = (
+        "window",
+        "dispatcher invocations / job",
+        "worker invocations / job",
+        "SQS requests / job, ours",
+        "SQS requests / job, event source mappings",
+        "list price per 1M jobs (core)",
+        "dispatch wait p50 / p95 / max",
+    )
+    return table(rows, header)
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -396,6 +440,17 @@ def write(results: dict[str, Any], directory: Path) -> None:
     if reports:
         parts += ["## 7. Reports", "", f"_Measured {reports.get('measured_at', '-')}._ See bench/reports.py.", ""]
         parts += ["```json", json.dumps({k: v for k, v in reports.items() if k != "measured_at"}, indent=1), "```", ""]
+    batching = results.get("batching")
+    if batching:
+        parts += [
+            "## 8. Trickle batching (the dispatcher's batching window)",
+            "",
+            f"_Measured {batching.get('measured_at', '-')}._ {batching['jobs']} email jobs per window, one every "
+            f"{batching['interval_s']} s (bench/batching.py); `DispatchBatchingWindowSeconds` in template.yaml.",
+            "",
+            _batching(batching),
+            "",
+        ]
     notes = directory / "NOTES.md"
     if notes.exists():
         parts += [notes.read_text().strip(), ""]

@@ -3,7 +3,8 @@
 SQS: receive up to BatchSize (gathering for up to MaximumBatchingWindowInSeconds once a first record is in),
 invoke, then delete only what succeeded (ReportBatchItemFailures) — or nothing if the invocation failed;
 visibility changes made by the function and the queue's redrive policy are the queue's own business, exactly as
-on AWS. Streams: in order per shard from StartingPosition; a failed record and everything after it is retried
+on AWS. Streams: in order per shard from StartingPosition, gathered for MaximumBatchingWindowInSeconds unless the
+batch fills first; a failed record and everything after it is retried
 (BisectBatchOnFunctionError halves the batch after an invocation error, without spending a retry), up to
 MaximumRetryAttempts, then the batch's metadata goes to the OnFailure destination. FilterCriteria apply to both:
 records that match no filter are never delivered (SQS deletes them, a stream skips them), as on AWS.
@@ -191,8 +192,10 @@ class StreamSource:
     starting_position: str = "TRIM_HORIZON"
     bisect: bool = False
     mapping_id: str | None = None
+    window_seconds: int = 0
     _iterators: dict[str, str | None] = field(default_factory=dict)
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    _gathering_since: float | None = None  # monotonic time the first record of the pending batch was read
     _attempts: int = 0
     _limit: int = 0  # the batch size after bisecting; 0 = BatchSize
     _shards_read_at: float | None = None  # monotonic time of the last DescribeStream
@@ -205,12 +208,24 @@ class StreamSource:
         if not _enabled(client, self.mapping_id):
             return None
         matches = _matcher(self.filters)
-        while not self._pending:  # read on past records the filters drop, as Lambda does: they are not the end
+        limit = self._limit or self.batch_size
+        if not self._pending:
+            self._gathering_since = None
+        # Read on past records the filters drop, as Lambda does (they are not the end); with a batching window,
+        # on until the batch is full.
+        while not self._pending or (self.window_seconds and len(self._pending) < limit):
             records = self._read(client)
             if not records:
                 break
-            self._pending = [r for r in records if matches(r)]
-        return {"Records": self._pending[: self._limit or self.batch_size]} if self._pending else None
+            self._pending += [r for r in records if matches(r)]
+        if not self._pending:
+            return None
+        now = time.monotonic()
+        if self._gathering_since is None:
+            self._gathering_since = now
+        if len(self._pending) < limit and now - self._gathering_since < self.window_seconds:
+            return None  # MaximumBatchingWindowInSeconds: wait for a fuller batch (a retry or the rest: at once)
+        return {"Records": self._pending[:limit]}
 
     def _read(self, client: Client) -> list[dict[str, Any]]:
         streams = client("dynamodbstreams")

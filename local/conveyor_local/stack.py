@@ -193,6 +193,7 @@ class Stack:
                             str(props.get("StartingPosition", "TRIM_HORIZON")),
                             bool(props.get("BisectBatchOnFunctionError", False)),
                             mapping_id=mapping,
+                            window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
                         )
                     )
         return found

@@ -205,16 +205,12 @@ class Template:
                     "EventSourceArn": source,
                     "Enabled": bool(config.get("Enabled", True)),
                 }
-                for key in (
-                    "BatchSize",
-                    "StartingPosition",
-                    "MaximumBatchingWindowInSeconds",
-                    "FunctionResponseTypes",
-                    "MaximumRetryAttempts",
-                    "BisectBatchOnFunctionError",
-                ):
+                for key in ("StartingPosition", "FunctionResponseTypes", "BisectBatchOnFunctionError"):
                     if key in config:
-                        args[key] = config[key]
+                        args[key] = self.resolve(config[key])
+                for key in ("BatchSize", "MaximumBatchingWindowInSeconds", "MaximumRetryAttempts"):
+                    if key in config:
+                        args[key] = int(self.resolve(config[key]))  # a parameter's value is text
                 self.mappings[(logical_id, event_name)] = lam.create_event_source_mapping(**args)["UUID"]
 
     def _create_table(self, logical_id: str, props: dict[str, Any], clients: Any) -> None:

@@ -60,6 +60,56 @@ def test_a_stream_read_whose_records_the_filter_drops_reads_on_to_the_next_match
         ids = [r["dynamodb"]["NewImage"]["sk"]["S"] for r in event["Records"]]
 
 
+def test_a_stream_batching_window_holds_records_until_it_ends_or_the_batch_is_full(stack: Any, api: Any) -> None:
+    # Given the dispatcher's stream source with a 1 s batching window and a batch size of 3
+    declared = next(s for s in stack.sources if isinstance(s, StreamSource))
+    source = StreamSource(
+        declared.function_id, declared.stream_arn, batch_size=3, filters=declared.filters, window_seconds=1
+    )
+    email = {"type": "email.send", "payload": {"to": ["a@example.com"], "subject": "s", "text": "t"}}
+    first = api.post("/v1/jobs", email).json()["id"]
+
+    # When it polls at once, and again after a second job, then after the window
+    held = source.poll(stack.client)
+    second = api.post("/v1/jobs", email).json()["id"]
+    still_held = source.poll(stack.client)
+    time.sleep(1.1)
+    event = source.poll(stack.client)
+
+    # Then nothing was delivered within the window, and both jobs came in one batch when it ended
+    assert held is None and still_held is None
+    assert [r["dynamodb"]["NewImage"]["sk"]["S"] for r in event["Records"]] == [first, second]
+    source.settle(stack.client, event, None, False)
+
+    # And a batch that fills is delivered at once, window or not
+    for _ in range(3):
+        api.post("/v1/jobs", email)
+    assert len(source.poll(stack.client)["Records"]) == 3
+
+
+def test_the_dispatch_batching_window_is_a_deployment_parameter_the_stream_mapping_takes() -> None:
+    from moto import mock_aws
+
+    from conveyor.platform.settings import get_settings
+    from conveyor_local.stack import Stack
+    from tests.conftest import ROOT
+
+    def dispatcher_window(parameters: dict[str, str]) -> tuple[int, int]:
+        with mock_aws():
+            get_settings.cache_clear()
+            running = Stack(ROOT / "template.yaml", parameters=parameters).provision()
+            source = next(s for s in running.sources if getattr(s, "function_id", "") == "DispatcherFunction")
+            mapping = running.client("lambda").get_event_source_mapping(UUID=source.mapping_id)
+            get_settings.cache_clear()
+            return source.window_seconds, mapping["MaximumBatchingWindowInSeconds"]
+
+    # When the stack is deployed as it comes, and with DispatchBatchingWindowSeconds=3
+    default, windowed = dispatcher_window({}), dispatcher_window({"DispatchBatchingWindowSeconds": "3"})
+
+    # Then the dispatcher sends at once by default, and gathers for 3 s when asked (the local poller and the mapping)
+    assert default == (0, 0) and windowed == (3, 3)
+
+
 def test_a_batching_window_gathers_messages_that_arrive_within_it(stack: Any) -> None:
     source, url = sqs_source(stack, "windowed", batch_size=5, window_seconds=2)
     sqs = stack.client("sqs")
