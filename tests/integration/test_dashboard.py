@@ -247,6 +247,25 @@ def test_the_job_list_filters_by_queue_and_creation_time(api):
     assert [j["id"] for j in oldest] == [email["id"], notification["id"]]
 
 
+def test_a_queue_tab_whose_page_read_no_match_says_the_next_page_reads_on(browser, api, new_key, monkeypatch):
+    from conveyor.platform import dynamo
+
+    # Given one scheduled email job under three newer queued ones, and pages that read at most 2 jobs
+    scheduled = api.post("/v1/jobs", email_job(delay_seconds=3600)).json()["id"]
+    for _ in range(3):
+        api.post("/v1/jobs", email_job())
+    monkeypatch.setattr(dynamo, "MAX_EXAMINED", 2)
+    browser.sign_in(new_key("tenant-a", "jobs:read"))
+
+    # When the email queue's scheduled tab is opened
+    first = browser.get("/dashboard/queues/email?state=scheduled").body.decode()
+
+    # Then its first page says it found none yet (not "no scheduled jobs") and links the next, which has the job
+    assert "the next page reads on" in first and "No scheduled jobs" not in first and scheduled not in first
+    following = re.search(r'rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert scheduled in browser.get(following).body.decode()
+
+
 def test_bulk_retry_of_selected_rows_uses_the_retry_use_case(stack, api, new_key):
     ids = [failed_job(api, f"nobody-{i}") for i in range(3)]
     browser = Browser(stack)
