@@ -51,7 +51,7 @@ def _trickle(n: int, interval: float, window: int) -> dict[str, Any]:
                     assert response.status == 202, response.body
                     answered.append(time.monotonic())
                     next_post += interval
-                if delivered := stack.pump(dispatcher):
+                if delivered := stack.pump(dispatcher, hold=True):
                     sent = time.monotonic()
                     waits += [sent - answered.popleft() for _ in range(delivered)]
                     for source in others:  # the worker (and the events function) take what was sent

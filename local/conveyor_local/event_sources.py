@@ -204,16 +204,20 @@ class StreamSource:
     def name(self) -> str:
         return f"{self.function_id} <- {self.stream_arn.split('/')[1] if '/' in self.stream_arn else self.stream_arn}"
 
-    def poll(self, client: Client, wait_seconds: int = 0, stop: threading.Event | None = None) -> dict[str, Any] | None:
+    def poll(
+        self, client: Client, wait_seconds: int = 0, stop: threading.Event | None = None, *, hold: bool = True
+    ) -> dict[str, Any] | None:
+        """One batch, or None; `hold`: keep a batch that is not full for the batching window first."""
         if not _enabled(client, self.mapping_id):
             return None
         matches = _matcher(self.filters)
         limit = self._limit or self.batch_size
+        window = self.window_seconds if hold else 0
         if not self._pending:
             self._gathering_since = None
         # Read on past records the filters drop, as Lambda does (they are not the end); with a batching window,
         # on until the batch is full.
-        while not self._pending or (self.window_seconds and len(self._pending) < limit):
+        while not self._pending or (window and len(self._pending) < limit):
             records = self._read(client)
             if not records:
                 break
@@ -223,7 +227,7 @@ class StreamSource:
         now = time.monotonic()
         if self._gathering_since is None:
             self._gathering_since = now
-        if len(self._pending) < limit and now - self._gathering_since < self.window_seconds:
+        if len(self._pending) < limit and now - self._gathering_since < window:
             return None  # MaximumBatchingWindowInSeconds: wait for a fuller batch (a retry or the rest: at once)
         return {"Records": self._pending[:limit]}
 

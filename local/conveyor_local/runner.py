@@ -304,7 +304,9 @@ class LocalStack:
         while not self.stopping.is_set():
             seen = writes.count if writes is not None else 0
             try:
-                delivered = self.stack.pump(source, self.options.poll_wait_seconds if is_queue else 0, self.stopping)
+                delivered = self.stack.pump(
+                    source, self.options.poll_wait_seconds if is_queue else 0, self.stopping, hold=True
+                )
             except Exception:  # noqa: BLE001 - an emulator hiccup must not kill the poller; say it and go on
                 if self.stopping.is_set():
                     break

@@ -216,9 +216,22 @@ class Stack:
             )
         return result
 
-    def pump(self, source: SqsSource | StreamSource, wait_seconds: int = 0, stop: threading.Event | None = None) -> int:
-        """One batch from one source through its function; returns how many records were delivered."""
-        event = source.poll(self.client, wait_seconds, stop)
+    def pump(
+        self,
+        source: SqsSource | StreamSource,
+        wait_seconds: int = 0,
+        stop: threading.Event | None = None,
+        *,
+        hold: bool = False,
+    ) -> int:
+        """One batch from one source through its function; returns how many records were delivered.
+
+        `hold`: a stream keeps its records for its batching window (the running stack's pollers, as Lambda does);
+        without it what is there goes at once, so `drain` and tests need not wait out windows."""
+        if isinstance(source, StreamSource):
+            event = source.poll(self.client, wait_seconds, stop, hold=hold)
+        else:
+            event = source.poll(self.client, wait_seconds, stop)
         if event is None:
             return 0
         try:
