@@ -38,7 +38,7 @@ from typing import Any
 
 from conveyor.platform.aws import client
 from conveyor.platform.errors import Unavailable
-from conveyor.platform.observability import logger
+from conveyor.platform.observability import count_by, logger
 
 LOCAL_SECONDS = 2.0
 LOCAL_ENTRIES = 256
@@ -354,11 +354,8 @@ def _reason(exc: Exception) -> str:
 
 
 def _count(name: str) -> None:
-    """Hit / miss / stale counts, one EMF line each (the cache's own statistics in CloudWatch)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="cache", value="shared")
+    """Hit / miss / stale counts (the cache's own statistics in CloudWatch)."""
+    count_by(name, ("cache", "shared"))
 
 
 _shared: Cache | None = None

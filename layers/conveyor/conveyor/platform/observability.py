@@ -63,15 +63,22 @@ __all__ = [
 
 def count(name: str, job_type: str, value: float = 1) -> None:
     """A counter with the job type as its dimension."""
-    _metric(name, MetricUnit.Count, value, job_type)
+    _metric(name, MetricUnit.Count, value, ("job_type", job_type))
 
 
 def timing(name: str, job_type: str, milliseconds: float) -> None:
-    _metric(name, MetricUnit.Milliseconds, milliseconds, job_type)
+    _metric(name, MetricUnit.Milliseconds, milliseconds, ("job_type", job_type))
 
 
-# The EMF documents being gathered by `metrics_batched`, one per job type (the dimension); None outside it
-_batch: ContextVar[dict[str, AmazonCloudWatchEMFProvider] | None] = ContextVar("metrics_batch", default=None)
+def count_by(name: str, dimension: tuple[str, str], value: float = 1) -> None:
+    """A counter with another dimension than the job type (e.g. the cache's statistics)."""
+    _metric(name, MetricUnit.Count, value, dimension)
+
+
+# The EMF documents being gathered by `metrics_batched`, one per dimension (name, value); None outside it
+_batch: ContextVar[dict[tuple[str, str], AmazonCloudWatchEMFProvider] | None] = ContextVar(
+    "metrics_batch", default=None
+)
 
 
 @contextmanager
@@ -79,7 +86,7 @@ def metrics_batched() -> Iterator[None]:
     """Inside, `count` and `timing` are gathered and written when the block ends, one EMF document per job type
     with every value of each metric (CloudWatch records each; Powertools writes a document early at 100 of
     them): a worker's batch of ten email jobs writes one line where it wrote thirty."""
-    documents: dict[str, AmazonCloudWatchEMFProvider] = {}
+    documents: dict[tuple[str, str], AmazonCloudWatchEMFProvider] = {}
     token = _batch.set(documents)
     try:
         yield
@@ -89,15 +96,15 @@ def metrics_batched() -> Iterator[None]:
             document.flush_metrics()
 
 
-def _metric(name: str, unit: MetricUnit, value: float, job_type: str) -> None:
-    """One EMF document per job type, written now, or when the `metrics_batched` block around this ends."""
+def _metric(name: str, unit: MetricUnit, value: float, dimension: tuple[str, str]) -> None:
+    """One EMF document per dimension, written now, or when the `metrics_batched` block around this ends."""
     documents = _batch.get()
-    document = documents.get(job_type) if documents is not None else None
+    document = documents.get(dimension) if documents is not None else None
     if document is None:
         document = AmazonCloudWatchEMFProvider()
-        document.add_dimension(name="job_type", value=job_type)
+        document.add_dimension(name=dimension[0], value=dimension[1])
         if documents is not None:
-            documents[job_type] = document
+            documents[dimension] = document
     document.add_metric(name=name, unit=unit, value=value)
     if documents is None:
         document.flush_metrics()
