@@ -33,8 +33,8 @@ browser: $(STAMP)
 run: $(STAMP)
 	$(BIN)/conveyor-local $(ARGS)
 
-## Against a running `make run` (another terminal): Schemathesis with every check and its stateful phase
-## (schemathesis.toml); e.g. `make fuzz ARGS="--max-examples 100"`. Not part of `make test` (minutes, not seconds).
+## Against a running `make run ARGS="--timeout-scale 3"` (another terminal): Schemathesis with every check and its
+## stateful phase (schemathesis.toml); e.g. `make fuzz ARGS="--max-examples 100"`. Not in `make test` (an hour).
 STACK_JSON ?= .local/stack.json
 fuzz: $(STAMP)
 	CONVEYOR_API_KEY=$$($(BIN)/python -c "import json; print(json.load(open('$(STACK_JSON)'))['api_key'])") \

@@ -42,6 +42,11 @@ def test_every_error_status_of_every_operation_has_the_one_error_schema(document
                 schema = response["content"]["application/json"]["schema"]
                 shapes = schema.get("anyOf", [schema])  # API Gateway's own {"message"} answers beside ours
                 assert shapes[0]["required"] == ["error"], (method, path, status)
+    ready = document["paths"]["/health/ready"]["get"]["responses"]["503"]["content"]["application/json"]["schema"]
+    assert ready["anyOf"][0] == {"$ref": "#/components/schemas/Readiness"}, "its own report, then the error shapes"
+    assert ready["anyOf"][1]["required"] == ["error"]
+    download = document["paths"]["/v1/reports/{report_id}/download"]["get"]["responses"]["409"]
+    assert "not ready" in download["description"] and download["content"]["application/json"]["schema"]["required"]
 
 
 def test_every_success_is_documented_with_its_body_and_answers_without_one_have_none(document):
@@ -108,3 +113,53 @@ def test_every_request_body_has_an_example_and_each_succeeds_when_sent(document,
         assert response.status in documented, (operation, name, response.status, response.body[:300])
         if operation in CREATED:
             values[CREATED[operation]] = response.json()["id"]
+
+
+def test_links_lead_from_each_answer_to_the_resource_it_names(document, api_as, monkeypatch):
+    """Every link of every answer the examples get, followed (GET targets): each finds the resource it names
+    (a documented answer that is not 404: a report's download is 409 until the export is done)."""
+    from conveyor.platform import outbound
+
+    monkeypatch.setattr(outbound, "system_resolver", lambda host, port: ["151.101.1.1"])
+    api = api_as("tenant-a", "admin")
+    operations = {op["operationId"]: (m, p, op) for p, m, op in _operations(document)}
+    linked = {
+        (source, link)
+        for source, (_, _, op) in operations.items()
+        for response in op["responses"].values()
+        for link in response.get("links", {})
+    }
+    expected = {
+        ("enqueue_v1_jobs_post", "get_job_v1_jobs__job_id__get"),
+        ("enqueue_v1_jobs_post", "cancel_job_v1_jobs__job_id__cancel_post"),
+        ("list_jobs_v1_jobs_get", "retry_job_v1_jobs__job_id__retry_post"),
+        ("send_notification_v1_notifications_post", "get_job_v1_jobs__job_id__get"),  # a notification is a job
+    }
+    assert expected <= linked, expected - linked
+    values, followed = dict(PATH_VALUES), set()
+    for operation, _, body, spec in _examples(document):
+        method, path = operation.split(" ", 1)
+        response = api.request(method, path.format(**values), body)
+        request_path = dict(values)
+        if operation in CREATED:
+            values[CREATED[operation]] = response.json()["id"]
+        links = spec["responses"].get(str(response.status), {}).get("links", {})
+        for name, link in links.items():
+            target_method, target_path, target = operations[link["operationId"]]
+            if target_method != "get":
+                continue
+            parameters = {p: _resolve(e, response.json(), request_path) for p, e in link["parameters"].items()}
+            answer = api.get(target_path.format(**parameters))
+            assert answer.status != 404 and str(answer.status) in target["responses"], (operation, name, answer.body)
+            followed.add((operation, link["operationId"]))
+    assert len(followed) >= 5, followed  # jobs, contacts, webhooks, connections, reports at least
+
+
+def _resolve(expression: str, body: Any, request_path: dict[str, str]) -> Any:
+    """An OpenAPI runtime expression of the two kinds the document uses."""
+    if expression.startswith("$request.path."):
+        return request_path[expression.removeprefix("$request.path.")]
+    found = body
+    for part in expression.removeprefix("$response.body#/").split("/"):
+        found = found[int(part)] if isinstance(found, list) else found[part]
+    return found

@@ -9,7 +9,9 @@ What it adds to the generated document, and why:
   a route's own idempotency sentence where it has one (`openapi_extensions={"x-idempotency": "..."}`);
 - `POST /v1/jobs`'s body as a discriminated union on `type`, one member per registered job type with its
   payload's schema (adding a job type adds its member);
-- each request body's examples (the models' `examples`) as media-type examples, so Swagger UI offers them.
+- each request body's examples (the models' `examples`) as media-type examples, so Swagger UI offers them;
+- OpenAPI links from every answer that carries a resource (or a page of them) to the operations on that resource,
+  so a client (and Schemathesis's stateful phase) knows `POST /v1/jobs`'s `id` is `GET /v1/jobs/{job_id}`'s.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def _document(app: Any, title: str, version: str, security: dict[str, Any]) -> d
             route = routes.get((path, method))
             _describe(path, method, operation, route)
             _examples(operation, schemas)
+    _links(doc["paths"], schemas)
     doc["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
     doc["paths"] = dict(sorted(doc["paths"].items(), key=lambda item: _order(item[0], item[1])))
     return doc
@@ -154,6 +157,84 @@ def _order(path: str, operations: dict[str, Any]) -> tuple[int, str]:
     first: dict[str, Any] = next(iter(operations.values()), {})
     tag = (first.get("tags") or ["jobs"])[0]
     return (list(TAGS).index(tag) if tag in TAGS else len(TAGS), path)
+
+
+# --- links: from an answer carrying a resource to the operations on it ------------------------------------
+def _links(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Each 2xx answer that is a resource (a schema with an `id`), or a page of `items` of one, links to the
+    operations on that resource: those at or under its home path, whose last parameter its `id` fills.
+
+    A resource's home is the deepest `.../{param}` path of the operations answering its schema (a delivery:
+    /v1/webhooks/{subscription_id}/deliveries/{delivery_id}, though `.../test` answers one too); else, for an
+    answer at a collection path C, C's one `C/{param}` child (POST /v1/connections answers `Created`). The home's
+    other parameters come from a same-named field of the answer (a delivery's `subscription_id`) or else from the
+    request's own path."""
+    homes: dict[str, str] = {}
+    for path, operations in paths.items():
+        for operation in operations.values():
+            name, pointer = _answer_schema(operation, schemas)
+            if name and not pointer and "{" in path and "id" in _props(name, schemas):
+                home = path[: path.rindex("}") + 1]
+                if home.count("{") > homes.get(name, "").count("{"):
+                    homes[name] = home
+    for path, operations in paths.items():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                name, pointer = _answer_schema(operation, schemas, status)
+                home = homes.get(name) or _child(path, paths)
+                if status.startswith("2") and name and home and "id" in _props(name, schemas):
+                    links = _links_to(home, paths, pointer, _props(name, schemas), operation)
+                    if links:
+                        response["links"] = links
+
+
+def _answer_schema(operation: dict[str, Any], schemas: dict[str, Any], status: str = "") -> tuple[str, str]:
+    """(schema name, JSON pointer to the resource) of a JSON answer (`status`, else the first 2xx) that is one
+    resource or a page of them; ("", "") for any other answer."""
+    responses = operation.get("responses") or {}
+    status = status or next((s for s in responses if s.startswith("2")), "")
+    media = ((responses.get(status) or {}).get("content") or {}).get("application/json") or {}
+    name = _ref_name(media.get("schema") or {})
+    item = _ref_name(_props(name, schemas).get("items", {}).get("items", {}))
+    return (item, "/items/0") if item else (name, "")
+
+
+def _ref_name(schema: dict[str, Any]) -> str:
+    return str(schema.get("$ref", "")).rsplit("/", 1)[-1]
+
+
+def _props(name: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    return dict(schemas.get(name, {}).get("properties") or {})
+
+
+def _child(path: str, paths: dict[str, Any]) -> str:
+    """A collection path's one `path/{param}` child, if it has exactly one."""
+    children = [p for p in paths if p.startswith(path + "/{") and p.count("/") == path.count("/") + 1]
+    return children[0] if len(children) == 1 else ""
+
+
+def _links_to(
+    home: str, paths: dict[str, Any], pointer: str, fields: dict[str, Any], source: dict[str, Any]
+) -> dict[str, Any]:
+    *outer, last = [segment[1:-1] for segment in home.split("/") if segment.startswith("{")]
+    own = {p.get("name") for p in source.get("parameters", []) if p.get("in") == "path"}
+    parameters = {last: f"$response.body#{pointer}/id"}
+    for name in outer:
+        if name in fields:
+            parameters[name] = f"$response.body#{pointer}/{name}"
+        elif name in own:
+            parameters[name] = f"$request.path.{name}"
+        else:
+            return {}  # nothing in this answer or request names it
+    links = {}
+    for path, operations in paths.items():
+        under = path == home or path.startswith(home + "/")
+        if not under or path.count("{") != home.count("{"):  # not a deeper resource (a delivery of a subscription)
+            continue
+        for target in operations.values():
+            if target is not source and target.get("operationId"):
+                links[target["operationId"]] = {"operationId": target["operationId"], "parameters": parameters}
+    return links
 
 
 # --- the job request as a discriminated union ------------------------------------------------------------

@@ -190,7 +190,10 @@ def get_report(report_id: ReportId) -> ReportView:
     "/reports/<report_id>/download",
     middlewares=[READ],
     summary="Download a ready report: 302 to a presigned URL minted now, valid 10 minutes",
-    responses={302: {"description": "Location: the file (409 while it is not ready, or once it expired)"}},
+    responses={
+        302: {"description": "Location: the file"},
+        409: {"description": "The report is not ready (queued, running, failed) or has expired"},
+    },
 )
 def download_report(report_id: ReportId) -> Response[None]:
     url = service.download_url(principal(router).tenant_id, report_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -110,27 +111,42 @@ _DESCRIPTIONS = {
 _FROM_GATEWAY = frozenset({401, 403, 429, 500, 503})
 
 
-def _error_response(status: int) -> dict[str, Any]:
-    schema = {"anyOf": [_ERROR_SCHEMA, _GATEWAY_SCHEMA]} if status in _FROM_GATEWAY else _ERROR_SCHEMA
-    return {"description": _DESCRIPTIONS[status], "content": {content_types.APPLICATION_JSON: {"schema": schema}}}
+def _error_response(status: int, declared: dict[str, Any] | None = None) -> dict[str, Any]:
+    shapes = [_ERROR_SCHEMA, _GATEWAY_SCHEMA] if status in _FROM_GATEWAY else [_ERROR_SCHEMA]
+    own = ((declared or {}).get("content") or {}).get(content_types.APPLICATION_JSON, {}).get("schema")
+    if own:
+        shapes.insert(0, own)
+    schema = {"anyOf": shapes} if len(shapes) > 1 else shapes[0]
+    description = (declared or {}).get("description") or _DESCRIPTIONS[status]
+    return {"description": description, "content": {content_types.APPLICATION_JSON: {"schema": schema}}}
 
 
-def document(schema: dict[str, Any]) -> dict[str, Any]:
+def document(
+    schema: dict[str, Any], declared: Mapping[tuple[str, str], Mapping[str, bool]] | None = None
+) -> dict[str, Any]:
     """Give every operation of an OpenAPI document the error answers the edge and this table can give it: all
-    of them 400/401/403/404/422/429/500/503, writes 409, those with a body 413; a GET may answer 304
-    (conditional requests); a 204 or a 3xx has no body. Changes `schema` in place and returns it."""
-    for operations in schema.get("paths", {}).values():
+    of them 400/401/403/404/422/429/500/503, writes 409, those with a body 413, and the error statuses its route
+    declares itself (`declared[(path, method)]`: status -> has a body of its own), with the route's description
+    and, where it names one, its own body besides the error schema (readiness's 503); a GET may answer 304
+    (conditional requests); a 204 or a 3xx has no body. Changes `schema` in place."""
+    for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            statuses = {400, 401, 403, 404, 422, 429, 500, 503}
+            responses = operation["responses"] = {str(status): r for status, r in operation["responses"].items()}
+            route = (declared or {}).get((path, method), {})
+            own = {
+                int(s): responses[s] if body else {"description": responses[s].get("description")}
+                for s, body in route.items()
+                if s[0] in "45" and s in responses
+            }
+            statuses = {400, 401, 403, 404, 422, 429, 500, 503, *own}
             if method != "get":
                 statuses.add(409)
             if "requestBody" in operation:
                 statuses.add(413)
-            responses = operation["responses"] = {str(status): r for status, r in operation["responses"].items()}
             for status in sorted(statuses):
-                responses[str(status)] = _error_response(status)
+                responses[str(status)] = _error_response(status, own.get(status))
             if method == "get":
                 responses.setdefault("304", {"description": "Not modified (the ETag sent in If-None-Match)"})
             for status, response in responses.items():

@@ -27,7 +27,15 @@ class Resolver(APIGatewayHttpResolver):
         """Powertools' document, with the error answers every operation can give (conveyor.platform.http.errors);
         the JSON route and Swagger UI both read it from here."""
         document = super().get_openapi_schema(**kwargs)
-        described = errors.document(document.model_dump(by_alias=True, exclude_none=True))
+        # What each route declares itself (in the document, Powertools gives a declared answer without content the
+        # route's return schema, and adds its own 422 and 500): status -> whether it names a body of its own.
+        declared = {
+            (route.openapi_path, route.method.lower()): {
+                str(status): "content" in response for status, response in (route.responses or {}).items()
+            }
+            for route in (*self._static_routes, *self._dynamic_routes)
+        }
+        described = errors.document(document.model_dump(by_alias=True, exclude_none=True), declared)
         return type(document).model_validate(described)
 
     def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
