@@ -1,4 +1,8 @@
-"""The embedded emulator: moto's threaded server, with what a local stack needs of it.
+"""The embedded emulator: moto's threaded server in a process of its own, with what a local stack needs of it.
+
+- Its own process: the stack's functions and pollers keep their interpreter busy, and sharing its lock every
+  emulated AWS call waited for them and they for it (`make run` used one core of two; under `make fuzz` a request
+  took over 10 s). The stack talks to it over HTTP as before; only the write counter below is shared memory.
 
 - moto's dispatcher works out the service of every request by listing its own package directory (about 200
   `isdir` calls, under a global lock); the answer depends only on the Host header, so it is remembered. That was
@@ -15,11 +19,13 @@
 from __future__ import annotations
 
 import functools
+import logging
+import multiprocessing
+import os
 import threading
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from conveyor_local import moto_fixes
@@ -34,21 +40,27 @@ _WRITES = tuple(
 
 class TableWrites:
     """A counter of table writes that pollers can wait on: `wait(seen, timeout)` returns as soon as the count is not
-    `seen` any more (at once if a write came in since), or after `timeout`."""
+    `seen` any more (at once if a write came in since), or after `timeout`. Shared between the emulator's process,
+    which counts, and the stack's, whose pollers wait."""
 
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self.count = 0
+    def __init__(self, context: Any = None) -> None:
+        context = context or multiprocessing.get_context("spawn")
+        self._changed = context.Condition()
+        self._count = context.RawValue("Q", 0)  # guarded by the condition's lock
+
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
 
     def add(self) -> None:
         with self._changed:
-            self.count += 1
+            self._count.value += 1
             self._changed.notify_all()
 
     def wait(self, seen: int, timeout: float) -> int:
         with self._changed:
-            self._changed.wait_for(lambda: self.count != seen, timeout)
-            return self.count
+            self._changed.wait_for(lambda: self._count.value != seen, timeout)
+            return int(self._count.value)
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -72,24 +84,70 @@ class _Dispatcher(DomainDispatcherApplication):
         return response
 
 
-class Emulator(ThreadedMotoServer):
-    """As moto's, but a port that cannot be bound is reported (moto's start() would wait forever), a stop is noticed
-    within 0.1 s, and table writes are counted in `writes`."""
+class Emulator:
+    """moto's threaded server in a process of its own: a port that cannot be bound is reported (in `errors`), a
+    stop is noticed within 0.5 s, table writes are counted in `writes`, and it ends with the process that started
+    it (moto's state with it)."""
 
     def __init__(self, host: str, port: int) -> None:
-        moto_fixes.install()  # moto runs in this process
-        super().__init__(ip_address=host, port=port, verbose=False)
-        self.writes = TableWrites()
+        self._context = multiprocessing.get_context("spawn")  # not fork: this process already runs threads
+        self.writes = TableWrites(self._context)
         self.errors: list[BaseException] = []
+        self._host, self._port = host, port
+        self._address: tuple[str, int] | None = None
+        self._stop = self._context.Event()
+        self._process: Any = None
 
-    def _server_entry(self) -> None:
-        try:
-            self._server = make_server(
-                self._ip_address, self._port, _Dispatcher(self.writes), True, request_handler=MotoRequestHandler
-            )
-        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
-            self.errors.append(exc)
-            self._server_ready_event.set()
+    def start(self) -> None:
+        answers, child_end = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=_serve,
+            args=(self._host, self._port, self.writes, self._stop, child_end, os.getpid()),
+            name="conveyor-emulator",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+        if not answers.poll(START_SECONDS):
+            self.errors.append(RuntimeError(f"the emulator did not start within {START_SECONDS} s"))
             return
-        self._server_ready_event.set()
-        self._server.serve_forever(poll_interval=0.1)
+        answer = answers.recv()
+        if isinstance(answer, str):
+            self.errors.append(OSError(answer))
+        else:
+            self._address = (str(answer[0]), int(answer[1]))
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        assert self._address is not None, "Make sure to call start() first"  # noqa: S101 - as moto's own
+        return self._address
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._process is not None:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+
+
+START_SECONDS = 60
+
+
+def _serve(host: str, port: int, writes: TableWrites, stop: Any, answers: Any, parent: int) -> None:
+    """The emulator's process: serve until told to stop, or until the process that started it is gone."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log
+    moto_fixes.install()
+    try:
+        server = make_server(host, port, _Dispatcher(writes), True, request_handler=MotoRequestHandler)
+    except Exception as exc:  # noqa: BLE001 - handed to start(), which reports it
+        answers.send(f"{type(exc).__name__}: {exc}")
+        return
+    answers.send(server.server_address[:2])
+
+    def watch() -> None:
+        while not stop.wait(0.5) and os.getppid() == parent:
+            pass
+        server.shutdown()
+
+    threading.Thread(target=watch, name="emulator-stop", daemon=True).start()
+    server.serve_forever(poll_interval=0.1)

@@ -17,6 +17,10 @@
   up ContentBasedDeduplication) and every receive. With 2,000 messages queued that was 60% of the stack's CPU
   under a burst (py-spy, `make bench ARGS=throughput`). Here each count reads the clock once: same answers
   (a message is visible once the clock is past `visible_at`, delayed while it is before `delayed_until`).
+- An event source mapping makes moto deliver by itself when a message is sent or a stream record written: it would
+  run the function's stub through Docker and consume what the stack's pollers must deliver. Here a mapping is
+  kept (the Lambda API lists it and pause/resume set its State, which the pollers obey) but never attached to its
+  queue or table: the pollers are the only delivery, in whichever process moto runs.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ import threading
 from typing import Any
 
 import moto.dynamodb.models as dynamodb_models
+from moto.awslambda.models import LambdaBackend
 from moto.core.utils import unix_time_millis
-from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import Queue
+from moto.sqs.models import Queue, sqs_backends
 
 _transaction = threading.local()  # the copies made by the transaction running on this thread
 
@@ -104,3 +109,16 @@ def install() -> None:
     transact_write_items._copies_each_table_once = True  # type: ignore[attr-defined]
     dynamodb_models.copy = _CopyEachTableOnce()  # type: ignore[assignment]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    create_mapping = LambdaBackend.create_event_source_mapping
+
+    @functools.wraps(create_mapping)
+    def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+        mapping = create_mapping(self, spec)
+        for source in (
+            *sqs_backends[self.account_id][self.region_name].queues.values(),
+            *dynamodb_backends[self.account_id][self.region_name].tables.values(),
+        ):
+            source.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]

@@ -126,7 +126,11 @@ class LocalStack:
             **options.parameters,
         }
         self.stack = Stack(
-            options.template, parameters=parameters, region=options.region, timeout_scale=options.timeout_scale
+            options.template,
+            parameters=parameters,
+            region=options.region,
+            timeout_scale=options.timeout_scale,
+            own_emulator=self._emulator is not None,
         ).provision()
         return endpoint
 

@@ -46,9 +46,12 @@ class Stack:
         parameters: dict[str, str] | None = None,
         region: str = "us-east-1",
         timeout_scale: float = 1.0,
+        own_emulator: bool = False,
     ) -> None:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
+        # The emulator is conveyor_local's own (conveyor_local.emulator, with moto_fixes), in another process
+        self.own_emulator = own_emulator
         # An invocation times out past its function's Timeout x this: on a loaded machine the one process's threads
         # (functions, pollers, the emulator) wait for each other, which a Lambda sandbox's own vCPU never does.
         self.timeout_scale = timeout_scale
@@ -84,21 +87,19 @@ class Stack:
         """Functions and their event source mappings exist in the emulator's Lambda API (pause/resume manage
         them there); the pollers below deliver, obeying each mapping's State.
 
-        moto delivers to a mapped function by itself when a message is sent or a stream record written: it
-        would run the stub through Docker and consume the messages and stream records the pollers must
-        deliver. So mappings are registered only when moto runs in this process (mock_aws or a threaded
-        server), where its delivery hooks can be detached; against an emulator elsewhere the local queues
+        moto would deliver to a mapped function by itself (through Docker), consuming what the pollers must
+        deliver, unless conveyor_local.moto_fixes runs where moto does: in this process (mock_aws), or in the
+        embedded emulator's. Against any other emulator mappings are not registered, and the local queues
         simply cannot be paused."""
         queue_arns = {
             a["Arn"]
             for k, a in self.template.attributes.items()
             if self.template.resources[k].get("Type") == "AWS::SQS::Queue"
         }
-        if not _moto_in_process(self.region, queue_arns):
+        if not (self.own_emulator or _moto_in_process(self.region, queue_arns)):
             log.warning("event source mappings not registered (the emulator runs elsewhere): pause/resume is off")
             return
         self.template.register_functions(self.client)
-        _unhook_moto_delivery(self.region)
 
     def _point_at_emulator(self) -> None:
         """Every function's AWS_ENDPOINT_URL is the emulator this process talks to: the template declares it empty
@@ -293,14 +294,3 @@ def _moto_in_process(region: str, queue_arns: set[str]) -> bool:
     except ImportError:
         return False
     return queue_arns <= {q.queue_arn for q in sqs_backends[ACCOUNT][region].queues.values()}
-
-
-def _unhook_moto_delivery(region: str) -> None:
-    """Detach moto's own push delivery from every queue and table: the pollers deliver instead."""
-    from moto.dynamodb.models import dynamodb_backends
-    from moto.sqs.models import sqs_backends
-
-    for queue in sqs_backends[ACCOUNT][region].queues.values():
-        queue.lambda_event_source_mappings.clear()
-    for table in dynamodb_backends[ACCOUNT][region].tables.values():
-        table.lambda_event_source_mappings.clear()
