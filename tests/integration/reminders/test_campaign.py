@@ -114,3 +114,18 @@ def test_a_campaign_batch_run_twice_notifies_no_one_twice(api_as, contact, stack
     feed_after = api_as("tenant-a", "reminders:read").get("/v1/contacts/c1/notifications").json()["items"]
     assert len(feed_before) == len(feed_after) == 1
     assert api.get(f"/v1/processes/{process_id}").json()["counts"]["processed"] == 3  # counted once
+
+
+def test_a_message_without_content_is_refused_alike_as_a_notification_and_as_a_campaign(api_as, contact):
+    # A template, or a subject and a text: a subject alone is nothing to send, wherever it comes from
+    contact("c1", channels=["in_app"])
+    notification = api_as("tenant-a", "reminders:write").post(
+        "/v1/notifications", {"contact_id": "c1", "subject": "Hi"}
+    )
+    campaign = api_as("tenant-a", "processes:write").post(
+        "/v1/processes", {"type": "reminders.campaign", "name": "Hi", "params": {"subject": "Hi"}}
+    )
+
+    for refused in (notification, campaign):
+        assert refused.status == 422, refused.body
+        assert "give a template, or a subject and a text" in refused.body.decode()

@@ -17,6 +17,7 @@ from conveyor.notify.domain import (
     Message,
     Outcome,
     SourcedContact,
+    require_content,
     undeliverable,
 )
 from conveyor.notify.service import (
@@ -49,5 +50,6 @@ __all__ = [
     "on_behalf_of",
     "on_contact_changed",
     "sync_contacts",
+    "require_content",
     "undeliverable",
 ]

@@ -143,6 +143,12 @@ def address(contact: Contact, channel: str) -> str | None:
     return contact.id
 
 
+def require_content(template: str | None, subject: str | None, text: str | None) -> None:
+    """A message is a template, or a subject and a text: the one rule for notifications and campaigns."""
+    if template is None and not (subject and text):
+        raise ValueError("give a template, or a subject and a text")
+
+
 def undeliverable(attempts: Sequence[Attempt]) -> str:
     tried = "; ".join(f"{a.channel} {a.status} ({a.detail})" for a in attempts)
     return f"no channel could deliver: {tried or 'the contact has no channels'}"

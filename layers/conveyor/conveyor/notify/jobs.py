@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from conveyor import email
 from conveyor.jobs import JobContext, RetryPolicy, Scopes, job_type
 from conveyor.notify import service
-from conveyor.notify.domain import ID_PATTERN, SEND_JOB_TYPE, Message, undeliverable
+from conveyor.notify.domain import ID_PATTERN, SEND_JOB_TYPE, Message, require_content, undeliverable
 from conveyor.platform.errors import PermanentError
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -42,8 +42,7 @@ class NotificationContent(BaseModel):
 
     @model_validator(mode="after")
     def _has_content(self) -> NotificationContent:
-        if self.template is None and not (self.subject and self.text):
-            raise ValueError("give a template, or a subject and a text")
+        require_content(self.template, self.subject, self.text)
         return self
 
 
@@ -59,8 +58,8 @@ class NotificationPayload(NotificationContent):
 
     @model_validator(mode="after")
     def _has_content(self) -> NotificationPayload:  # overrides the content's check: a reminder brings its own
-        if self.reminder_id is None and self.template is None and not (self.subject and self.text):
-            raise ValueError("give a template, or a subject and a text")
+        if self.reminder_id is None:
+            require_content(self.template, self.subject, self.text)
         return self
 
 

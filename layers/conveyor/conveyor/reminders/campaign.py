@@ -58,8 +58,7 @@ class CampaignParams(BaseModel):
     def _content(self) -> CampaignParams:
         if self.template is not None and self.template not in template_names():
             raise ValueError(f"unknown template; available: {', '.join(sorted(template_names()))}")
-        if self.template is None and not (self.subject and self.text):
-            raise ValueError("give a template, or a subject and a text")
+        notify.require_content(self.template, self.subject, self.text)
         return self
 
 
