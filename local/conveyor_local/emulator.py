@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from conveyor_local import moto_fixes
 
+START_SECONDS = 60  # spawning a Python and importing moto takes 1-2 s; far longer on a loaded machine
 _DYNAMODB = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")  # X-Amz-Target prefixes
 # The DynamoDB operations that can add a stream record
 _WRITES = tuple(
@@ -111,7 +112,12 @@ class Emulator:
         if not answers.poll(START_SECONDS):
             self.errors.append(RuntimeError(f"the emulator did not start within {START_SECONDS} s"))
             return
-        answer = answers.recv()
+        try:
+            answer = answers.recv()
+        except EOFError:  # it died before it could answer (its traceback is on stderr)
+            self._process.join(5)
+            self.errors.append(RuntimeError(f"the emulator exited at start (exit code {self._process.exitcode})"))
+            return
         if isinstance(answer, str):
             self.errors.append(OSError(answer))
         else:
@@ -130,15 +136,15 @@ class Emulator:
                 self._process.join(5)
 
 
-START_SECONDS = 60
-
-
 def _serve(host: str, port: int, writes: TableWrites, stop: Any, answers: Any, parent: int) -> None:
     """The emulator's process: serve until told to stop, or until the process that started it is gone."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log
     moto_fixes.install()
     try:
         server = make_server(host, port, _Dispatcher(writes), True, request_handler=MotoRequestHandler)
+    except SystemExit:  # werkzeug's answer to a port in use (it has said so on stderr)
+        answers.send(f"cannot listen on {host}:{port}: the address is in use")
+        return
     except Exception as exc:  # noqa: BLE001 - handed to start(), which reports it
         answers.send(f"{type(exc).__name__}: {exc}")
         return
