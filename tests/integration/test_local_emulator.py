@@ -160,3 +160,20 @@ def test_a_cancelled_transaction_leaves_the_stream_whole(emulator: Any) -> None:
     records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "c"]
     assert "Item" not in client.get_item(TableName=t, Key={"pk": {"S": "b"}})
+
+
+def test_a_port_in_use_is_reported_at_start_and_nothing_is_left_running() -> None:
+    import socket
+
+    from conveyor_local.emulator import Emulator
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = Emulator("127.0.0.1", taken.getsockname()[1])
+        server.start()
+        assert [str(e) for e in server.errors] == [
+            f"cannot listen on 127.0.0.1:{taken.getsockname()[1]}: the address is in use"
+        ]
+        server.stop()
+        assert not server._process.is_alive()  # noqa: SLF001 - the emulator's own process is gone
