@@ -73,7 +73,7 @@ def run(*, jobs: int = 2000, log: Any = say) -> dict[str, Any]:
         figures = _burst(info, jobs, log)
         cpu = _cpu_seconds(process.pid) - cpu_before
         figures["startup_seconds"] = round(startup, 1)
-        if cpu >= 0:  # how many cores the stack kept busy: ~1.0 means bound by one interpreter's GIL
+        if cpu >= 0:  # cores the stack and its emulator kept busy (each process's interpreter: 1 core at most)
             figures["stack_cpu_cores_busy"] = round(cpu / (time.monotonic() - wall_before), 2)
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C: the runner lets in-flight batches finish
@@ -152,12 +152,27 @@ def _burst(info: dict[str, Any], jobs: int, log: Any) -> dict[str, Any]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc; -1 elsewhere)."""
+    """User + system CPU seconds of a process and its child processes (the emulator's; Linux /proc; -1 elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        stats = {int(d.name): _stat(d) for d in Path("/proc").iterdir() if d.name.isdigit()}
+    except OSError:
         return -1.0
+    if stats.get(pid) is None:
+        return -1.0
+    ticks = 0
+    for found in stats.values():
+        if found is not None and pid in (found[0], found[1]):  # itself (ppid placeholder) or a child
+            ticks += found[2]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(process: Path) -> tuple[int, int, int] | None:
+    """(pid, parent pid, user + system ticks) of one /proc entry; None if it is gone or unreadable."""
+    try:
+        fields = (process / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(process.name), int(fields[1]), int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _count(ddb: Any, table: str, state: str) -> int:
