@@ -114,11 +114,10 @@ def install() -> None:
     @functools.wraps(create_mapping)
     def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
         mapping = create_mapping(self, spec)
-        for source in (
-            *sqs_backends[self.account_id][self.region_name].queues.values(),
-            *dynamodb_backends[self.account_id][self.region_name].tables.values(),
-        ):
-            source.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        for table in dynamodb_backends[self.account_id][self.region_name].tables.values():
+            table.lambda_event_source_mappings.pop(mapping.function_arn, None)
         return mapping
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
