@@ -50,10 +50,10 @@ class Stack:
     ) -> None:
         self.template = Template(template_path, parameters=parameters, region=region)
         self.region = region
-        # The emulator is conveyor_local's own (conveyor_local.emulator, with moto_fixes), in another process
+        # The emulator is conveyor_local's own (conveyor_local.emulator: moto_fixes run there), in another process
         self.own_emulator = own_emulator
         # An invocation times out past its function's Timeout x this: on a loaded machine the one process's threads
-        # (functions, pollers, the emulator) wait for each other, which a Lambda sandbox's own vCPU never does.
+        # (functions, pollers) wait for each other and for the emulator, which a Lambda sandbox's vCPU never does.
         self.timeout_scale = timeout_scale
         self._clients: dict[str, Any] = {}
         self._function_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)

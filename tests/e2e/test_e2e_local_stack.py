@@ -102,6 +102,19 @@ def test_a_job_delayed_past_15_minutes_is_released_by_the_schedule_exactly_once(
     assert len(list(local_stack.outbox.glob(f"{job['id']}*.eml"))) == 1
 
 
+def test_every_queue_is_mapped_in_the_emulators_own_process_so_pause_and_resume_work(
+    local_stack: RunningStack,
+) -> None:
+    # The emulator runs in a process of its own: the stack still registers the worker's mappings there (moto's
+    # own delivery is off in that process), so every queue reports its mapping's state; unregistered, it is null
+    overview = local_stack.request("GET", "/v1/queues")
+
+    assert overview.status == 200
+    states = {q["name"]: (q["mapping_state"], q["paused"]) for q in overview.json()["queues"]}
+    assert len(states) == 6 and set(states.values()) == {("Enabled", False)}, states
+    assert "pause/resume is off" not in local_stack.log()
+
+
 def test_requests_go_through_the_authorizer_first(local_stack: RunningStack) -> None:
     # Given no key, a wrong key, and a public route
     missing = local_stack.request("GET", "/v1/jobs", key=None)

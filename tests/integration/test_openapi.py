@@ -96,32 +96,39 @@ def _examples(document: dict[str, Any]):
     return sorted(found, key=lambda item: (item[0] not in FIRST, FIRST.index(item[0]) if item[0] in FIRST else 0))
 
 
-def test_every_request_body_has_an_example_and_each_succeeds_when_sent(document, api_as, monkeypatch):
+@pytest.fixture
+def admin_api(api_as, monkeypatch):
     from conveyor.platform import outbound
 
     # The CRM connection example names the vendor's real host; saving it resolves that name (no DNS here).
     monkeypatch.setattr(outbound, "system_resolver", lambda host, port: ["151.101.1.1"])
-    api = api_as("tenant-a", "admin")
-    examples = _examples(document)
-    with_body = {f"{m.upper()} {p}" for p, m, op in _operations(document) if "requestBody" in op}
-    assert with_body == {operation for operation, *_ in examples}, "every body operation offers an example"
+    return api_as("tenant-a", "admin")
+
+
+def _send_examples(document: dict[str, Any], api: Any):
+    """Send every documented example in scenario order; yields (operation, example name, its operation's spec,
+    the response, the path values the request used). An example's created `id` fills the paths after it."""
     values = dict(PATH_VALUES)
-    for operation, name, body, spec in examples:
+    for operation, name, body, spec in _examples(document):
         method, path = operation.split(" ", 1)
-        response = api.request(method, path.format(**values), body)
-        documented = {int(s) for s in spec["responses"] if s.startswith("2")}
-        assert response.status in documented, (operation, name, response.status, response.body[:300])
+        used = dict(values)
+        response = api.request(method, path.format(**used), body)
         if operation in CREATED:
             values[CREATED[operation]] = response.json()["id"]
+        yield operation, name, spec, response, used
 
 
-def test_links_lead_from_each_answer_to_the_resource_it_names(document, api_as, monkeypatch):
+def test_every_request_body_has_an_example_and_each_succeeds_when_sent(document, admin_api):
+    with_body = {f"{m.upper()} {p}" for p, m, op in _operations(document) if "requestBody" in op}
+    assert with_body == {operation for operation, *_ in _examples(document)}, "every body operation has an example"
+    for operation, name, spec, response, _ in _send_examples(document, admin_api):
+        documented = {int(s) for s in spec["responses"] if s.startswith("2")}
+        assert response.status in documented, (operation, name, response.status, response.body[:300])
+
+
+def test_links_lead_from_each_answer_to_the_resource_it_names(document, admin_api):
     """Every link of every answer the examples get, followed (GET targets): each finds the resource it names
     (a documented answer that is not 404: a report's download is 409 until the export is done)."""
-    from conveyor.platform import outbound
-
-    monkeypatch.setattr(outbound, "system_resolver", lambda host, port: ["151.101.1.1"])
-    api = api_as("tenant-a", "admin")
     operations = {op["operationId"]: (m, p, op) for p, m, op in _operations(document)}
     linked = {
         (source, link)
@@ -136,20 +143,14 @@ def test_links_lead_from_each_answer_to_the_resource_it_names(document, api_as, 
         ("send_notification_v1_notifications_post", "get_job_v1_jobs__job_id__get"),  # a notification is a job
     }
     assert expected <= linked, expected - linked
-    values, followed = dict(PATH_VALUES), set()
-    for operation, _, body, spec in _examples(document):
-        method, path = operation.split(" ", 1)
-        response = api.request(method, path.format(**values), body)
-        request_path = dict(values)
-        if operation in CREATED:
-            values[CREATED[operation]] = response.json()["id"]
-        links = spec["responses"].get(str(response.status), {}).get("links", {})
-        for name, link in links.items():
+    followed = set()
+    for operation, name, spec, response, used in _send_examples(document, admin_api):
+        for link in spec["responses"].get(str(response.status), {}).get("links", {}).values():
             target_method, target_path, target = operations[link["operationId"]]
             if target_method != "get":
                 continue
-            parameters = {p: _resolve(e, response.json(), request_path) for p, e in link["parameters"].items()}
-            answer = api.get(target_path.format(**parameters))
+            parameters = {p: _resolve(e, response.json(), used) for p, e in link["parameters"].items()}
+            answer = admin_api.get(target_path.format(**parameters))
             assert answer.status != 404 and str(answer.status) in target["responses"], (operation, name, answer.body)
             followed.add((operation, link["operationId"]))
     assert len(followed) >= 5, followed  # jobs, contacts, webhooks, connections, reports at least
