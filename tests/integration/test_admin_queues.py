@@ -287,6 +287,21 @@ def test_job_counts_are_bounded_and_say_what_they_cover(admin, monkeypatch):
     assert overview["jobs_window"]["since"][:16] == jobs[1].created_at.isoformat()[:16]
 
 
+def test_job_counts_stop_at_their_time_budget_and_say_what_they_cover(admin, monkeypatch):
+    from conveyor.admin import service
+
+    # Given more jobs than one page, and a table so slow that the time budget is spent after the first page
+    monkeypatch.setattr(service, "COUNT_PAGE", 2)
+    monkeypatch.setattr(service, "COUNT_SECONDS", 0.0)
+    jobs = [make_job("tenant-a", "completed", created=ago(minutes=50 - i)) for i in range(5)]
+    # When the admin looks at the queues
+    response = admin.get("/v1/queues")
+    # Then it answers with the page read by then, and the window says it is partial and from when
+    window = response.json()["jobs_window"]
+    assert response.status == 200 and (window["complete"], window["counted"]) == (False, 2)
+    assert window["since"][:16] == jobs[3].created_at.isoformat()[:16]
+
+
 def test_redrive_needs_no_body(admin, dead_letters):
     response = admin.post("/v1/queues/email/redrive")
     assert response.status == 200 and response.json()["moved"] == 2

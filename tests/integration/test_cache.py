@@ -99,6 +99,27 @@ def test_a_fresh_value_is_served_from_the_cache_with_its_remaining_ttl(make_cach
     assert second.headers() == {"Cache-Status": "conveyor; hit; ttl=20", "X-Cache": "HIT"}
 
 
+def test_a_value_slow_to_compute_stays_fresh_for_ten_times_its_compute_time(make_cache, clock: Clock) -> None:
+    # Given a value with a 2 s ttl whose computing took 3 s (a count over a large partition of a busy table)
+    def slow() -> str:
+        clock.advance(3)
+        return "counted"
+
+    make_cache().get_or_set("tenant-a", "k", slow, ttl=2)
+    compute = Counting("recounted")
+
+    # When other callers ask 25 s later, then 31 s later
+    clock.advance(25)
+    early, early_status = make_cache().get_or_set("tenant-a", "k", compute, ttl=2)
+    clock.advance(6)
+    late, _ = make_cache().get_or_set("tenant-a", "k", compute, ttl=2)
+
+    # Then the first is served from the cache (no value is recomputed more than a tenth of the time), the second
+    # recomputes it
+    assert (early, early_status.outcome) == ("counted", "hit")
+    assert (late, compute.calls) == ("recounted", 1)
+
+
 def test_a_stale_value_is_served_while_one_caller_refreshes_it(make_cache, clock: Clock, table: str) -> None:
     # Given a value past fresh_until but before stale_until, and one caller already refreshing it (holding the lock)
     make_cache().get_or_set("tenant-a", "k", Counting("old"), ttl=10, stale_ttl=60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -38,7 +39,8 @@ from conveyor.platform.observability import logger, scrub_text
 from conveyor.platform.settings import get_settings
 
 COUNT_WINDOW = timedelta(hours=24)
-MAX_COUNTED = 10_000  # jobs read per overview: bounds its cost and time (the window then shrinks)
+MAX_COUNTED = 10_000  # jobs read per overview: bounds its cost (the window then shrinks)
+COUNT_SECONDS = 2.0  # and its time, under any load: the answer is never held up by a slow or busy table
 COUNT_PAGE = 1_000
 DEFAULT_REDRIVE = 100
 PEEK_LIMIT = 50
@@ -140,9 +142,10 @@ def _no_jobs() -> JobCounts:
 
 def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
     """Counts from the tenant's own partition: one key-range query over the jobs created in the last 24 h,
-    newest first, projected to four attributes, at most MAX_COUNTED items. No scan, no counters to keep
-    (each job write stays as it is); the price is the window: older jobs (e.g. reminders scheduled a week
-    ahead) are not counted."""
+    newest first, projected to four attributes, at most MAX_COUNTED items in at most COUNT_SECONDS (the pages
+    read by then; the window says how far back they reach). No scan, no counters to keep (each job write stays
+    as it is); the price is the window: older jobs (e.g. reminders scheduled a week ahead) are not counted."""
+    deadline = time.monotonic() + COUNT_SECONDS
     since = now - COUNT_WINDOW
     hour_ago = now - timedelta(hours=1)
     by_state: dict[str, Counter[str]] = defaultdict(Counter)
@@ -160,7 +163,7 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
                 minutes[(job.queue, job.state)][minute] += 1
         counted += len(page.items)
         after = page.last
-        if after is None or counted >= MAX_COUNTED:
+        if after is None or counted >= MAX_COUNTED or time.monotonic() >= deadline:
             break
     complete = after is None
     if not complete and after:

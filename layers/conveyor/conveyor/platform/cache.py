@@ -14,6 +14,9 @@ would save costs.
 - Tags: each entry records the version of each of its tags when it was computed; `bump(tag)` adds one to the
   tag's version, so every entry of that tag stops matching at once. An entry and its tags are read in one
   BatchGetItem.
+- A value stays fresh for its ttl or for 1/BUSY_SHARE times what computing it took, whichever is longer: no
+  value is recomputed more than a tenth of the time, however many callers poll it and however slow its source
+  gets under load (job counts over thousands of items).
 - Failures of `compute` are cached for ERROR_SECONDS only, so a failing dependency is not hammered by every caller.
 - The cache never makes a read fail: if DynamoDB does not answer, the value is computed directly (fail open) and
   a warning is logged.
@@ -46,6 +49,7 @@ ERROR_SECONDS = 3.0
 LOCK_SECONDS = 10.0  # longer than any compute we cache; a crashed computer's lock lapses after it
 WAIT_SECONDS = 5.0  # how long a caller with nothing to serve waits for the lock holder's value (then computes)
 XFETCH_BETA = 1.0
+BUSY_SHARE = 0.1  # the most of a value's life spent recomputing it: fresh for at least 10x its compute time
 PLATFORM = "platform"  # the scope of values that hold no tenant data (shared by every tenant)
 
 
@@ -208,8 +212,9 @@ class Cache:
             self._store(key, _Entry(None, until, until, 0.0, plan.versions, _reason(exc)))
             raise
         finished = self.clock()
+        fresh_for = max(plan.ttl, (finished - started) / BUSY_SHARE)
         entry = _Entry(
-            value, finished + plan.ttl, finished + plan.ttl + plan.stale_ttl, finished - started, plan.versions
+            value, finished + fresh_for, finished + fresh_for + plan.stale_ttl, finished - started, plan.versions
         )
         stored = self._store(key, entry)
         if stored:
