@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -32,7 +31,7 @@ from conveyor.admin.models import (
 from conveyor.jobs import JobState
 from conveyor.platform import cache
 from conveyor.platform.auth.keys import PLATFORM, Principal
-from conveyor.platform.clock import utcnow
+from conveyor.platform.clock import Deadline, utcnow
 from conveyor.platform.errors import Conflict, Forbidden, NotFound
 from conveyor.platform.ids import ulid_ms
 from conveyor.platform.observability import logger, scrub_text
@@ -145,7 +144,7 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
     newest first, projected to four attributes, at most MAX_COUNTED items in at most COUNT_SECONDS (the pages
     read by then; the window says how far back they reach). No scan, no counters to keep (each job write stays
     as it is); the price is the window: older jobs (e.g. reminders scheduled a week ahead) are not counted."""
-    deadline = time.monotonic() + COUNT_SECONDS
+    deadline = Deadline(COUNT_SECONDS)
     since = now - COUNT_WINDOW
     hour_ago = now - timedelta(hours=1)
     by_state: dict[str, Counter[str]] = defaultdict(Counter)
@@ -163,7 +162,7 @@ def _job_counts(tenant_id: str, now: datetime) -> _TenantCounts:
                 minutes[(job.queue, job.state)][minute] += 1
         counted += len(page.items)
         after = page.last
-        if after is None or counted >= MAX_COUNTED or time.monotonic() >= deadline:
+        if after is None or counted >= MAX_COUNTED or deadline.expired():
             break
     complete = after is None
     if not complete and after:
