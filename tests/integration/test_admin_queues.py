@@ -272,34 +272,26 @@ def test_pausing_one_queue_leaves_the_others_running(stack, operator):
     }
 
 
-def test_job_counts_are_bounded_and_say_what_they_cover(admin, monkeypatch):
+@pytest.mark.parametrize(
+    ("limit", "value", "counted"),
+    [
+        ("MAX_COUNTED", 3, 4),  # at most so many jobs: the page that passes the cap is the last one read
+        ("COUNT_SECONDS", 0.0, 2),  # at most so long: a table so slow the budget is spent after the first page
+    ],
+)
+def test_job_counts_are_bounded_and_say_what_they_cover(admin, monkeypatch, limit, value, counted):
     from conveyor.admin import service
 
-    # Given more jobs in the window than one overview reads (limits shrunk for the test)
+    # Given more jobs in the window than one overview reads (pages of 2, and the limit shrunk for the test)
     monkeypatch.setattr(service, "COUNT_PAGE", 2)
-    monkeypatch.setattr(service, "MAX_COUNTED", 3)
+    monkeypatch.setattr(service, limit, value)
     jobs = [make_job("tenant-a", "completed", created=ago(minutes=50 - i)) for i in range(5)]
     # When the admin looks at the queues
     overview = admin.get("/v1/queues").json()
     # Then the newest jobs are counted and the window says it is partial, and from when
-    assert overview["jobs_window"]["complete"] is False and overview["jobs_window"]["counted"] == 4
-    assert email_queue(overview)["jobs"]["by_state"]["completed"] == 4
-    assert overview["jobs_window"]["since"][:16] == jobs[1].created_at.isoformat()[:16]
-
-
-def test_job_counts_stop_at_their_time_budget_and_say_what_they_cover(admin, monkeypatch):
-    from conveyor.admin import service
-
-    # Given more jobs than one page, and a table so slow that the time budget is spent after the first page
-    monkeypatch.setattr(service, "COUNT_PAGE", 2)
-    monkeypatch.setattr(service, "COUNT_SECONDS", 0.0)
-    jobs = [make_job("tenant-a", "completed", created=ago(minutes=50 - i)) for i in range(5)]
-    # When the admin looks at the queues
-    response = admin.get("/v1/queues")
-    # Then it answers with the page read by then, and the window says it is partial and from when
-    window = response.json()["jobs_window"]
-    assert response.status == 200 and (window["complete"], window["counted"]) == (False, 2)
-    assert window["since"][:16] == jobs[3].created_at.isoformat()[:16]
+    assert overview["jobs_window"]["complete"] is False and overview["jobs_window"]["counted"] == counted
+    assert email_queue(overview)["jobs"]["by_state"]["completed"] == counted
+    assert overview["jobs_window"]["since"][:16] == jobs[5 - counted].created_at.isoformat()[:16]
 
 
 def test_redrive_needs_no_body(admin, dead_letters):
